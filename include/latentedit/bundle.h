@@ -1,0 +1,80 @@
+// latentedit — model bundles: a directory with model.json and weight files.
+//
+// model.json:
+// {
+//   "format": "latentedit-bundle", "version": 1,
+//   "name": "procedural-faces-v1", "z_dim": 64, "image_size": 64,
+//   "output_range": [-1, 1], "attributes": ["5_o_Clock_Shadow", ...],
+//   "generator":  {"arch": "dcgan-course-generator", "hidden_dim": 32, "weights": "generator.safetensors"},
+//   "classifier": {"arch": "dcgan-course-classifier", "hidden_dim": 32, "weights": "classifier.safetensors"},
+//   "auditor":    {...optional, like classifier...}
+// }
+// "arch": "torchscript" with "file": "x.pt" loads a TorchScript module instead; weights may be
+// .safetensors or .pth (PyTorch checkpoint, read by latentedit's safe unpickler).
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "latentedit/models.h"
+
+namespace latentedit {
+
+// A loaded network: frozen, eval mode, a differentiable function of its input.
+struct Network {
+  std::string arch;          // "dcgan-course-generator", "dcgan-course-classifier", "torchscript"
+  std::string source;        // file it was loaded from
+  int64_t hidden_dim = 0;    // 0 for TorchScript
+  int64_t parameters = 0;    // number of scalar parameters
+  std::function<torch::Tensor(const torch::Tensor&)> forward;
+  // Penultimate features (classifiers of the course architecture only; empty otherwise).
+  std::function<torch::Tensor(const torch::Tensor&)> features;
+  std::shared_ptr<void> holder;  // keeps the module alive
+};
+
+// Everything the editor needs: generator, editing classifier, optional auditor, metadata.
+struct Models {
+  std::string name;
+  std::string dir;                    // bundle directory ("" when built from files)
+  int64_t z_dim = 64;
+  int64_t image_size = 64;
+  double range_lo = -1.0, range_hi = 1.0;   // generator output / classifier input range
+  std::vector<std::string> attributes;
+  Network generator, classifier;
+  std::optional<Network> auditor;
+  nlohmann::json manifest;            // the model.json that was read (or synthesised)
+};
+
+// Loads a bundle directory. Throws ModelError naming the missing/corrupt piece.
+Models load_bundle(const std::string& dir);
+
+// Builds Models from a generator and a classifier file (.pth, .safetensors or TorchScript .pt).
+// Shapes are inferred from the weights; attributes default to CelebA's 40.
+Models load_from_files(const std::string& generator_file, const std::string& classifier_file);
+
+// The bundle used when none is given: $LATENTEDIT_MODEL, else pretrained/<default> beside the
+// executable (../pretrained, ../share/latentedit/pretrained) or the source tree.
+std::string default_bundle_dir(const std::string& argv0);
+
+// Writes model.json atomically into `dir`. Throws IoError.
+void write_manifest(const std::string& dir, const nlohmann::json& manifest);
+
+// A manifest for course-architecture networks with the given widths and weight files.
+nlohmann::json make_manifest(const std::string& name, int64_t z_dim, int64_t gen_hidden,
+                             const std::string& gen_weights, int64_t cls_hidden,
+                             const std::string& cls_weights, const std::vector<std::string>& attributes);
+
+// Wraps course-architecture weights as a frozen Network. Options are inferred from the
+// shapes when not given. Throws ModelError when the weights do not fit.
+Network make_generator_network(const NamedTensors& weights, const std::string& source,
+                               std::optional<GeneratorOptions> opt = std::nullopt);
+Network make_classifier_network(const NamedTensors& weights, const std::string& source,
+                                std::optional<ClassifierOptions> opt = std::nullopt);
+
+}  // namespace latentedit

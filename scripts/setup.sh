@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs every build/test dependency of latentedit from Debian's packages.
+# Non-interactive and idempotent: packages already present are skipped by apt.
+# Usage: scripts/setup.sh [--with-python]   (--with-python adds python3-torch,
+# only needed to regenerate test fixtures / run the Python reference benchmark)
+set -euo pipefail
+pkgs=(build-essential cmake ninja-build pkg-config
+      libtorch-dev libopencv-dev nlohmann-json3-dev libcli11-dev
+      libopenblas0-pthread libgtest-dev googletest)
+if [[ "${1:-}" == "--with-python" ]]; then pkgs+=(python3-torch python3-numpy); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  echo "setup: installing ${missing[*]}" >&2
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+else
+  echo "setup: all dependencies present" >&2
+fi

@@ -1,0 +1,267 @@
+#include "latentedit/bundle.h"
+
+#include <torch/script.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "latentedit/attributes.h"
+#include "latentedit/errors.h"
+#include "latentedit/fsutil.h"
+#include "latentedit/models.h"
+#include "latentedit/pth.h"
+#include "latentedit/safetensors.h"
+
+#ifndef LATENTEDIT_SOURCE_DIR
+#define LATENTEDIT_SOURCE_DIR ""
+#endif
+#ifndef LATENTEDIT_INSTALL_DATADIR
+#define LATENTEDIT_INSTALL_DATADIR ""
+#endif
+
+namespace latentedit {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kDefaultBundle = "faces64";
+
+int64_t count_params(const torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters(true)) n += p.numel();
+  return n;
+}
+
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+// Weights from .safetensors or a PyTorch checkpoint; `key` picks {"gen": ...} style entries.
+NamedTensors read_weights(const std::string& path, const std::string& key) {
+  if (!fs::exists(path))
+    throw ModelError("weights file " + path + " does not exist (check the path in model.json)");
+  if (ends_with(path, ".safetensors")) return load_safetensors(path).tensors;
+  return pth_state_dict(load_pth(path), key, path);
+}
+
+bool is_torchscript(const std::string& path) {
+  // TorchScript archives are zips that contain constants.pkl / code/; plain checkpoints don't.
+  std::ifstream f(path, std::ios::binary);
+  char magic[2] = {0, 0};
+  f.read(magic, 2);
+  if (magic[0] != 'P' || magic[1] != 'K') return false;
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return bytes.find("constants.pkl") != std::string::npos;
+}
+
+Network torchscript_network(const std::string& path, const std::string& role) {
+  auto mod = std::make_shared<torch::jit::Module>();
+  try {
+    *mod = torch::jit::load(path, torch::kCPU);
+  } catch (const c10::Error& e) {
+    std::string first = e.what_without_backtrace();
+    first = first.substr(0, first.find('\n'));
+    throw ModelError(path + ": cannot load TorchScript " + role + ": " + first +
+                     " (export it with PyTorch <= 1.13, the LibTorch version latentedit links)");
+  }
+  mod->eval();
+  int64_t n = 0;
+  for (const auto& p : mod->parameters()) {
+    p.set_requires_grad(false);
+    n += p.numel();
+  }
+  Network net;
+  net.arch = "torchscript";
+  net.source = path;
+  net.parameters = n;
+  net.forward = [mod](const torch::Tensor& x) { return mod->forward({x}).toTensor(); };
+  net.holder = mod;
+  return net;
+}
+
+}  // namespace
+
+Network make_generator_network(const NamedTensors& weights, const std::string& source,
+                               std::optional<GeneratorOptions> opt) {
+  GeneratorOptions o = opt ? *opt : infer_generator_options(weights, source);
+  auto g = std::make_shared<Generator>(o);
+  load_state_dict(**g, weights, source);
+  freeze(**g);
+  Network net;
+  net.arch = "dcgan-course-generator";
+  net.source = source;
+  net.hidden_dim = o.hidden_dim;
+  net.parameters = count_params(**g);
+  net.forward = [g](const torch::Tensor& z) { return (*g)->forward(z); };
+  net.holder = g;
+  return net;
+}
+
+Network make_classifier_network(const NamedTensors& weights, const std::string& source,
+                                std::optional<ClassifierOptions> opt) {
+  ClassifierOptions o = opt ? *opt : infer_classifier_options(weights, source);
+  auto c = std::make_shared<Classifier>(o);
+  load_state_dict(**c, weights, source);
+  freeze(**c);
+  Network net;
+  net.arch = "dcgan-course-classifier";
+  net.source = source;
+  net.hidden_dim = o.hidden_dim;
+  net.parameters = count_params(**c);
+  net.forward = [c](const torch::Tensor& x) { return (*c)->forward(x); };
+  net.features = [c](const torch::Tensor& x) { return (*c)->features(x); };
+  net.holder = c;
+  return net;
+}
+
+namespace {
+
+template <typename T>
+T get_field(const json& j, const char* key, const std::string& where) {
+  if (!j.contains(key)) throw ModelError(where + ": missing \"" + key + "\"");
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception&) {
+    throw ModelError(where + ": \"" + key + "\" has the wrong type (" + j.at(key).dump() + ")");
+  }
+}
+
+Network load_network(const json& spec, const std::string& dir, const std::string& role,
+                     const Models& m) {
+  const std::string where = dir + "/model.json: \"" + role + "\"";
+  if (!spec.is_object()) throw ModelError(where + " must be an object");
+  const std::string arch = get_field<std::string>(spec, "arch", where);
+  if (arch == "torchscript") {
+    const std::string file = (fs::path(dir) / get_field<std::string>(spec, "file", where)).string();
+    if (!fs::exists(file)) throw ModelError(where + ": TorchScript file " + file + " does not exist");
+    return torchscript_network(file, role);
+  }
+  const std::string file = (fs::path(dir) / get_field<std::string>(spec, "weights", where)).string();
+  const int64_t hidden = get_field<int64_t>(spec, "hidden_dim", where);
+  if (hidden <= 0 || hidden > 4096) throw ModelError(where + ": hidden_dim must be in 1..4096");
+  if (arch == "dcgan-course-generator") {
+    GeneratorOptions o;
+    o.z_dim = m.z_dim;
+    o.hidden_dim = hidden;
+    return make_generator_network(read_weights(file, "gen"), file, o);
+  }
+  if (arch == "dcgan-course-classifier") {
+    ClassifierOptions o;
+    o.hidden_dim = hidden;
+    o.n_classes = static_cast<int64_t>(m.attributes.size());
+    return make_classifier_network(read_weights(file, "classifier"), file, o);
+  }
+  throw ModelError(where + ": unknown arch \"" + arch +
+                   "\" (use dcgan-course-generator, dcgan-course-classifier or torchscript)");
+}
+
+}  // namespace
+
+Models load_bundle(const std::string& dir) {
+  if (!fs::is_directory(dir))
+    throw ModelError("model bundle " + dir + " is not a directory (pass --model DIR with a model.json, or set LATENTEDIT_MODEL)");
+  const std::string mpath = (fs::path(dir) / "model.json").string();
+  if (!fs::exists(mpath))
+    throw ModelError(dir + " has no model.json (not a latentedit model bundle; see README \"Model bundles\")");
+  json j;
+  try {
+    j = json::parse(read_file(mpath, true));
+  } catch (const json::exception& e) {
+    throw ModelError(mpath + " is not valid JSON: " + std::string(e.what()));
+  }
+  if (!j.is_object()) throw ModelError(mpath + " must hold a JSON object");
+  Models m;
+  m.dir = dir;
+  m.manifest = j;
+  m.name = j.value("name", fs::path(dir).filename().string());
+  m.z_dim = get_field<int64_t>(j, "z_dim", mpath);
+  m.image_size = j.value("image_size", 64);
+  if (m.z_dim <= 0 || m.z_dim > 65536) throw ModelError(mpath + ": z_dim must be in 1..65536");
+  if (j.contains("output_range")) {
+    auto r = get_field<std::vector<double>>(j, "output_range", mpath);
+    if (r.size() != 2 || !(r[0] < r[1])) throw ModelError(mpath + ": output_range must be [lo, hi] with lo < hi");
+    m.range_lo = r[0];
+    m.range_hi = r[1];
+  }
+  m.attributes = j.contains("attributes") ? get_field<std::vector<std::string>>(j, "attributes", mpath)
+                                          : celeba_attributes();
+  if (m.attributes.empty()) throw ModelError(mpath + ": \"attributes\" is empty");
+  if (!j.contains("generator"))
+    throw ModelError(mpath + ": no \"generator\" (train one with `latentedit train gan --out " + dir + "`)");
+  if (!j.contains("classifier"))
+    throw ModelError(mpath + ": no \"classifier\" (train one with `latentedit train classifier --out " + dir + "`)");
+  m.generator = load_network(j["generator"], dir, "generator", m);
+  m.classifier = load_network(j["classifier"], dir, "classifier", m);
+  if (j.contains("auditor") && !j["auditor"].is_null()) m.auditor = load_network(j["auditor"], dir, "auditor", m);
+  return m;
+}
+
+Models load_from_files(const std::string& generator_file, const std::string& classifier_file) {
+  Models m;
+  m.attributes = celeba_attributes();
+  auto one = [&](const std::string& file, const std::string& role, bool gen) {
+    if (!fs::exists(file)) throw ModelError(role + " file " + file + " does not exist");
+    if (is_torchscript(file)) return torchscript_network(file, role);
+    const NamedTensors w = read_weights(file, gen ? "gen" : "classifier");
+    return gen ? make_generator_network(w, file, std::nullopt) : make_classifier_network(w, file, std::nullopt);
+  };
+  m.generator = one(generator_file, "generator", true);
+  m.classifier = one(classifier_file, "classifier", false);
+  if (m.generator.arch == "torchscript") {
+    // Probe z_dim: the course uses 64; a TorchScript generator must accept (N, z_dim).
+    m.z_dim = 64;
+  } else {
+    m.z_dim = infer_generator_options(read_weights(generator_file, "gen"), generator_file).z_dim;
+  }
+  if (m.classifier.arch != "torchscript") {
+    const auto co = infer_classifier_options(read_weights(classifier_file, "classifier"), classifier_file);
+    if (co.n_classes != static_cast<int64_t>(m.attributes.size())) {
+      m.attributes.clear();
+      for (int64_t i = 0; i < co.n_classes; ++i) m.attributes.push_back("class_" + std::to_string(i));
+    }
+  }
+  m.name = fs::path(generator_file).stem().string() + "+" + fs::path(classifier_file).stem().string();
+  m.manifest = {{"name", m.name}, {"z_dim", m.z_dim}, {"image_size", m.image_size},
+                {"output_range", {m.range_lo, m.range_hi}}, {"attributes", m.attributes},
+                {"generator", {{"arch", m.generator.arch}, {"file", generator_file}}},
+                {"classifier", {{"arch", m.classifier.arch}, {"file", classifier_file}}}};
+  return m;
+}
+
+std::string default_bundle_dir(const std::string& argv0) {
+  if (const char* env = std::getenv("LATENTEDIT_MODEL"); env && *env) return env;
+  std::vector<fs::path> roots;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) exe = fs::absolute(argv0, ec);
+  const fs::path d = exe.parent_path();
+  roots = {d / "pretrained", d / ".." / "pretrained", d / ".." / "share" / "latentedit" / "pretrained"};
+  if (*LATENTEDIT_INSTALL_DATADIR) roots.emplace_back(fs::path(LATENTEDIT_INSTALL_DATADIR) / "pretrained");
+  if (*LATENTEDIT_SOURCE_DIR) roots.emplace_back(fs::path(LATENTEDIT_SOURCE_DIR) / "pretrained");
+  for (const auto& r : roots)
+    if (fs::exists(r / kDefaultBundle / "model.json")) return (r / kDefaultBundle).lexically_normal().string();
+  throw ModelError(std::string("no bundled model found (looked for pretrained/") + kDefaultBundle +
+                   " beside the executable and in the install prefix); pass --model DIR or set LATENTEDIT_MODEL");
+}
+
+void write_manifest(const std::string& dir, const json& manifest) {
+  write_file_atomic((fs::path(dir) / "model.json").string(), manifest.dump(2) + "\n");
+}
+
+json make_manifest(const std::string& name, int64_t z_dim, int64_t gen_hidden, const std::string& gen_weights,
+                   int64_t cls_hidden, const std::string& cls_weights,
+                   const std::vector<std::string>& attributes) {
+  return {{"format", "latentedit-bundle"},
+          {"version", 1},
+          {"name", name},
+          {"z_dim", z_dim},
+          {"image_size", 64},
+          {"output_range", {-1, 1}},
+          {"attributes", attributes},
+          {"generator", {{"arch", "dcgan-course-generator"}, {"hidden_dim", gen_hidden}, {"weights", gen_weights}}},
+          {"classifier", {{"arch", "dcgan-course-classifier"}, {"hidden_dim", cls_hidden}, {"weights", cls_weights}}}};
+}
+
+}  // namespace latentedit

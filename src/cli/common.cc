@@ -1,0 +1,91 @@
+#include "common.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <iostream>
+
+#include "latentedit/errors.h"
+#include "latentedit/runtime.h"
+
+namespace latentedit::cli {
+
+void CommonOptions::add_to(CLI::App* app, bool models) {
+  app->add_option("--threads", threads, "CPU threads for torch (default: all cores)")->check(CLI::Range(0, 1024));
+  app->add_flag("-q,--quiet", quiet, "No progress or log lines on stderr");
+  if (!models) return;
+  app->add_option("--model", model, "Model bundle directory (default: $LATENTEDIT_MODEL or the bundled pretrained/faces64)");
+  auto* g = app->add_option("--generator", generator, "Generator file (.pth, .safetensors or TorchScript .pt) instead of --model");
+  auto* c = app->add_option("--classifier", classifier, "Classifier file (.pth, .safetensors or TorchScript .pt) instead of --model");
+  g->needs(c);
+  c->needs(g);
+  g->excludes("--model");
+  c->excludes("--model");
+}
+
+int CommonOptions::apply_threads() const { return set_threads(threads); }
+
+Models CommonOptions::load_models() const {
+  if (!generator.empty()) return load_from_files(generator, classifier);
+  return load_bundle(model.empty() ? default_bundle_dir(argv0) : model);
+}
+
+void log(bool quiet, const std::string& line) {
+  if (!quiet) std::cerr << line << std::endl;
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+std::pair<std::string, std::optional<double>> parse_target(const std::string& s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos) return {s, std::nullopt};
+  const std::string num = s.substr(colon + 1);
+  try {
+    size_t pos = 0;
+    const double p = std::stod(num, &pos);
+    if (pos != num.size() || !(p > 0 && p < 1)) throw std::invalid_argument("range");
+    return {s.substr(0, colon), p};
+  } catch (const std::exception&) {
+    throw UsageError("bad target '" + s + "': write NAME or NAME:PROB with 0 < PROB < 1, e.g. Smiling:0.9");
+  }
+}
+
+ProgressBar::ProgressBar(std::string label, int64_t total, bool quiet)
+    : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), quiet_(quiet), tty_(isatty(2)) {
+  start_ = last_draw_ = std::chrono::steady_clock::now();
+}
+
+void ProgressBar::update(int64_t done, const std::string& extra) {
+  if (quiet_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (tty_) {
+    if (now - last_draw_ < std::chrono::milliseconds(100) && done < total_) return;
+    last_draw_ = now;
+    draw(done, extra, false);
+  } else {
+    const int dec = static_cast<int>(10 * done / total_);
+    if (dec == last_decile_) return;
+    last_decile_ = dec;
+    draw(done, extra, false);
+  }
+}
+
+void ProgressBar::finish(const std::string& extra) {
+  if (!quiet_) draw(total_, extra, true);
+}
+
+void ProgressBar::draw(int64_t done, const std::string& extra, bool final) {
+  const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double rate = el > 0 ? done / el : 0.0;
+  const double eta = rate > 0 ? (total_ - done) / rate : 0.0;
+  const int width = 24;
+  const int fill = static_cast<int>(width * done / total_);
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%s [%s%s] %lld/%lld %.1f/s %s %.0fs ", label_.c_str(),
+                std::string(fill, '#').c_str(), std::string(width - fill, '.').c_str(),
+                static_cast<long long>(done), static_cast<long long>(total_), rate, final ? "in" : "ETA",
+                final ? el : eta);
+  std::cerr << (tty_ ? "\r\033[K" : "") << buf << extra << ((final || !tty_) ? "\n" : "") << std::flush;
+}
+
+}  // namespace latentedit::cli

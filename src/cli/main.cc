@@ -1,0 +1,53 @@
+// latentedit — command-line front end. Each subcommand lives in its own file; this one
+// parses, dispatches, and maps errors to exit codes (see README "Exit codes").
+#include <c10/util/Exception.h>
+
+#include <iostream>
+
+#include "common.h"
+#include "latentedit/errors.h"
+
+int main(int argc, char** argv) {
+  using namespace latentedit;
+  CLI::App app{"latentedit: edit GAN latents toward CelebA attributes (controllable generation)"};
+  app.set_version_flag("--version", std::string("latentedit ") + LATENTEDIT_VERSION);
+  app.require_subcommand(1);
+  std::vector<cli::Command> cmds;
+  const std::string argv0 = argv[0];
+  cli::register_edit(app, cmds, argv0);
+  cli::register_info(app, cmds, argv0);
+  cli::register_data(app, cmds, argv0);
+  cli::register_train(app, cmds, argv0);
+  cli::register_evaluate(app, cmds, argv0);
+  cli::register_convert(app, cmds, argv0);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "latentedit: usage error: " << e.what() << " (see --help)" << std::endl;
+    return static_cast<int>(ExitCode::kUsage);
+  }
+  try {
+    for (auto& c : cmds)
+      if (c.app->parsed()) return c.run();
+    std::cerr << "latentedit: usage error: no subcommand (see --help)" << std::endl;
+    return static_cast<int>(ExitCode::kUsage);
+  } catch (const Error& e) {
+    const char* kind = e.code() == ExitCode::kUsage ? "usage error" : "error";
+    std::cerr << "latentedit: " << kind << ": " << e.what() << std::endl;
+    return static_cast<int>(e.code());
+  } catch (const c10::Error& e) {
+    std::string m = e.what_without_backtrace();
+    std::cerr << "latentedit: internal error (libtorch): " << m.substr(0, m.find('\n'))
+              << " (please report this with the command line)" << std::endl;
+    return static_cast<int>(ExitCode::kInternal);
+  } catch (const std::exception& e) {
+    std::cerr << "latentedit: internal error: " << e.what() << " (please report this with the command line)" << std::endl;
+    return static_cast<int>(ExitCode::kInternal);
+  }
+}

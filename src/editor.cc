@@ -1,0 +1,175 @@
+#include "latentedit/editor.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <set>
+
+#include "latentedit/errors.h"
+
+namespace latentedit {
+
+void validate(const EditSpec& spec, const Models& m) {
+  const int C = static_cast<int>(m.attributes.size());
+  if (spec.targets.empty()) throw UsageError("nothing to edit: give at least one --add or --remove attribute");
+  std::set<int> seen;
+  for (const auto& t : spec.targets) {
+    if (t.attribute < 0 || t.attribute >= C) throw UsageError("target attribute index " + std::to_string(t.attribute) + " out of range");
+    if (!seen.insert(t.attribute).second)
+      throw UsageError("attribute " + m.attributes[t.attribute] + " is named twice; add or remove it once");
+    if (t.stop_prob && !(*t.stop_prob > 0.0 && *t.stop_prob < 1.0))
+      throw UsageError("target probability must be strictly between 0 and 1 (got " + std::to_string(*t.stop_prob) + ")");
+  }
+  for (int k : spec.keep) {
+    if (k < 0 || k >= C) throw UsageError("kept attribute index " + std::to_string(k) + " out of range");
+    if (seen.count(k)) throw UsageError("attribute " + m.attributes[k] + " is both edited and kept; drop it from --keep");
+  }
+  if (spec.steps < 1 || spec.steps > 100000) throw UsageError("steps must be in 1..100000 (got " + std::to_string(spec.steps) + ")");
+  if (!(spec.step_size > 0.0) || !std::isfinite(spec.step_size))
+    throw UsageError("step size must be a positive number (got " + std::to_string(spec.step_size) + ")");
+  if (!(spec.penalty >= 0.0) || !std::isfinite(spec.penalty)) throw UsageError("penalty must be >= 0");
+  if (!(spec.prior >= 0.0) || !std::isfinite(spec.prior)) throw UsageError("prior weight must be >= 0");
+  for (int s : spec.record_steps)
+    if (s < 0 || s > spec.steps)
+      throw UsageError("recorded step " + std::to_string(s) + " is outside 0.." + std::to_string(spec.steps));
+}
+
+torch::Tensor sample_latents(uint64_t seed, int64_t n, int64_t z_dim) {
+  // A private generator seeded like torch.manual_seed(seed): the same stream as Python's
+  // torch.manual_seed(seed); torch.randn(n, z_dim), without touching the global generator.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return torch::randn({n, z_dim}, gen, torch::kFloat32);
+}
+
+torch::Tensor generate(const Models& m, const torch::Tensor& z) {
+  torch::NoGradGuard ng;
+  return m.generator.forward(z);
+}
+
+torch::Tensor classify(const Network& classifier, const torch::Tensor& images, int64_t batch) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> out;
+  for (int64_t i = 0; i < images.size(0); i += batch)
+    out.push_back(classifier.forward(images.slice(0, i, std::min(images.size(0), i + batch))));
+  return torch::cat(out, 0);
+}
+
+namespace {
+// Per-latent penalty on the change of the kept logits.
+torch::Tensor penalty_term(const torch::Tensor& delta, PenaltyKind kind) {
+  switch (kind) {
+    case PenaltyKind::kL2: return delta.norm(2, {1});
+    case PenaltyKind::kL1: return delta.abs().mean(1);
+    case PenaltyKind::kSquared: return delta.pow(2).mean(1);
+  }
+  return delta.norm(2, {1});
+}
+}  // namespace
+
+EditResult edit(const Models& m, const torch::Tensor& z0_in, const EditSpec& spec, const EditCallback& progress) {
+  validate(spec, m);
+  if (z0_in.dim() != 2 || z0_in.size(1) != m.z_dim)
+    throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
+  const auto t_start = std::chrono::steady_clock::now();
+  const int64_t N = z0_in.size(0);
+  const int C = static_cast<int>(m.attributes.size());
+
+  EditResult r;
+  std::vector<int64_t> tidx;
+  std::vector<float> sign;
+  for (const auto& t : spec.targets) {
+    tidx.push_back(t.attribute);
+    sign.push_back(t.direction == Direction::kAdd ? 1.f : -1.f);
+  }
+  if (spec.keep.empty()) {
+    std::set<int> tset(tidx.begin(), tidx.end());
+    for (int c = 0; c < C; ++c)
+      if (!tset.count(c)) r.keep.push_back(c);
+  } else {
+    r.keep = spec.keep;
+  }
+  const torch::Tensor t_index = torch::tensor(tidx, torch::kInt64);
+  const torch::Tensor t_sign = torch::tensor(sign, torch::kFloat32);
+  const torch::Tensor k_index = torch::tensor(std::vector<int64_t>(r.keep.begin(), r.keep.end()), torch::kInt64);
+  const bool use_penalty = spec.penalty > 0.0 && !r.keep.empty();
+  const double shell = std::sqrt(static_cast<double>(m.z_dim));
+
+  torch::Tensor z = z0_in.to(torch::kFloat32).contiguous().clone();
+  r.z_before = z.clone();
+  torch::Tensor active = torch::ones({N}, torch::kBool);
+  r.stopped_at.assign(N, spec.steps);
+  std::set<int> record(spec.record_steps.begin(), spec.record_steps.end());
+  record.insert(0);
+  record.insert(spec.steps);
+
+  torch::Tensor orig_keep;
+  std::vector<torch::Tensor> hist;
+  for (int k = 0; k <= spec.steps; ++k) {
+    const bool last = k == spec.steps;
+    torch::Tensor zv = z.detach().set_requires_grad(!last);
+    torch::Tensor img, logits;
+    {
+      torch::AutoGradMode mode(!last);
+      img = m.generator.forward(zv);
+      logits = m.classifier.forward(img);
+    }
+    if (logits.dim() != 2 || logits.size(1) != C)
+      throw ModelError("classifier returned shape " + std::to_string(logits.dim()) + "-D, expected (N, " + std::to_string(C) + ")");
+    hist.push_back(logits.detach().clone());
+    if (record.count(k)) r.images[k] = img.detach().clone();
+    if (k == 0 && use_penalty) orig_keep = logits.detach().index_select(1, k_index);
+
+    // Per-latent stopping: every target with a stop probability has reached it.
+    const torch::Tensor p = torch::sigmoid(logits.detach().index_select(1, t_index));  // (N, T)
+    const torch::Tensor dir_p = torch::where(t_sign > 0, p, 1 - p);
+    torch::Tensor reached = torch::zeros({N}, torch::kBool);
+    bool any_stop = false;
+    torch::Tensor all_reached = torch::ones({N}, torch::kBool);
+    for (size_t t = 0; t < spec.targets.size(); ++t) {
+      if (!spec.targets[t].stop_prob) continue;
+      any_stop = true;
+      all_reached &= dir_p.select(1, static_cast<int64_t>(t)) >= *spec.targets[t].stop_prob;
+    }
+    if (any_stop) reached = all_reached;
+    const torch::Tensor newly = active & reached;
+    if (newly.any().item<bool>()) {
+      for (int64_t i = 0; i < N; ++i)
+        if (newly[i].item<bool>()) r.stopped_at[i] = k;
+      active &= ~reached;
+    }
+    if (progress) {
+      EditProgress ep;
+      ep.step = k;
+      ep.steps = spec.steps;
+      ep.active = static_cast<int>(active.sum().item<int64_t>());
+      ep.mean_target_prob = dir_p.mean().item<double>();
+      progress(ep);
+    }
+    if (last || !active.any().item<bool>()) {
+      if (!last) {
+        // Everyone stopped: the remaining steps repeat the current state.
+        for (int j = k + 1; j <= spec.steps; ++j) {
+          hist.push_back(hist.back());
+          if (record.count(j)) r.images[j] = img.detach();
+        }
+      }
+      break;
+    }
+
+    torch::Tensor score = (logits.index_select(1, t_index) * t_sign).mean(1);  // (N)
+    if (use_penalty)
+      score = score - spec.penalty * penalty_term(logits.index_select(1, k_index) - orig_keep, spec.penalty_kind);
+    if (spec.prior > 0.0) score = score - spec.prior * (zv.norm(2, {1}) - shell).pow(2);
+    const torch::Tensor total = spec.batch_mean ? score.mean() : score.sum();
+    const torch::Tensor g = torch::autograd::grad({total}, {zv})[0];
+    z = z + spec.step_size * g * active.unsqueeze(1).to(torch::kFloat32);
+  }
+  r.z_after = z.detach();
+  r.logits = torch::stack(hist, 0);
+  r.probs = torch::sigmoid(r.logits);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  return r;
+}
+
+}  // namespace latentedit
