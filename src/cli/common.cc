@@ -63,6 +63,7 @@ void ProgressBar::update(int64_t done, const std::string& extra) {
     last_draw_ = now;
     draw(done, extra, false);
   } else {
+    if (done >= total_) return;  // finish() prints the final line
     const int dec = static_cast<int>(10 * done / total_);
     if (dec == last_decile_) return;
     last_decile_ = dec;

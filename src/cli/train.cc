@@ -1,0 +1,209 @@
+// `latentedit train classifier|gan`: train on a CelebA-layout folder or procedural faces and
+// write the result into a model bundle (safetensors + model.json).
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "common.h"
+#include "latentedit/attributes.h"
+#include "latentedit/bundle.h"
+#include "latentedit/dataset.h"
+#include "latentedit/errors.h"
+#include "latentedit/fsutil.h"
+#include "latentedit/safetensors.h"
+#include "latentedit/train.h"
+
+namespace latentedit::cli {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct DataSource {
+  std::string data;          // CelebA-layout folder
+  int64_t procedural = 50000;
+  uint64_t data_seed = 1;
+  int64_t limit = 0;
+
+  void add_to(CLI::App* app) {
+    app->add_option("--data", data, "CelebA-layout folder (list_attr_celeba.txt + img_align_celeba/); default: procedural faces");
+    app->add_option("--procedural", procedural, "Number of procedural faces to render when --data is not given")
+        ->check(CLI::Range(int64_t{16}, int64_t{5000000}));
+    app->add_option("--data-seed", data_seed, "Seed of the procedural faces");
+    app->add_option("--limit", limit, "Use only the first N images of --data");
+  }
+  Dataset load(bool quiet) const {
+    ProgressBar bar(data.empty() ? "render" : "load", data.empty() ? procedural : 1, quiet);
+    Dataset d = data.empty() ? render_dataset(data_seed, 0, procedural, 64, [&](int64_t a, int64_t) { bar.update(a); })
+                             : load_celeba(data, 64, limit, [&](int64_t a, int64_t b) { (void)a; (void)b; });
+    bar.finish();
+    return d;
+  }
+  json describe() const {
+    return data.empty() ? json{{"procedural", procedural}, {"data_seed", data_seed}} : json{{"data", data}, {"limit", limit}};
+  }
+};
+
+struct TrainCommon {
+  CommonOptions common;
+  DataSource src;
+  std::string out, name = "faces64";
+  uint64_t seed = 1;
+  int64_t steps = 3000, batch = 0, checkpoint_every = 500;
+  bool resume = false;
+};
+
+// Reads DIR/model.json if present (else a fresh manifest for `d`), sets `role`, writes it back.
+void update_manifest(const TrainCommon& o, const Dataset& d, const std::string& role, const json& entry,
+                     const json& training, int64_t z_dim) {
+  const std::string path = (fs::path(o.out) / "model.json").string();
+  json j;
+  if (fs::exists(path)) {
+    try {
+      j = json::parse(read_file(path, true));
+    } catch (const json::exception& e) {
+      throw ModelError(path + " is not valid JSON; remove it or choose another --out");
+    }
+    if (j.value("attributes", json(d.attributes)) != json(d.attributes))
+      throw ModelError(path + " lists other attributes than the training data; choose another --out");
+  } else {
+    j = {{"format", "latentedit-bundle"}, {"version", 1}, {"name", o.name}, {"z_dim", z_dim}, {"image_size", 64},
+         {"output_range", {-1, 1}}, {"attributes", d.attributes}};
+  }
+  if (z_dim > 0) j["z_dim"] = z_dim;
+  j[role] = entry;
+  j["training"][role] = training;
+  write_manifest(o.out, j);
+}
+
+TrainCallback bar_callback(ProgressBar& bar) {
+  return [&bar](const TrainStats& s) {
+    std::string extra;
+    char b[48];
+    for (const auto& [k, v] : s.losses) {
+      std::snprintf(b, sizeof b, "%s=%.4f ", k.c_str(), v);
+      extra += b;
+    }
+    bar.update(s.step, extra);
+  };
+}
+
+struct ClsOptions : TrainCommon {
+  int64_t hidden = 32;
+  double lr = 1e-3;
+  std::string role = "classifier";
+};
+
+int run_train_classifier(const ClsOptions& o) {
+  const int threads = o.common.apply_threads();
+  make_dirs(o.out);
+  const Dataset d = o.src.load(o.common.quiet);
+  ClassifierTrainOptions t;
+  t.hidden_dim = o.hidden;
+  t.steps = o.steps;
+  t.batch = o.batch > 0 ? o.batch : 128;
+  t.lr = o.lr;
+  t.seed = o.seed;
+  t.checkpoint = (fs::path(o.out) / (o.role + ".ckpt")).string();
+  t.checkpoint_every = o.checkpoint_every;
+  t.resume = o.resume;
+  ProgressBar bar("train " + o.role, o.steps, o.common.quiet);
+  TrainStats last;
+  auto cb = bar_callback(bar);
+  const auto t0 = std::chrono::steady_clock::now();
+  Classifier net = train_classifier(d, t, [&](const TrainStats& s) { last = s; cb(s); });
+  bar.finish();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string file = o.role + ".safetensors";
+  save_safetensors((fs::path(o.out) / file).string(), state_dict(*net), {{"format", "pt"}});
+  const json entry = {{"arch", "dcgan-course-classifier"}, {"hidden_dim", o.hidden}, {"weights", file}};
+  const json training = {{"steps", o.steps}, {"batch", t.batch}, {"lr", o.lr}, {"seed", o.seed}, {"threads", threads},
+                         {"seconds", secs}, {"final_losses", last.losses}, {"source", o.src.describe()}};
+  update_manifest(o, d, o.role, entry, training, 0);
+  std::printf("wrote %s/%s (%s, hidden %lld) in %.0f s\n", o.out.c_str(), file.c_str(), o.role.c_str(),
+              static_cast<long long>(o.hidden), secs);
+  return 0;
+}
+
+struct GanOptions : TrainCommon {
+  int64_t z_dim = 64, g_hidden = 32, d_hidden = 32;
+  double lr_g = 2e-4, lr_d = 2e-4, ema = 0.999;
+};
+
+int run_train_gan(const GanOptions& o) {
+  const int threads = o.common.apply_threads();
+  make_dirs(o.out);
+  const Dataset d = o.src.load(o.common.quiet);
+  GanTrainOptions t;
+  t.z_dim = o.z_dim;
+  t.g_hidden = o.g_hidden;
+  t.d_hidden = o.d_hidden;
+  t.steps = o.steps;
+  t.batch = o.batch > 0 ? o.batch : 64;
+  t.lr_g = o.lr_g;
+  t.lr_d = o.lr_d;
+  t.ema = o.ema;
+  t.seed = o.seed;
+  t.checkpoint = (fs::path(o.out) / "generator.ckpt").string();
+  t.checkpoint_every = o.checkpoint_every;
+  t.resume = o.resume;
+  ProgressBar bar("train gan", o.steps, o.common.quiet);
+  TrainStats last;
+  auto cb = bar_callback(bar);
+  const auto t0 = std::chrono::steady_clock::now();
+  Generator g = train_gan(d, t, [&](const TrainStats& s) { last = s; cb(s); });
+  bar.finish();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  save_safetensors((fs::path(o.out) / "generator.safetensors").string(), state_dict(*g), {{"format", "pt"}});
+  const json entry = {{"arch", "dcgan-course-generator"}, {"hidden_dim", o.g_hidden}, {"weights", "generator.safetensors"}};
+  const json training = {{"steps", o.steps}, {"batch", t.batch}, {"lr_g", o.lr_g}, {"lr_d", o.lr_d}, {"ema", o.ema},
+                         {"d_hidden", o.d_hidden}, {"loss", "hinge"}, {"discriminator", "spectral-norm convs, no BatchNorm"},
+                         {"seed", o.seed}, {"threads", threads}, {"seconds", secs}, {"final_losses", last.losses},
+                         {"source", o.src.describe()}};
+  update_manifest(o, d, "generator", entry, training, o.z_dim);
+  std::printf("wrote %s/generator.safetensors (hidden %lld, %lld steps) in %.0f s\n", o.out.c_str(),
+              static_cast<long long>(o.g_hidden), static_cast<long long>(o.steps), secs);
+  return 0;
+}
+
+void add_common(CLI::App* app, TrainCommon& o) {
+  o.src.add_to(app);
+  app->add_option("--out", o.out, "Bundle directory to write into (created; model.json is updated)")->required();
+  app->add_option("--name", o.name, "Bundle name (when model.json is new)");
+  app->add_option("--seed", o.seed, "Training seed (initialisation, batch order, noise)");
+  app->add_option("--steps", o.steps, "Optimisation steps")->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  app->add_option("--batch", o.batch, "Batch size (default 128 classifier, 64 gan)")->check(CLI::Range(int64_t{1}, int64_t{65536}));
+  app->add_option("--checkpoint-every", o.checkpoint_every, "Steps between checkpoints (DIR/<role>.ckpt)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  app->add_flag("--resume", o.resume, "Continue from DIR/<role>.ckpt if present");
+  o.common.add_to(app, /*models=*/false);
+}
+}  // namespace
+
+void register_train(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0) {
+  CLI::App* train = root.add_subcommand("train", "Train the classifier/auditor or the GAN");
+  train->require_subcommand(1);
+  auto c = std::make_shared<ClsOptions>();
+  c->common.argv0 = argv0;
+  CLI::App* ca = train->add_subcommand("classifier", "Train the course classifier (or the auditor with --role auditor)");
+  add_common(ca, *c);
+  ca->add_option("--hidden", c->hidden, "hidden_dim of the course classifier")->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  ca->add_option("--lr", c->lr, "Adam learning rate")->check(CLI::PositiveNumber);
+  ca->add_option("--role", c->role, "classifier (used to edit) or auditor (only judges edits)")
+      ->check(CLI::IsMember({"classifier", "auditor"}));
+  cmds.push_back({ca, [c] { return run_train_classifier(*c); }});
+
+  auto g = std::make_shared<GanOptions>();
+  g->common.argv0 = argv0;
+  CLI::App* ga = train->add_subcommand("gan", "Train a course-architecture generator (hinge loss, spectral-norm D, EMA)");
+  add_common(ga, *g);
+  ga->add_option("--z-dim", g->z_dim, "Latent size")->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  ga->add_option("--g-hidden", g->g_hidden, "Generator hidden_dim")->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  ga->add_option("--d-hidden", g->d_hidden, "Discriminator width")->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  ga->add_option("--lr-g", g->lr_g, "Generator Adam learning rate")->check(CLI::PositiveNumber);
+  ga->add_option("--lr-d", g->lr_d, "Discriminator Adam learning rate")->check(CLI::PositiveNumber);
+  ga->add_option("--ema", g->ema, "EMA decay of the exported generator (0 = off)")->check(CLI::Range(0.0, 0.99999));
+  cmds.push_back({ga, [g] { return run_train_gan(*g); }});
+}
+
+}  // namespace latentedit::cli
