@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
       libtorch-dev libopencv-dev nlohmann-json3-dev libcli11-dev
       libopenblas0-pthread libgtest-dev googletest)
-if [[ "${1:-}" == "--with-python" ]]; then pkgs+=(python3-torch python3-numpy); fi
+if [[ "${1:-}" == "--with-python" ]]; then pkgs+=(python3-torch python3-numpy python3-opencv); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -96,6 +96,7 @@ Network make_generator_network(const NamedTensors& weights, const std::string& s
   net.parameters = count_params(**g);
   net.forward = [g](const torch::Tensor& z) { return (*g)->forward(z); };
   net.holder = g;
+  net.module = g->ptr();
   return net;
 }
 
@@ -113,6 +114,7 @@ Network make_classifier_network(const NamedTensors& weights, const std::string& 
   net.forward = [c](const torch::Tensor& x) { return (*c)->forward(x); };
   net.features = [c](const torch::Tensor& x) { return (*c)->features(x); };
   net.holder = c;
+  net.module = c->ptr();
   return net;
 }
 

@@ -36,6 +36,7 @@ struct Network {
   // Penultimate features (classifiers of the course architecture only; empty otherwise).
   std::function<torch::Tensor(const torch::Tensor&)> features;
   std::shared_ptr<void> holder;  // keeps the module alive
+  std::shared_ptr<torch::nn::Module> module;  // course architectures: the module (for state_dict)
 };
 
 // Everything the editor needs: generator, editing classifier, optional auditor, metadata.

@@ -30,6 +30,28 @@ Models CommonOptions::load_models() const {
   return load_bundle(model.empty() ? default_bundle_dir(argv0) : model);
 }
 
+void EditSettings::add_to(CLI::App* app) {
+  app->add_option("--steps", steps, "Gradient steps")->check(CLI::Range(1, 100000));
+  app->add_option("--step-size", step_size, "Step size per update")->check(CLI::PositiveNumber);
+  app->add_option("--penalty", penalty, "Weight of the kept attributes' change")->check(CLI::NonNegativeNumber);
+  app->add_option("--penalty-kind", penalty_kind, "l2 (course), l1 or squared")->check(CLI::IsMember({"l2", "l1", "squared"}));
+  app->add_option("--prior", prior, "Weight keeping ||z|| near sqrt(z_dim)")->check(CLI::NonNegativeNumber);
+  app->add_option("--target-prob", target_prob, "Stop a latent once every target reaches this probability (remove: 1-p)")
+      ->check(CLI::Range(0.0, 1.0));
+  app->add_flag("--batch-mean", batch_mean, "Course-exact scaling: gradient of the batch mean (step shrinks with the batch)");
+}
+
+EditSpec EditSettings::to_spec() const {
+  EditSpec s;
+  s.steps = steps;
+  s.step_size = step_size;
+  s.penalty = penalty;
+  s.penalty_kind = penalty_kind == "l1" ? PenaltyKind::kL1 : penalty_kind == "squared" ? PenaltyKind::kSquared : PenaltyKind::kL2;
+  s.prior = prior;
+  s.batch_mean = batch_mean;
+  return s;
+}
+
 void log(bool quiet, const std::string& line) {
   if (!quiet) std::cerr << line << std::endl;
 }

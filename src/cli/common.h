@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "latentedit/bundle.h"
+#include "latentedit/editor.h"
 
 namespace latentedit::cli {
 
@@ -23,6 +24,19 @@ struct CommonOptions {
   int apply_threads() const;
   // Loads --generator/--classifier if given, else --model, else the bundled default.
   Models load_models() const;
+};
+
+// The edit settings both `edit` and `evaluate` take (--steps, --step-size, --penalty, ...).
+struct EditSettings {
+  int steps = 10;
+  double step_size = 0.1, penalty = 0.1, prior = 0.0;
+  std::string penalty_kind = "l2";
+  std::optional<double> target_prob;
+  bool batch_mean = false;
+
+  void add_to(CLI::App* app);
+  // The spec without targets; validated later against the model.
+  EditSpec to_spec() const;
 };
 
 // A subcommand: its CLI11 app and the function that runs it once parsed.

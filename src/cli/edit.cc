@@ -23,22 +23,13 @@ using json = nlohmann::json;
 struct EditOptions {
   CommonOptions common;
   std::vector<std::string> add, remove, keep;
+  EditSettings settings;
   uint64_t seed = 0;
-  int count = 8, steps = 10, scale = 2;
-  double step_size = 0.1, penalty = 0.1, prior = 0.0;
-  std::optional<double> target_prob;
-  std::string penalty_kind = "l2";
+  int count = 8, scale = 2;
   std::vector<int> show_steps;
-  bool batch_mean = false, json_out = false;
+  bool json_out = false;
   std::string out;
 };
-
-PenaltyKind penalty_kind(const std::string& s) {
-  if (s == "l2") return PenaltyKind::kL2;
-  if (s == "l1") return PenaltyKind::kL1;
-  if (s == "squared") return PenaltyKind::kSquared;
-  throw UsageError("unknown --penalty-kind '" + s + "' (use l2, l1 or squared)");
-}
 
 int run_edit(const EditOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -46,24 +37,19 @@ int run_edit(const EditOptions& o) {
   const Models m = o.common.load_models();
   const auto t_loaded = std::chrono::steady_clock::now();
 
-  EditSpec spec;
+  const EditSettings& st = o.settings;
+  EditSpec spec = st.to_spec();
   auto add_targets = [&](const std::vector<std::string>& names, Direction d) {
     for (const auto& s : names) {
       auto [name, p] = parse_target(s);
-      spec.targets.push_back({find_attribute(m.attributes, name), d, p ? p : o.target_prob});
+      spec.targets.push_back({find_attribute(m.attributes, name), d, p ? p : st.target_prob});
     }
   };
   add_targets(o.add, Direction::kAdd);
   add_targets(o.remove, Direction::kRemove);
   for (const auto& k : o.keep) spec.keep.push_back(find_attribute(m.attributes, k));
-  spec.penalty_kind = penalty_kind(o.penalty_kind);
-  spec.penalty = o.penalty;
-  spec.steps = o.steps;
-  spec.step_size = o.step_size;
-  spec.prior = o.prior;
-  spec.batch_mean = o.batch_mean;
   spec.record_steps = o.show_steps;
-  if (o.show_steps.empty() && o.steps >= 4) spec.record_steps = {o.steps / 2};
+  if (o.show_steps.empty() && spec.steps >= 4) spec.record_steps = {spec.steps / 2};
   validate(spec, m);
 
   const torch::Tensor z0 = sample_latents(o.seed, o.count, m.z_dim);
@@ -80,7 +66,7 @@ int run_edit(const EditOptions& o) {
   const auto t_render = std::chrono::steady_clock::now();
   char sub[200];
   std::snprintf(sub, sizeof sub, "seed %llu  steps %d x %g  penalty %g (%s)%s", static_cast<unsigned long long>(o.seed),
-                spec.steps, spec.step_size, spec.penalty, o.penalty_kind.c_str(),
+                spec.steps, spec.step_size, spec.penalty, st.penalty_kind.c_str(),
                 a.present ? "  audit: auditor classifier, ! = not confirmed" : "");
   std::vector<std::pair<std::string, cv::Mat>> images;
   images.emplace_back("grid.png", edit_grid(m, spec, r, a, sub, o.scale));
@@ -101,8 +87,8 @@ int run_edit(const EditOptions& o) {
   }
   json settings = {{"add", o.add}, {"remove", o.remove}, {"keep", o.keep}, {"seed", o.seed}, {"count", o.count},
                    {"steps", spec.steps}, {"step_size", spec.step_size}, {"penalty", spec.penalty},
-                   {"penalty_kind", o.penalty_kind}, {"prior", spec.prior}, {"batch_mean", spec.batch_mean},
-                   {"target_prob", o.target_prob ? json(*o.target_prob) : json(nullptr)},
+                   {"penalty_kind", st.penalty_kind}, {"prior", spec.prior}, {"batch_mean", spec.batch_mean},
+                   {"target_prob", st.target_prob ? json(*st.target_prob) : json(nullptr)},
                    {"recorded_steps", [&] { std::vector<int> s; for (auto& [k, v] : r.images) s.push_back(k); return s; }()},
                    {"threads", threads}};
   json rep = {{"tool", "latentedit"}, {"version", LATENTEDIT_VERSION}, {"command", "edit"}};
@@ -155,14 +141,7 @@ void register_edit(CLI::App& root, std::vector<Command>& cmds, const std::string
   app->add_option("--keep", o->keep, "Attributes to hold steady (default: all others), comma-separated")->delimiter(',');
   app->add_option("--seed", o->seed, "Seed: z = torch.manual_seed(seed); torch.randn(count, z_dim)");
   app->add_option("--count", o->count, "Number of latents edited together")->check(CLI::Range(1, 4096));
-  app->add_option("--steps", o->steps, "Gradient steps")->check(CLI::Range(1, 100000));
-  app->add_option("--step-size", o->step_size, "Step size per update")->check(CLI::PositiveNumber);
-  app->add_option("--penalty", o->penalty, "Weight of the kept attributes' change")->check(CLI::NonNegativeNumber);
-  app->add_option("--penalty-kind", o->penalty_kind, "l2 (course), l1 or squared")->check(CLI::IsMember({"l2", "l1", "squared"}));
-  app->add_option("--prior", o->prior, "Weight keeping ||z|| near sqrt(z_dim)")->check(CLI::NonNegativeNumber);
-  app->add_option("--target-prob", o->target_prob, "Stop a latent once every target reaches this probability (remove: 1-p)")
-      ->check(CLI::Range(0.0, 1.0));
-  app->add_flag("--batch-mean", o->batch_mean, "Course-exact scaling: gradient of the batch mean (step shrinks with --count)");
+  o->settings.add_to(app);
   app->add_option("--show-steps", o->show_steps, "Intermediate steps shown in the grid (default: steps/2)")->delimiter(',');
   app->add_option("--scale", o->scale, "Upscaling of each face in the grid")->check(CLI::Range(1, 8));
   app->add_option("--out", o->out, "Output directory")->required();

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   CLI::App app{"latentedit: edit GAN latents toward CelebA attributes (controllable generation)"};
   app.set_version_flag("--version", std::string("latentedit ") + LATENTEDIT_VERSION);
   app.require_subcommand(1);
+  app.option_defaults()->always_capture_default();  // --help shows every default
   std::vector<cli::Command> cmds;
   const std::string argv0 = argv[0];
   cli::register_edit(app, cmds, argv0);

@@ -1,0 +1,82 @@
+#include <gtest/gtest.h>
+
+#include "latentedit/bundle.h"
+#include "latentedit/errors.h"
+#include "latentedit/fsutil.h"
+#include "test_util.h"
+
+using namespace latentedit;
+namespace fs = std::filesystem;
+
+namespace {
+// Expects load_bundle(dir) to throw ModelError whose message contains `needle`.
+void expect_bundle_error(const std::string& dir, const std::string& needle) {
+  try {
+    load_bundle(dir);
+    ADD_FAILURE() << "expected ModelError containing '" << needle << "'";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+}  // namespace
+
+TEST(Bundle, LoadsARandomBundle) {
+  test::TempDir d;
+  test::make_random_bundle(d.str(), 4, 4, 0, true);
+  const Models m = load_bundle(d.str());
+  EXPECT_EQ(m.name, "random-test");
+  EXPECT_EQ(m.z_dim, 64);
+  EXPECT_EQ(m.attributes.size(), 40u);
+  EXPECT_EQ(m.generator.hidden_dim, 4);
+  ASSERT_TRUE(m.auditor.has_value());
+  EXPECT_EQ(m.auditor->hidden_dim, 6);
+  // Frozen: no parameter asks for gradients.
+  const auto img = m.generator.forward(torch::randn({2, 64}));
+  EXPECT_FALSE(img.requires_grad());
+}
+
+TEST(Bundle, EachMissingOrCorruptPieceHasItsOwnError) {
+  test::TempDir d;
+  expect_bundle_error(d / "nope", "is not a directory");
+  test::make_random_bundle(d / "b");
+  const std::string b = d / "b";
+  fs::rename(b + "/model.json", b + "/model.bak");
+  expect_bundle_error(b, "has no model.json");
+  fs::rename(b + "/model.bak", b + "/model.json");
+  const std::string good = read_file(b + "/model.json");
+
+  write_file_atomic(b + "/model.json", "{ not json");
+  expect_bundle_error(b, "is not valid JSON");
+  auto j = nlohmann::json::parse(good);
+  j.erase("generator");
+  write_file_atomic(b + "/model.json", j.dump());
+  expect_bundle_error(b, "no \"generator\"");
+  j = nlohmann::json::parse(good);
+  j["classifier"]["arch"] = "resnet";
+  write_file_atomic(b + "/model.json", j.dump());
+  expect_bundle_error(b, "unknown arch \"resnet\"");
+  j = nlohmann::json::parse(good);
+  j["generator"]["hidden_dim"] = 8;  // weights are hidden 4
+  write_file_atomic(b + "/model.json", j.dump());
+  expect_bundle_error(b, "wrong shape");
+  j = nlohmann::json::parse(good);
+  j["z_dim"] = "sixty-four";
+  write_file_atomic(b + "/model.json", j.dump());
+  expect_bundle_error(b, "\"z_dim\" has the wrong type");
+  write_file_atomic(b + "/model.json", good);
+
+  fs::remove(b + "/classifier.safetensors");
+  expect_bundle_error(b, "classifier.safetensors does not exist");
+  const std::string gen = read_file(b + "/generator.safetensors");
+  write_file_atomic(b + "/classifier.safetensors", gen.substr(0, gen.size() / 2));
+  expect_bundle_error(b, "not a valid safetensors file");
+  write_file_atomic(b + "/classifier.safetensors", gen);  // a generator where the classifier should be
+  expect_bundle_error(b, "weights do not fit the architecture");
+}
+
+TEST(Bundle, DefaultBundleHonoursEnvironment) {
+  test::TempDir d;
+  setenv("LATENTEDIT_MODEL", d.str().c_str(), 1);
+  EXPECT_EQ(default_bundle_dir("latentedit"), d.str());
+  unsetenv("LATENTEDIT_MODEL");
+}

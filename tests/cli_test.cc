@@ -1,0 +1,158 @@
+// End-to-end tests of the `latentedit` executable.
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "test_util.h"
+
+using namespace latentedit;
+namespace fs = std::filesystem;
+using test::run_cli;
+
+namespace {
+struct Cli : ::testing::Test {
+  static void SetUpTestSuite() {
+    dir = new test::TempDir();
+    test::make_random_bundle(*dir / "bundle", 4, 4, 2, true);
+  }
+  static void TearDownTestSuite() { delete dir; }
+  static test::TempDir* dir;
+  std::string model() const { return " --model " + *dir / "bundle"; }
+};
+test::TempDir* Cli::dir = nullptr;
+}  // namespace
+
+TEST_F(Cli, EditWritesGridPairsAndAConsistentReport) {
+  test::TempDir out;
+  std::string o, e;
+  ASSERT_EQ(run_cli("edit --add Smiling --remove Eyeglasses --keep Male,Young --seed 7 --count 3 --steps 6 "
+                    "--show-steps 2,4 --json --out " + out / "e" + model(), &o, &e), 0) << e;
+  for (const char* f : {"grid.png", "report.json", "latent_000_before.png", "latent_002_after.png"})
+    EXPECT_TRUE(fs::exists(out / (std::string("e/") + f))) << f;
+  const auto rep = test::read_json(out / "e/report.json");
+  const auto summary = nlohmann::json::parse(o);
+  EXPECT_EQ(summary["edit"], "+Smiling -Eyeglasses");
+  EXPECT_EQ(rep["settings"]["seed"], 7);
+  EXPECT_EQ(rep["kept_attributes"], (std::vector<std::string>{"Male", "Young"}));
+  ASSERT_EQ(rep["latents"].size(), 3u);
+  for (const auto& l : rep["latents"]) {
+    ASSERT_EQ(l["steps"].size(), 7u);
+    const auto& t = l["targets"]["Smiling"];
+    // The target numbers agree with the per-step probabilities.
+    EXPECT_NEAR(t["prob_before"].get<double>(), l["steps"][0]["probs"][31].get<double>(), 1e-6);
+    EXPECT_NEAR(t["prob_after"].get<double>(), l["steps"][6]["probs"][31].get<double>(), 1e-6);
+    EXPECT_EQ(l["z_before"].size(), 64u);
+    EXPECT_TRUE(l.contains("auditor_confirmed"));
+  }
+  // z_before is Python's torch.manual_seed(7); torch.randn(3, 64).
+  const auto want = test::read_json(test::fixture("expected.json"))["randn_seed7_8x64"];
+  EXPECT_NEAR(rep["latents"][1]["z_before"][0].get<double>(), want[64].get<double>(), 1e-6);
+  EXPECT_EQ(rep["files"].size(), 1u + 2 * 3 + 1);
+  const cv::Mat grid = cv::imread(out / "e/grid.png");
+  ASSERT_FALSE(grid.empty());
+  EXPECT_GT(grid.cols, 4 * 128);  // label column + before, 2 steps, after at 2x
+  EXPECT_GT(grid.rows, 3 * 128);
+  const cv::Mat face = cv::imread(out / "e/latent_000_after.png");
+  EXPECT_EQ(face.rows, 64);
+}
+
+TEST_F(Cli, SameSeedSameBytes) {
+  test::TempDir out;
+  const std::string args = "edit --add Smiling --seed 3 --count 2 --threads 1 -q" + model() + " --out ";
+  ASSERT_EQ(run_cli(args + out / "a"), 0);
+  ASSERT_EQ(run_cli(args + out / "b"), 0);
+  for (const char* f : {"grid.png", "latent_001_after.png"})
+    EXPECT_EQ(read_file(out / (std::string("a/") + f)), read_file(out / (std::string("b/") + f))) << f;
+  auto a = test::read_json(out / "a/report.json"), b = test::read_json(out / "b/report.json");
+  EXPECT_EQ(a["latents"], b["latents"]);
+}
+
+TEST_F(Cli, UnknownAttributeSuggestsTheRightNameAndWritesNothing) {
+  test::TempDir out;
+  std::string o, e;
+  EXPECT_EQ(run_cli("edit --add Smilling --out " + out / "x" + model(), &o, &e), 2);
+  EXPECT_NE(e.find("did you mean Smiling"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(out / "x"));
+  EXPECT_TRUE(o.empty());
+}
+
+TEST_F(Cli, BadOptionsAreUsageErrors) {
+  test::TempDir out;
+  std::string e;
+  for (const std::string bad : {"--steps 0", "--steps ten", "--count -1", "--step-size -0.1", "--penalty-kind l3",
+                                "--target-prob 1.5", "--add Smiling:2"}) {
+    EXPECT_EQ(run_cli("edit --add Young " + bad + " --out " + out / "x" + model(), nullptr, &e), 2) << bad;
+    EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << "one-line error expected for " << bad << ": " << e;
+  }
+  EXPECT_EQ(run_cli("edit --add Young" + model(), nullptr, &e), 2);  // --out missing
+  EXPECT_FALSE(fs::exists(out / "x"));
+}
+
+TEST_F(Cli, BadModelAndBadInputHaveTheirOwnExitCodes) {
+  test::TempDir out;
+  std::string e;
+  EXPECT_EQ(run_cli("edit --add Young --out " + out / "x" + " --model " + out / "nothing", nullptr, &e), 4);
+  EXPECT_NE(e.find("not a directory"), std::string::npos) << e;
+  write_file_atomic(out / "not-an-image.png", "hello");
+  EXPECT_EQ(run_cli("score " + out / "not-an-image.png" + model(), nullptr, &e), 3);
+  EXPECT_NE(e.find("cannot read image"), std::string::npos) << e;
+  EXPECT_EQ(run_cli("edit --add Young --out " + out / "x" + " --generator " + test::fixture("evil_global.pth") +
+                    " --classifier " + test::fixture("course_cls_zip.pth"), nullptr, &e), 4);
+  EXPECT_NE(e.find("posix.system"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(out / "x"));
+}
+
+TEST_F(Cli, EveryCommandHasHelp) {
+  for (const std::string c : {"edit", "attributes", "sample", "score", "dataset", "train classifier", "train gan",
+                              "evaluate", "convert"}) {
+    std::string o;
+    EXPECT_EQ(run_cli(c + " --help", &o), 0) << c;
+    EXPECT_NE(o.find("--"), std::string::npos) << c;
+  }
+}
+
+TEST_F(Cli, AttributesSampleScore) {
+  test::TempDir out;
+  std::string o, e;
+  ASSERT_EQ(run_cli("attributes --json" + model(), &o), 0);
+  EXPECT_EQ(nlohmann::json::parse(o)["attributes"].size(), 40u);
+  ASSERT_EQ(run_cli("sample --seed 1 --count 2 --out " + out / "s" + model(), &o, &e), 0) << e;
+  ASSERT_TRUE(fs::exists(out / "s/sample_001.png"));
+  ASSERT_EQ(run_cli("score --json " + out / "s/sample_000.png " + out / "s/sample_001.png" + model(), &o, &e), 0) << e;
+  const auto j = nlohmann::json::parse(o);
+  ASSERT_EQ(j["images"].size(), 2u);
+  EXPECT_EQ(j["images"][0]["probs"].size(), 40u);
+  EXPECT_EQ(j["images"][0]["logits"].size(), 40u);
+}
+
+TEST_F(Cli, CourseCheckpointsEditAndConvert) {
+  test::TempDir out;
+  std::string o, e;
+  const std::string files = " --generator " + test::fixture("course_gen_legacy.pth") + " --classifier " +
+                            test::fixture("course_cls_legacy.pth");
+  ASSERT_EQ(run_cli("edit --add Smiling --count 2 --steps 3 --out " + out / "e" + files, &o, &e), 0) << e;
+  EXPECT_TRUE(fs::exists(out / "e/grid.png"));
+  ASSERT_EQ(run_cli("convert --out " + out / "b" + files, &o, &e), 0) << e;
+  const auto j = test::read_json(out / "b/model.json");
+  EXPECT_EQ(j["generator"]["hidden_dim"], 4);
+  EXPECT_TRUE(fs::exists(out / "b/generator.safetensors"));
+  // The converted bundle edits to the same numbers as the .pth files.
+  ASSERT_EQ(run_cli("edit --add Smiling --count 2 --steps 3 -q --out " + out / "e2" + " --model " + out / "b", &o, &e), 0) << e;
+  EXPECT_EQ(test::read_json(out / "e/report.json")["latents"], test::read_json(out / "e2/report.json")["latents"]);
+  ASSERT_EQ(run_cli("convert --out " + out / "ts --generator " + test::fixture("gen_script.pt") + " --classifier " +
+                    test::fixture("cls_script.pt"), &o, &e), 0) << e;
+  EXPECT_EQ(test::read_json(out / "ts/model.json")["generator"]["arch"], "torchscript");
+}
+
+TEST_F(Cli, DatasetAndTrainingWriteABundle) {
+  test::TempDir out;
+  std::string o, e;
+  ASSERT_EQ(run_cli("dataset --count 40 --seed 3 --out " + out / "d", &o, &e), 0) << e;
+  ASSERT_EQ(run_cli("train classifier --data " + out / "d" + " --hidden 4 --steps 3 --batch 8 --out " + out / "b", &o, &e), 0) << e;
+  ASSERT_EQ(run_cli("train gan --procedural 32 --g-hidden 4 --d-hidden 4 --steps 2 --batch 8 --out " + out / "b", &o, &e), 0) << e;
+  const auto j = test::read_json(out / "b/model.json");
+  EXPECT_EQ(j["classifier"]["hidden_dim"], 4);
+  EXPECT_EQ(j["generator"]["weights"], "generator.safetensors");
+  EXPECT_EQ(j["training"]["classifier"]["steps"], 3);
+  ASSERT_EQ(run_cli("sample --count 1 --out " + out / "s" + " --model " + out / "b", &o, &e), 0) << e;
+}

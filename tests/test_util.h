@@ -1,0 +1,86 @@
+// Shared helpers for the latentedit tests.
+#pragma once
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "latentedit/attributes.h"
+#include "latentedit/fsutil.h"
+#include "latentedit/bundle.h"
+#include "latentedit/models.h"
+#include "latentedit/safetensors.h"
+
+namespace latentedit::test {
+namespace fs = std::filesystem;
+
+// A fresh, empty temporary directory removed when the object dies.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/latentedit-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& s) const { return (path / s).string(); }
+  std::string str() const { return path.string(); }
+};
+
+// Writes a bundle of random course-architecture networks (tiny widths) into `dir`.
+inline void make_random_bundle(const std::string& dir, int64_t gen_hidden = 4, int64_t cls_hidden = 4,
+                               uint64_t seed = 0, bool auditor = false) {
+  torch::manual_seed(seed);
+  GeneratorOptions go;
+  go.hidden_dim = gen_hidden;
+  Generator g(go);
+  ClassifierOptions co;
+  co.hidden_dim = cls_hidden;
+  Classifier c(co);
+  fs::create_directories(dir);
+  save_safetensors(dir + "/generator.safetensors", state_dict(*g));
+  save_safetensors(dir + "/classifier.safetensors", state_dict(*c));
+  nlohmann::json j = make_manifest("random-test", 64, gen_hidden, "generator.safetensors", cls_hidden,
+                                   "classifier.safetensors", celeba_attributes());
+  if (auditor) {
+    co.hidden_dim = cls_hidden + 2;
+    Classifier a(co);
+    save_safetensors(dir + "/auditor.safetensors", state_dict(*a));
+    j["auditor"] = {{"arch", "dcgan-course-classifier"}, {"hidden_dim", cls_hidden + 2}, {"weights", "auditor.safetensors"}};
+  }
+  write_manifest(dir, j);
+}
+
+inline std::string fixture(const std::string& name) { return std::string(LATENTEDIT_TEST_FIXTURES) + "/" + name; }
+
+inline nlohmann::json read_json(const std::string& path) {
+  std::ifstream f(path);
+  return nlohmann::json::parse(f);
+}
+
+// Runs the CLI with `args`; returns the exit code, stdout in `out`, stderr in `err`.
+inline int run_cli(const std::string& args, std::string* out = nullptr, std::string* err = nullptr) {
+  static int n = 0;
+  const std::string base = "/tmp/latentedit-cli-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+  const std::string cmd = std::string(LATENTEDIT_CLI) + " " + args + " >" + base + ".out 2>" + base + ".err";
+  const int rc = std::system(cmd.c_str());
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  if (out) *out = slurp(base + ".out");
+  if (err) *err = slurp(base + ".err");
+  std::remove((base + ".out").c_str());
+  std::remove((base + ".err").c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+}  // namespace latentedit::test
