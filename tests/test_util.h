@@ -35,6 +35,19 @@ struct TempDir {
   std::string str() const { return path.string(); }
 };
 
+// Sets BatchNorm running statistics from a train-mode pass over `x`, as after training; without
+// this, default-initialised networks shrink their input so much that gradients vanish.
+template <typename M>
+torch::Tensor calibrate_batchnorm(M& net, const torch::Tensor& x) {
+  torch::NoGradGuard ng;
+  for (auto& m : net->modules(false))
+    if (auto* bn = m->template as<torch::nn::BatchNorm2dImpl>()) bn->options.momentum(c10::nullopt);
+  net->train();
+  const auto y = net->forward(x);
+  net->eval();
+  return y;
+}
+
 // Writes a bundle of random course-architecture networks (tiny widths) into `dir`.
 inline void make_random_bundle(const std::string& dir, int64_t gen_hidden = 4, int64_t cls_hidden = 4,
                                uint64_t seed = 0, bool auditor = false) {
@@ -45,6 +58,8 @@ inline void make_random_bundle(const std::string& dir, int64_t gen_hidden = 4, i
   ClassifierOptions co;
   co.hidden_dim = cls_hidden;
   Classifier c(co);
+  const auto img = calibrate_batchnorm(g, torch::randn({256, 64}));
+  calibrate_batchnorm(c, img);
   fs::create_directories(dir);
   save_safetensors(dir + "/generator.safetensors", state_dict(*g));
   save_safetensors(dir + "/classifier.safetensors", state_dict(*c));
@@ -53,6 +68,7 @@ inline void make_random_bundle(const std::string& dir, int64_t gen_hidden = 4, i
   if (auditor) {
     co.hidden_dim = cls_hidden + 2;
     Classifier a(co);
+    calibrate_batchnorm(a, img);
     save_safetensors(dir + "/auditor.safetensors", state_dict(*a));
     j["auditor"] = {{"arch", "dcgan-course-classifier"}, {"hidden_dim", cls_hidden + 2}, {"weights", "auditor.safetensors"}};
   }
