@@ -84,6 +84,7 @@ class Unpickler {
         case 't': {                                          // TUPLE
           auto t = make(Kind::kTuple);
           t->items = pop_mark();
+          for (const auto& v : t->items) nest(t, v);
           push(t);
           break;
         }
@@ -93,6 +94,7 @@ class Unpickler {
           auto t = make(Kind::kTuple);
           t->items.assign(stack_.end() - static_cast<long>(k), stack_.end());
           stack_.resize(stack_.size() - k);
+          for (const auto& v : t->items) nest(t, v);
           push(t);
           break;
         }
@@ -188,12 +190,14 @@ class Unpickler {
         case 'Q': push(persistent(pop())); break;                     // BINPERSID
         case 'a': {                                                   // APPEND
           auto v = pop();
+          nest(top(), v);
           list_of(top())->items.push_back(v);
           break;
         }
         case 'e': {                                                   // APPENDS
           auto items = pop_mark();
           auto l = list_of(top());
+          for (const auto& v : items) nest(l, v);
           l->items.insert(l->items.end(), items.begin(), items.end());
           break;
         }
@@ -298,9 +302,17 @@ class Unpickler {
     if (v->kind != Kind::kList) fail("APPEND to a value that is not a list");
     return v;
   }
+  // Containers record how deep they nest; checkpoints nest a few levels, so 200 is ample.
+  void nest(const PyPtr& container, const PyPtr& item) const {
+    if (item.get() == container.get()) fail("a container that contains itself");
+    container->depth = std::max(container->depth, item->depth + 1);
+    if (container->depth > 200) fail("values nested more than 200 deep");
+  }
   void set_item(const PyPtr& d, const PyPtr& k, const PyPtr& v) const {
     if (d->kind != Kind::kDict) fail("SETITEM on a value that is not a dict");
     if (d->dict.size() > 10000000) fail("dict too large");
+    nest(d, k);
+    nest(d, v);
     d->dict.emplace_back(k, v);
   }
   PyPtr global(const std::string& mod, const std::string& name) const {

@@ -161,3 +161,17 @@ TEST(Pth, RealCourseClassifierMatchesPyTorchOnRealCelebA) {
               max_diff, acc);
   EXPECT_NEAR(acc, ref["mean_accuracy"].get<double>(), 1e-6);
 }
+
+TEST(Pth, DeeplyNestedPicklesAreRefused) {
+  // PROTO 2, then 100000 x EMPTY_LIST, then 99999 x APPEND, STOP: lists nested 100000 deep.
+  std::string p = "\x80\x02";
+  p += std::string(100000, ']');
+  p += std::string(99999, 'a');
+  p += '.';
+  try {
+    unpickle(reinterpret_cast<const uint8_t*>(p.data()), p.size(), "deep", nullptr);
+    FAIL() << "expected ModelError";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("nested"), std::string::npos) << e.what();
+  }
+}

@@ -33,6 +33,7 @@ struct PyValue {
   torch::Tensor tensor;                       // kTensor, kStorage (flat, 1-D)
   std::vector<PyPtr> items;                   // list / tuple
   std::vector<std::pair<PyPtr, PyPtr>> dict;  // dict in insertion order
+  int depth = 0;                              // nesting depth (bounded, so destruction cannot overflow)
 };
 
 // Reads any torch.save file into a PyValue tree. Throws ModelError on a truncated or corrupt
