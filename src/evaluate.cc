@@ -223,7 +223,7 @@ json evaluate(const Models& m, const EvalOptions& o, std::string* table, const E
                   "generated vs rendered (%lld each, auditor): frequency gap mean %.3f max %.3f (%s), %lld/40 within 0.05; "
                   "Frechet distance %.3f (rendered vs rendered: %.3f)\n",
                   static_cast<long long>(o.samples), gap.mean().item<double>(), gap.max().item<double>(),
-                  m.attributes[gap.argmax().item<int64_t>()].c_str(), (gap <= 0.05).sum().item<int64_t>(), fd, fd_ref);
+                  m.attributes[gap.argmax().item<int64_t>()].c_str(), static_cast<long long>((gap <= 0.05).sum().item<int64_t>()), fd, fd_ref);
     tab += buf;
   }
   const auto t_end = std::chrono::steady_clock::now();
