@@ -79,4 +79,18 @@ int find_attribute(const std::vector<std::string>& names, const std::string& que
   throw UsageError(msg + "? (`latentedit attributes` lists all)");
 }
 
+std::pair<std::string, std::optional<double>> parse_target(const std::string& s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos) return {s, std::nullopt};
+  const std::string num = s.substr(colon + 1);
+  try {
+    size_t pos = 0;
+    const double p = std::stod(num, &pos);
+    if (pos != num.size() || !(p > 0 && p < 1)) throw std::invalid_argument("range");
+    return {s.substr(0, colon), p};
+  } catch (const std::exception&) {
+    throw UsageError("bad target '" + s + "': write NAME or NAME:PROB with 0 < PROB < 1, e.g. Smiling:0.9");
+  }
+}
+
 }  // namespace latentedit

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include <opencv2/imgcodecs.hpp>
+
 namespace latentedit {
 using json = nlohmann::json;
 
@@ -141,6 +143,47 @@ cv::Mat edit_grid(const Models& m, const EditSpec& spec, const EditResult& r, co
     g.row_flags.push_back(a.present && !a.confirmed[i]);
   }
   return make_grid(cells, g, m.range_lo, m.range_hi);
+}
+
+namespace {
+std::string encode_png(const cv::Mat& img) {
+  std::vector<uchar> buf;
+  cv::imencode(".png", img, buf);
+  return std::string(buf.begin(), buf.end());
+}
+std::string numbered(const char* pattern, int64_t i) {
+  char b[64];
+  std::snprintf(b, sizeof b, pattern, static_cast<int>(i));
+  return b;
+}
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> encode_edit_images(const Models& m, const EditSpec& spec,
+                                                                    const EditResult& r, const Audit& a,
+                                                                    const EditImages& what) {
+  std::vector<std::pair<std::string, std::string>> files;
+  if (what.grid) files.emplace_back("grid.png", encode_png(edit_grid(m, spec, r, a, what.subtitle, what.scale)));
+  const int64_t N = r.z_before.size(0);
+  const torch::Tensor& first = r.images.begin()->second;
+  const torch::Tensor& last = r.images.rbegin()->second;
+  for (int64_t i = 0; what.pairs && i < N; ++i) {
+    files.emplace_back(numbered("latent_%03d_before.png", i), encode_png(tensor_to_bgr(first[i], m.range_lo, m.range_hi)));
+    files.emplace_back(numbered("latent_%03d_after.png", i), encode_png(tensor_to_bgr(last[i], m.range_lo, m.range_hi)));
+  }
+  for (int64_t i = 0; what.strips && i < N; ++i) {
+    GridSpec g;
+    g.title = numbered("#%d ", i) + describe_targets(m, spec);
+    g.scale = what.scale;
+    std::vector<std::vector<torch::Tensor>> cells(1);
+    for (const auto& [step, img] : r.images) {
+      cells[0].push_back(img[i]);
+      g.column_labels.push_back(std::to_string(step));
+    }
+    g.row_labels.push_back(std::string());
+    g.row_flags.push_back(a.present && !a.confirmed[i]);
+    files.emplace_back(numbered("strip_%03d.png", i), encode_png(make_grid(cells, g, m.range_lo, m.range_hi)));
+  }
+  return files;
 }
 
 }  // namespace latentedit

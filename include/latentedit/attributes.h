@@ -1,6 +1,8 @@
 // latentedit — the 40 CelebA attribute names and forgiving look-up.
 #pragma once
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace latentedit {
@@ -19,5 +21,9 @@ int find_attribute(const std::vector<std::string>& names, const std::string& que
 // Up to `n` names from `names` closest to `query` (edit distance on normalized names).
 std::vector<std::string> closest_attributes(const std::vector<std::string>& names,
                                             const std::string& query, int n = 3);
+
+// Parses an edit target "Name" or "Name:0.9" into (name, optional stop probability in (0, 1)).
+// Throws UsageError.
+std::pair<std::string, std::optional<double>> parse_target(const std::string& s);
 
 }  // namespace latentedit

@@ -15,6 +15,8 @@ enum class ExitCode : int {
   kBadInput = 3,   // unreadable or invalid input data (images, datasets, job files)
   kBadModel = 4,   // missing, corrupt or mismatched model files / bundles
   kIo = 5,         // the output could not be written (permissions, disk full)
+  kJobsFailed = 6, // batch: some jobs failed (the others completed; see summary.json)
+  kIncomplete = 7, // batch merge: some jobs have not run yet (or their outputs are damaged)
 };
 
 // Base class of all latentedit errors; carries the exit code the CLI should use.

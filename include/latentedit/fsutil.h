@@ -13,4 +13,7 @@ std::string read_file(const std::string& path, bool model = false);
 // Creates a directory and its parents. Throws IoError.
 void make_dirs(const std::string& path);
 
+// SHA-256 of `bytes` as 64 lowercase hex digits.
+std::string sha256_hex(const std::string& bytes);
+
 }  // namespace latentedit

@@ -38,4 +38,19 @@ nlohmann::json report_summary(const nlohmann::json& report);
 cv::Mat edit_grid(const Models& m, const EditSpec& spec, const EditResult& r, const Audit& a,
                   const std::string& subtitle, int scale);
 
+// Which image files an edit writes besides its report, and how.
+struct EditImages {
+  bool grid = true;     // grid.png
+  bool pairs = true;    // latent_NNN_before.png / latent_NNN_after.png
+  bool strips = false;  // strip_NNN.png: every recorded step of one latent, in a row
+  int scale = 2;        // upscaling in grid and strips
+  std::string subtitle; // grid header line 2
+};
+
+// The edit's images encoded as PNG bytes, each with its file name, in a fixed order. Nothing is
+// written: callers write them (atomically) once everything has been computed.
+std::vector<std::pair<std::string, std::string>> encode_edit_images(const Models& m, const EditSpec& spec,
+                                                                    const EditResult& r, const Audit& a,
+                                                                    const EditImages& what);
+
 }  // namespace latentedit

@@ -58,20 +58,6 @@ void log(bool quiet, const std::string& line) {
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
 
-std::pair<std::string, std::optional<double>> parse_target(const std::string& s) {
-  const auto colon = s.rfind(':');
-  if (colon == std::string::npos) return {s, std::nullopt};
-  const std::string num = s.substr(colon + 1);
-  try {
-    size_t pos = 0;
-    const double p = std::stod(num, &pos);
-    if (pos != num.size() || !(p > 0 && p < 1)) throw std::invalid_argument("range");
-    return {s.substr(0, colon), p};
-  } catch (const std::exception&) {
-    throw UsageError("bad target '" + s + "': write NAME or NAME:PROB with 0 < PROB < 1, e.g. Smiling:0.9");
-  }
-}
-
 ProgressBar::ProgressBar(std::string label, int64_t total, bool quiet)
     : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), quiet_(quiet), tty_(isatty(2)) {
   start_ = last_draw_ = std::chrono::steady_clock::now();

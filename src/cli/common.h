@@ -51,6 +51,7 @@ void register_data(CLI::App& root, std::vector<Command>& cmds, const std::string
 void register_train(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
 void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
 void register_convert(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
+void register_batch(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
 
 // A progress bar on stderr: redrawn in place on a terminal, a line every ~10 % otherwise.
 class ProgressBar {
@@ -74,7 +75,5 @@ void log(bool quiet, const std::string& line);
 // Prints JSON to stdout.
 void print_json(const nlohmann::json& j);
 
-// Parses "Name" or "Name:0.9" into (name, optional probability). Throws UsageError.
-std::pair<std::string, std::optional<double>> parse_target(const std::string& s);
 
 }  // namespace latentedit::cli

@@ -1,5 +1,4 @@
 // `latentedit edit`: edit latents toward/away from attributes; writes grid, pairs, report.
-#include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -68,23 +67,10 @@ int run_edit(const EditOptions& o) {
   std::snprintf(sub, sizeof sub, "seed %llu  steps %d x %g  penalty %g (%s)%s", static_cast<unsigned long long>(o.seed),
                 spec.steps, spec.step_size, spec.penalty, st.penalty_kind.c_str(),
                 a.present ? "  audit: auditor classifier, ! = not confirmed" : "");
-  std::vector<std::pair<std::string, cv::Mat>> images;
-  images.emplace_back("grid.png", edit_grid(m, spec, r, a, sub, o.scale));
-  const torch::Tensor& first = r.images.begin()->second;
-  const torch::Tensor& last = r.images.rbegin()->second;
-  for (int i = 0; i < o.count; ++i) {
-    char name[64];
-    std::snprintf(name, sizeof name, "latent_%03d_before.png", i);
-    images.emplace_back(name, tensor_to_bgr(first[i], m.range_lo, m.range_hi));
-    std::snprintf(name, sizeof name, "latent_%03d_after.png", i);
-    images.emplace_back(name, tensor_to_bgr(last[i], m.range_lo, m.range_hi));
-  }
-  std::vector<std::pair<std::string, std::string>> encoded;
-  for (const auto& [name, img] : images) {
-    std::vector<uchar> buf;
-    cv::imencode(".png", img, buf);
-    encoded.emplace_back(name, std::string(buf.begin(), buf.end()));
-  }
+  EditImages what;
+  what.scale = o.scale;
+  what.subtitle = sub;
+  const auto encoded = encode_edit_images(m, spec, r, a, what);
   json settings = {{"add", o.add}, {"remove", o.remove}, {"keep", o.keep}, {"seed", o.seed}, {"count", o.count},
                    {"steps", spec.steps}, {"step_size", spec.step_size}, {"penalty", spec.penalty},
                    {"penalty_kind", st.penalty_kind}, {"prior", spec.prior}, {"batch_mean", spec.batch_mean},

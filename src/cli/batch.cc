@@ -1,0 +1,162 @@
+// `latentedit batch JOBS.json --out OUT` and `latentedit batch merge OUT`: JSON job files,
+// validated up front, resumable after a crash, shardable (see README "Batch jobs").
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "common.h"
+#include "latentedit/batch.h"
+#include "latentedit/errors.h"
+
+namespace latentedit::cli {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct BatchOptions {
+  CommonOptions common;
+  std::string job_file, out, shard = "0/1";
+  int max_batch = 64;
+  bool dry_run = false, force = false, json_out = false;
+};
+
+struct MergeOptions {
+  std::string out;
+  bool json_out = false;
+};
+
+std::pair<int, int> parse_shard(const std::string& s) {
+  int i = -1, n = -1;
+  char extra;
+  if (std::sscanf(s.c_str(), "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || n > 100000 || i < 0 || i >= n)
+    throw UsageError("bad --shard '" + s + "': write I/N with 0 <= I < N, e.g. --shard 0/4 (Slurm: $SLURM_ARRAY_TASK_ID/N)");
+  return {i, n};
+}
+
+void print_counts(const json& s) {
+  std::printf("%d/%d jobs ok, %d failed, %d missing\n", s["ok"].get<int>(), s["jobs_total"].get<int>(),
+              s["failed"].get<int>(), s["missing"].get<int>());
+  for (const auto& j : s["jobs"])
+    if (j["status"] == "failed") std::printf("failed: %s: %s\n", j["id"].get<std::string>().c_str(), j["error"].get<std::string>().c_str());
+}
+
+int run_batch_cmd(const BatchOptions& o) {
+  const auto [shard, shards] = parse_shard(o.shard);
+  if (o.out.empty() && !o.dry_run) throw UsageError("--out DIR is required (where the jobs' outputs go)");
+  const int threads = o.common.apply_threads();
+  const json file = read_job_file(o.job_file);
+  CommonOptions common = o.common;
+  if (common.model.empty() && common.generator.empty())
+    if (auto m = job_file_model(file, o.job_file)) common.model = *m;
+  const Models m = common.load_models();
+  BatchPlan plan;
+  try {
+    plan = plan_batch(file, o.job_file, m, o.max_batch);
+  } catch (const BatchInvalid& e) {
+    // Every error on its own line, then the exit code of bad input.
+    std::cerr << "latentedit: error: " << o.job_file << ": " << e.errors().size() << " error"
+              << (e.errors().size() == 1 ? "" : "s") << "; nothing was run" << std::endl;
+    for (const auto& l : e.errors()) std::cerr << "  " << l << std::endl;
+    return static_cast<int>(ExitCode::kBadInput);
+  }
+  const json desc = describe_plan(plan, shard, shards);
+  if (o.dry_run) {
+    if (o.json_out) {
+      print_json(desc);
+    } else {
+      std::printf("%-24s %6s %8s %6s %12s  %s\n", "job", "batch", "latents", "steps", "latent-steps", "edit");
+      for (const auto& j : desc["plan"]) {
+        std::string e;
+        for (const auto& a : j["add"]) e += "+" + a.get<std::string>() + " ";
+        for (const auto& a : j["remove"]) e += "-" + a.get<std::string>() + " ";
+        std::printf("%-24s %6d %8d %6d %12lld  %s\n", j["id"].get<std::string>().c_str(), j["batch"].get<int>(),
+                    j["latents"].get<int>(), j["steps"].get<int>(), static_cast<long long>(j["latent_steps"].get<int64_t>()), e.c_str());
+      }
+      std::printf("valid: %d of %d jobs in shard %s, %d batches, %lld latents, %lld latent-steps, %lld images\n",
+                  desc["jobs"].get<int>(), desc["jobs_total"].get<int>(), desc["shard"].get<std::string>().c_str(),
+                  desc["batches"].get<int>(), static_cast<long long>(desc["latents"].get<int64_t>()),
+                  static_cast<long long>(desc["latent_steps"].get<int64_t>()), static_cast<long long>(desc["images"].get<int64_t>()));
+    }
+    return 0;
+  }
+  log(o.common.quiet, "batch: " + std::to_string(desc["jobs"].get<int>()) + " jobs (shard " + o.shard + "), " +
+                          std::to_string(desc["batches"].get<int>()) + " batches, model " + m.name + ", " +
+                          std::to_string(threads) + " threads");
+  std::unique_ptr<ProgressBar> bar;
+  const BatchRun run = run_batch(m, plan, o.out, {shard, shards, o.force}, [&](const BatchProgress& p) {
+    if (p.latent_steps_total == 0) return;
+    if (!bar) bar = std::make_unique<ProgressBar>("batch", std::max<int64_t>(p.latent_steps_total, 1), o.common.quiet);
+    bar->update(p.latent_steps_done, "jobs " + std::to_string(p.jobs_done) + "/" + std::to_string(p.jobs_total) + " " + p.job);
+  });
+  if (bar) bar->finish();
+  int reused = 0;
+  for (const auto& oc : run.outcomes) reused += oc.status == JobOutcome::kReused;
+  if (reused) log(o.common.quiet, "batch: " + std::to_string(reused) + " finished jobs reused (use --force to redo them)");
+  if (shards == 1) {
+    const json s = batch_summary(o.out, &run);
+    write_summary(o.out, s);
+    if (o.json_out) print_json(s);
+    else print_counts(s), std::printf("wrote %s/summary.json (%.1f latent-steps/s)\n", o.out.c_str(), s["run"]["latent_steps_per_s"].get<double>());
+  } else {
+    json r = {{"shard", o.shard}, {"jobs", run.outcomes.size()}, {"failed", run.failed()}, {"reused", reused},
+              {"seconds", run.seconds}, {"latent_steps", run.latent_steps}};
+    if (o.json_out) print_json(r);
+    else std::printf("shard %s: %zu jobs, %d failed, %d reused; run `latentedit batch merge %s` when all shards are done\n",
+                     o.shard.c_str(), run.outcomes.size(), run.failed(), reused, o.out.c_str());
+  }
+  if (run.failed()) {
+    std::cerr << "latentedit: error: " << run.failed() << " job" << (run.failed() == 1 ? "" : "s")
+              << " failed (see the summary); fix them and rerun the same command: finished jobs are kept" << std::endl;
+    return static_cast<int>(ExitCode::kJobsFailed);
+  }
+  return 0;
+}
+
+int run_merge(const MergeOptions& o) {
+  const json s = batch_summary(o.out);
+  if (o.json_out) print_json(s);
+  else print_counts(s);
+  if (s["missing"].get<int>() > 0) {
+    std::string ids;
+    int shown = 0;
+    for (const auto& j : s["jobs"])
+      if (j["status"] == "missing" && shown++ < 5) ids += (ids.empty() ? "" : ", ") + j["id"].get<std::string>();
+    std::cerr << "latentedit: error: " << s["missing"].get<int>() << " job(s) not finished or damaged (" << ids
+              << (s["missing"].get<int>() > 5 ? ", ..." : "")
+              << "); run the missing shards (or the whole file again: finished jobs are skipped), then merge; summary.json not written" << std::endl;
+    return static_cast<int>(ExitCode::kIncomplete);
+  }
+  write_summary(o.out, s);
+  if (!o.json_out) std::printf("wrote %s/summary.json\n", o.out.c_str());
+  if (s["failed"].get<int>() > 0) return static_cast<int>(ExitCode::kJobsFailed);
+  return 0;
+}
+
+}  // namespace
+
+void register_batch(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0) {
+  auto o = std::make_shared<BatchOptions>();
+  o->common.argv0 = argv0;
+  CLI::App* app = root.add_subcommand("batch", "Run a JSON job file of edits (resumable, shardable); `batch merge OUT` combines shards");
+  app->add_option("jobs", o->job_file, "Job file (JSON; format in README, schema in docs/batch.schema.json)");
+  app->add_option("--out", o->out, "Output directory: OUT/<job id>/..., OUT/summary.json");
+  app->add_flag("--dry-run", o->dry_run, "Only validate and print the plan");
+  app->add_flag("--force", o->force, "Redo finished jobs too");
+  app->add_option("--shard", o->shard, "Run shard I of N (I/N, 0-based); merge with `batch merge OUT`");
+  app->add_option("--batch-size", o->max_batch, "Most latents edited together")->check(CLI::Range(1, 4096));
+  app->add_flag("--json", o->json_out, "Print the summary (or with --dry-run, the plan) as JSON");
+  o->common.add_to(app);
+
+  auto mo = std::make_shared<MergeOptions>();
+  CLI::App* merge = app->add_subcommand("merge", "Check that every job of a sharded batch finished and write OUT/summary.json");
+  merge->add_option("out", mo->out, "The shared output directory")->required();
+  merge->add_flag("--json", mo->json_out, "Print the summary as JSON");
+  cmds.push_back({merge, [mo] { return run_merge(*mo); }});
+  cmds.push_back({app, [o] {
+                    if (o->job_file.empty()) throw UsageError("give a job file: latentedit batch JOBS.json --out DIR (see --help)");
+                    return run_batch_cmd(*o);
+                  }});
+}
+
+}  // namespace latentedit::cli
