@@ -1,70 +1,308 @@
-// Edit-loop benchmark: milliseconds per image-step of the C1W4 algorithm (10 steps, penalty
-// 0.1) on course-size networks (generator and classifier hidden 64, random weights: speed does
-// not depend on the values) and on the bundled model, at several batch sizes. Prints medians of
-// `--reps` runs. Usage: latentedit_bench [--threads N] [--reps R] [--bundle DIR]
+// latentedit_bench: latentedit's editor and training steps against the Python reference of the
+// course algorithm (bench/python_reference.py, run by this program with the same weights, seeds,
+// batch sizes and thread count), plus the FLOP floor, single-edit wall time and peak RSS.
+//
+// Usage: latentedit_bench [--threads N] [--reps R] [--bundle DIR] [--python /usr/bin/python3|none]
+//                         [--cli PATH] [--train-steps K]
+// Every figure is a median of R runs (min and max beside it). Results go to stdout.
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
+#include <torch/version.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
+#include "latentedit/attributes.h"
 #include "latentedit/bundle.h"
 #include "latentedit/editor.h"
+#include "latentedit/fused.h"
 #include "latentedit/runtime.h"
+#include "latentedit/safetensors.h"
+#include "latentedit/train.h"
 
 using namespace latentedit;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
 
-static double median(std::vector<double> v) {
+namespace {
+struct Stat {
+  double median = 0, min = 0, max = 0;
+};
+Stat stat(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  return {v[v.size() / 2], v.front(), v.back()};
+}
+Stat stat(const json& j) { return {j["median"].get<double>(), j["min"].get<double>(), j["max"].get<double>()}; }
+double secs(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
 }
 
-static void bench(const char* label, const Models& m, int reps) {
+// ms per image-step of a 10-step +Smiling edit (penalty 0.1) at batch n.
+Stat edit_ms(const Models& m, int64_t n, int reps, int steps = 10, int64_t micro_batch = EditSpec().micro_batch) {
   EditSpec s;
   s.targets = {{31, Direction::kAdd, std::nullopt}};
-  s.steps = 10;
-  for (int64_t n : {1, 8, 64}) {
-    const auto z = sample_latents(0, n, m.z_dim);
-    edit(m, z, s);  // warm-up
-    std::vector<double> t;
-    for (int r = 0; r < reps; ++r) t.push_back(edit(m, z, s).seconds);
-    const double ms = median(t) * 1000.0 / (n * s.steps);
-    std::printf("%-28s batch %3lld: %7.2f ms per image-step (median of %d; %.1f ms per edit)\n", label,
-                static_cast<long long>(n), ms, reps, median(t) * 1000.0);
-  }
+  s.steps = steps;
+  s.micro_batch = micro_batch;
+  const auto z = sample_latents(0, n, m.z_dim);
+  edit(m, z, s);  // warm-up
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) t.push_back(edit(m, z, s).seconds * 1000.0 / static_cast<double>(n * steps));
+  return stat(t);
 }
 
+// The same models running the plain modules (ConvTranspose2d, BatchNorm) instead of the
+// fused rewrite: what the rewrite gains.
+Models unfused(const Models& m) {
+  Models u = m;
+  auto g = std::dynamic_pointer_cast<GeneratorImpl>(m.generator.module);
+  auto c = std::dynamic_pointer_cast<ClassifierImpl>(m.classifier.module);
+  u.generator.forward = [g](const torch::Tensor& z) { return g->forward(z); };
+  u.classifier.forward = [c](const torch::Tensor& x) { return c->forward(x); };
+  return u;
+}
+
+// Runs a command; returns (wall seconds, peak RSS of the child in MB, exit code).
+struct ChildRun {
+  double seconds;
+  double rss_mb;
+  int rc;
+};
+ChildRun run_child(const std::vector<std::string>& args) {
+  std::fflush(stdout);  // or the child would print our buffered output again
+  const auto t0 = Clock::now();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  struct rusage ru {};
+  wait4(pid, &status, 0, &ru);
+  return {secs(t0), ru.ru_maxrss / 1024.0, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+// Median ms per training step (after 3 warm-up steps) of latentedit's trainers on random data.
+Stat train_ms(bool gan, int steps, int64_t cls_hidden, int64_t cls_batch, int64_t g_hidden, int64_t d_hidden, int64_t gan_batch) {
+  torch::manual_seed(0);
+  Dataset d;
+  d.images = torch::randint(0, 256, {1024, 3, 64, 64}, torch::kUInt8);
+  d.labels = (torch::rand({1024, 40}) > 0.5).to(torch::kFloat32);
+  d.attributes = celeba_attributes();
+  std::vector<double> at;
+  auto cb = [&](const TrainStats& s) { at.push_back(s.seconds); };
+  const int warm = 3;
+  if (gan) {
+    GanTrainOptions o;
+    o.g_hidden = g_hidden;
+    o.d_hidden = d_hidden;
+    o.batch = gan_batch;
+    o.steps = warm + steps;
+    o.report_every = 1;
+    o.bn_calibration_batches = 0;
+    train_gan(d, o, cb);
+  } else {
+    ClassifierTrainOptions o;
+    o.hidden_dim = cls_hidden;
+    o.batch = cls_batch;
+    o.steps = warm + steps;
+    o.report_every = 1;
+    train_classifier(d, o, cb);
+  }
+  std::vector<double> dt;
+  for (size_t i = warm; i < at.size(); ++i) dt.push_back((at[i] - at[i - 1]) * 1000.0);
+  return stat(dt);
+}
+
+// GFLOP/s of a large regular convolution (oneDNN): the machine's attainable convolution rate.
+Stat conv_gflops(int reps) {
+  const auto x = torch::randn({64, 128, 16, 16}), w = torch::randn({256, 128, 3, 3});
+  const double flops = 2.0 * 64 * 256 * 128 * 9 * 16 * 16;
+  torch::NoGradGuard ng;
+  torch::conv2d(x, w, {}, 1, 1);
+  std::vector<double> g;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    torch::conv2d(x, w, {}, 1, 1);
+    g.push_back(flops / secs(t0) / 1e9);
+  }
+  return stat(g);
+}
+
+void print_row(const char* what, int64_t n, const Stat& a, const Stat* py) {
+  std::printf("  %-34s batch %2lld: %7.2f ms/image-step (min %.2f, max %.2f)", what, static_cast<long long>(n), a.median, a.min, a.max);
+  if (py) std::printf("  python %7.2f (min %.2f, max %.2f)  ratio %.3f", py->median, py->min, py->max, a.median / py->median);
+  std::printf("\n");
+}
+}  // namespace
+
 int main(int argc, char** argv) {
-  int threads = 0, reps = 7;
-  std::string bundle;
+  int threads = 0, reps = 7, train_steps = 10;
+  std::string bundle, python = "/usr/bin/python3", cli, rss_child;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--reps")) reps = std::max(1, std::atoi(argv[i + 1]));
     else if (!std::strcmp(argv[i], "--bundle")) bundle = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--python")) python = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--cli")) cli = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--train-steps")) train_steps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--rss-child")) rss_child = argv[i + 1];
   }
-  std::printf("threads: %d\n", set_threads(threads));
-  {
-    torch::manual_seed(0);
-    Models course;
-    course.name = "course-size";
-    course.attributes.resize(40);
-    Generator g;
-    Classifier c;
-    course.generator = make_generator_network(state_dict(*g), "random");
-    course.classifier = make_classifier_network(state_dict(*c), "random");
-    bench("course size (hidden 64/64)", course, reps);
+  threads = set_threads(threads);
+  if (!rss_child.empty()) {  // child mode: load a bundle, edit 64 latents for 10 steps, exit
+    const Models m = load_bundle(rss_child);
+    EditSpec s;
+    s.targets = {{31, Direction::kAdd, std::nullopt}};
+    edit(m, sample_latents(0, 64, m.z_dim), s);
+    return 0;
   }
-  if (bundle.empty()) {
-    try {
+  if (bundle.empty()) try {
       bundle = default_bundle_dir(argv[0]);
     } catch (const std::exception&) {
     }
+  if (cli.empty()) cli = (fs::path(argv[0]).parent_path().parent_path() / "latentedit").string();
+  const std::string self = fs::canonical("/proc/self/exe").string();
+  const std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
+  std::printf("latentedit_bench %s | %s, %u cores | torch threads %d | libtorch %d.%d | %d reps per figure (median, min, max)\n",
+              date, cpu_model().c_str(), std::max(1u, static_cast<unsigned>(sysconf(_SC_NPROCESSORS_ONLN))), threads,
+              TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, reps);
+
+  // Course-size networks (random weights: speed does not depend on the values), as a bundle so
+  // that Python, the RSS child and the CLI all load the same files.
+  char tmpl[] = "/tmp/latentedit-bench-XXXXXX";
+  const std::string tmp = mkdtemp(tmpl);
+  {
+    torch::manual_seed(0);
+    Generator g;
+    Classifier c;
+    save_safetensors(tmp + "/generator.safetensors", state_dict(*g));
+    save_safetensors(tmp + "/classifier.safetensors", state_dict(*c));
+    write_manifest(tmp, make_manifest("course-size-random", 64, 64, "generator.safetensors", 64, "classifier.safetensors",
+                                      celeba_attributes()));
   }
-  if (!bundle.empty() && std::filesystem::exists(bundle + "/model.json")) {
-    const Models m = load_bundle(bundle);
-    bench(("bundle " + m.name).c_str(), m, reps);
+  const Models course = load_bundle(tmp);
+  const bool have_bundle = !bundle.empty() && fs::exists(bundle + "/model.json");
+
+  // The Python reference, same weights, same thread count.
+  json py;
+  if (python != "none") {
+    const std::string script = (fs::path(LATENTEDIT_SOURCE_DIR) / "bench/python_reference.py").string();
+    std::string cmd = python + " " + script + " --json --threads " + std::to_string(threads) + " --reps " + std::to_string(reps) +
+                      " --weights " + tmp + " --train-steps " + std::to_string(train_steps);
+    if (have_bundle) cmd += " --bundle " + bundle;
+    std::fprintf(stderr, "running the Python reference: %s\n", cmd.c_str());
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+      std::string out;
+      char buf[4096];
+      while (size_t k = fread(buf, 1, sizeof buf, p)) out.append(buf, k);
+      if (pclose(p) == 0) py = json::parse(out, nullptr, false);
+    }
+    if (py.is_discarded() || py.is_null())
+      std::printf("(Python reference unavailable: install python3-torch, see scripts/setup.sh --with-python)\n"), py = json();
   }
+
+  // 1. Edit speed.
+  std::printf("\n1. Edit loop (10 steps of 0.1, penalty 0.1, +Smiling), ms per image-step\n");
+  Stat course64{};
+  for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{{"course size (G 64, C 64)", "course"}, {"bundle", "bundle"}}) {
+    if (key == "bundle" && !have_bundle) continue;
+    const Models m = key == "course" ? course : load_bundle(bundle);
+    std::printf(" %s%s\n", label.c_str(), key == "bundle" ? (" " + m.name + " (G " + std::to_string(m.generator.hidden_dim) + ", C " +
+                                                              std::to_string(m.classifier.hidden_dim) + ")").c_str() : "");
+    const Models plain = unfused(m);
+    for (int64_t n : {1, 8, 64}) {
+      const Stat f = edit_ms(m, n, reps);
+      Stat p{};
+      const bool has_py = py.contains("edit") && py["edit"].contains(key);
+      if (has_py) p = stat(py["edit"][key][std::to_string(n)]);
+      print_row("latentedit", n, f, has_py ? &p : nullptr);
+      if (key == "course" && n == 64) course64 = f;
+    }
+    for (int64_t n : {1, 8, 64}) print_row("latentedit, unfused modules", n, edit_ms(plain, n, reps), nullptr);
+    for (int64_t mb : {0, 16, 32}) {
+      const std::string what = mb ? "latentedit, micro-batch " + std::to_string(mb) : "latentedit, one batch of 64";
+      print_row(what.c_str(), 64, edit_ms(m, 64, reps, 10, mb), nullptr);
+    }
+  }
+
+  // 2. Growth with steps (batch 8, course size).
+  std::printf("\n2. Growth with steps (course size, batch 8): total ms per edit\n ");
+  for (int s : {5, 10, 20, 40}) {
+    const Stat t = edit_ms(course, 8, reps, s);
+    std::printf(" %d steps %.1f ms |", s, t.median * 8 * s);
+  }
+  std::printf("\n");
+
+  // 3. FLOP floor.
+  GeneratorOptions go;
+  ClassifierOptions co;
+  const double fwd = static_cast<double>(generator_flops(go) + classifier_flops(co));
+  const double per_step = 2.0 * fwd;  // forward + input-gradient backward (same FLOPs as forward)
+  const Stat gf = conv_gflops(reps);
+  const double floor_ms = per_step / (gf.median * 1e9) * 1000.0;
+  std::printf("\n3. FLOP floor (course size): %.0f MFLOP per image-step (G %.1f + C %.1f MFLOP forward, x2 for the input-gradient)\n",
+              per_step / 1e6, generator_flops(go) / 1e6, classifier_flops(co) / 1e6);
+  std::printf("   measured convolution throughput: %.1f GFLOP/s (min %.1f, max %.1f; 3x3 conv, 64x128x16x16 -> 256 ch)\n", gf.median, gf.min, gf.max);
+  std::printf("   floor %.2f ms/image-step; latentedit at batch 64: %.2f ms = %.2fx the floor\n", floor_ms, course64.median,
+              course64.median / floor_ms);
+
+  // 4. One edit from the command line, process start and model load included.
+  if (fs::exists(cli) && have_bundle) {
+    std::vector<double> t;
+    for (int r = 0; r < reps; ++r)
+      t.push_back(run_child({cli, "edit", "--add", "Smiling", "--count", "1", "--steps", "10", "-q", "--model", bundle, "--threads",
+                             std::to_string(threads), "--out", tmp + "/one"})
+                      .seconds);
+    const Stat s = stat(t);
+    std::printf("\n4. `latentedit edit --add Smiling --count 1 --steps 10` (bundle, start + load + edit + PNGs): %.3f s wall (min %.3f, max %.3f)\n",
+                s.median, s.min, s.max);
+  }
+
+  // 5. Peak RSS at batch 64.
+  {
+    std::vector<double> rss;
+    for (int r = 0; r < 3; ++r) rss.push_back(run_child({self, "--threads", std::to_string(threads), "--rss-child", tmp}).rss_mb);
+    std::printf("\n5. Peak RSS, course-size models, 64 latents x 10 steps (whole process): %.0f MB (max of 3: %.0f)\n", stat(rss).median,
+                stat(rss).max);
+  }
+
+  // 6. Training steps.
+  if (train_steps > 0) {
+    std::printf("\n6. Training step, random data, median of %d steps after 3 warm-up\n", train_steps);
+    const Stat c = train_ms(false, train_steps, 64, 128, 32, 32, 64), g = train_ms(true, train_steps, 64, 128, 32, 32, 64);
+    const bool has_py = py.contains("train");
+    for (const auto& [name, s] : std::vector<std::pair<std::string, Stat>>{{"classifier (hidden 64, batch 128, BCE, Adam)", c},
+                                                                          {"gan (G 32, SN-D 32, batch 64, hinge, EMA)", g}}) {
+      std::printf("  %-46s latentedit %7.1f ms (min %.1f, max %.1f)", name.c_str(), s.median, s.min, s.max);
+      if (has_py) {
+        const Stat p = stat(py["train"][name.rfind("gan", 0) == 0 ? "gan" : "classifier"]);
+        std::printf("  python %7.1f ms (min %.1f, max %.1f)  python/latentedit %.2fx", p.median, p.min, p.max, p.median / s.median);
+      }
+      std::printf("\n");
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
   return 0;
 }

@@ -1,15 +1,46 @@
 #!/usr/bin/python3
-"""The C1W4 notebook's editing loop in Python (torch 1.13 eager), timed like latentedit_bench.
+"""The Python reference for latentedit_bench: the C1W4 notebook's editing loop and the same
+training steps as latentedit, in torch 1.13 eager mode (Debian's /usr/bin/python3).
 
-Course-size networks (generator and classifier hidden 64, random weights), 10 steps of 0.1,
-penalty 0.1, one target. Prints the median ms per image-step over --reps runs per batch size.
-Run with Debian's interpreter:  /usr/bin/python3 bench/python_reference.py --threads 2
+Editing: the course's get_score and `noise + grad * step`, gradients zeroed each step, 10 steps
+of 0.1, penalty 0.1, one target. Training: the course classifier (BCE-with-logits, Adam 1e-3
+betas (0.5, 0.999)) and latentedit's GAN step (hinge loss, spectral-norm discriminator,
+Adam 2e-4 betas (0, 0.9), EMA of G).
+
+latentedit_bench runs this script itself with the same weights (safetensors written by the
+bench), seeds, batch sizes and thread count, and prints both sides. Standalone:
+  /usr/bin/python3 bench/python_reference.py --threads 2 --weights DIR [--bundle DIR] --json
 """
-import argparse, os, statistics, sys, time
+import argparse, json, os, statistics, struct, sys, time
 import torch
+from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 from make_fixtures import Generator, Classifier  # the course architectures
+
+
+def load_safetensors(path):
+    """A minimal safetensors reader (F32 and I64), so no extra package is needed."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        dtype = {"F32": torch.float32, "I64": torch.int64}[v["dtype"]]
+        a, b = v["data_offsets"]
+        out[k] = torch.frombuffer(bytearray(data[a:b]), dtype=dtype).reshape(v["shape"]).clone() if b > a else torch.zeros(v["shape"], dtype=dtype)
+    return out
+
+
+def load_pair(gen_file, cls_file, z_dim, g_hidden, c_hidden, n_classes=40):
+    gen = Generator(z_dim=z_dim, hidden_dim=g_hidden)
+    gen.load_state_dict(load_safetensors(gen_file))
+    cls = Classifier(n_classes=n_classes, hidden_dim=c_hidden)
+    cls.load_state_dict(load_safetensors(cls_file))
+    return gen.eval(), cls.eval()
 
 
 def get_score(current, original, target_indices, other_indices, penalty_weight):
@@ -20,8 +51,9 @@ def get_score(current, original, target_indices, other_indices, penalty_weight):
     return target_score + other_class_penalty
 
 
-def run(gen, cls, n, steps=10):
-    noise = torch.randn(n, 64).requires_grad_()
+def edit_loop(gen, cls, noise0, steps=10):
+    """The notebook's loop; returns the wall time of the `steps` updates."""
+    noise = noise0.clone().requires_grad_()
     target_indices = [31]
     other_indices = [i for i in range(40) if i not in target_indices]
     original = cls(gen(noise)).detach()
@@ -35,20 +67,132 @@ def run(gen, cls, n, steps=10):
     return time.perf_counter() - t0
 
 
+def bench_edit(gen, cls, z_dim, reps, batches=(1, 8, 64)):
+    out = {}
+    for n in batches:
+        torch.manual_seed(0)
+        z = torch.randn(n, z_dim)
+        edit_loop(gen, cls, z)  # warm-up
+        t = [edit_loop(gen, cls, z) * 1000 / (n * 10) for _ in range(reps)]
+        out[str(n)] = {"median": statistics.median(t), "min": min(t), "max": max(t)}
+    return out
+
+
+class SNDiscriminator(nn.Module):
+    """latentedit's discriminator: convs k4 s2 p1 3->h->2h->4h->8h, LeakyReLU(0.2), k4 -> 1."""
+
+    def __init__(self, h):
+        super().__init__()
+        ch = [3, h, 2 * h, 4 * h, 8 * h]
+        layers = []
+        for i in range(4):
+            layers += [nn.utils.spectral_norm(nn.Conv2d(ch[i], ch[i + 1], 4, 2, 1)), nn.LeakyReLU(0.2)]
+        layers.append(nn.utils.spectral_norm(nn.Conv2d(8 * h, 1, 4, 1, 0)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x).view(len(x))
+
+
+def step_times(step, n_steps, warmup=3):
+    for _ in range(warmup):
+        step()
+    t = []
+    for _ in range(n_steps):
+        t0 = time.perf_counter()
+        step()
+        t.append((time.perf_counter() - t0) * 1000)
+    return {"median": statistics.median(t), "min": min(t), "max": max(t)}
+
+
+def bench_train(n_steps, cls_hidden, cls_batch, g_hidden, d_hidden, gan_batch, z_dim=64):
+    torch.manual_seed(0)
+    images = torch.rand(1024, 3, 64, 64) * 2 - 1
+    labels = (torch.rand(1024, 40) > 0.5).float()
+    cls = Classifier(n_classes=40, hidden_dim=cls_hidden).train()
+    opt = torch.optim.Adam(cls.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    crit = nn.BCEWithLogitsLoss()
+    it = [0]
+
+    def cls_step():
+        i = (it[0] * cls_batch) % (1024 - cls_batch)
+        it[0] += 1
+        opt.zero_grad()
+        loss = crit(cls(images[i:i + cls_batch]), labels[i:i + cls_batch])
+        loss.backward()
+        opt.step()
+
+    gen = Generator(z_dim=z_dim, hidden_dim=g_hidden).train()
+    ema = Generator(z_dim=z_dim, hidden_dim=g_hidden)
+    ema.load_state_dict(gen.state_dict())
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    disc = SNDiscriminator(d_hidden).train()
+    opt_g = torch.optim.Adam(gen.parameters(), lr=2e-4, betas=(0.0, 0.9))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.0, 0.9))
+
+    def gan_step():
+        i = (it[0] * gan_batch) % (1024 - gan_batch)
+        it[0] += 1
+        real = images[i:i + gan_batch]
+        with torch.no_grad():
+            fake = gen(torch.randn(gan_batch, z_dim))
+        opt_d.zero_grad()
+        loss_d = torch.relu(1 - disc(real)).mean() + torch.relu(1 + disc(fake)).mean()
+        loss_d.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        for p in disc.parameters():
+            p.requires_grad_(False)
+        loss_g = -disc(gen(torch.randn(gan_batch, z_dim))).mean()
+        loss_g.backward()
+        for p in disc.parameters():
+            p.requires_grad_(True)
+        opt_g.step()
+        with torch.no_grad():
+            for pe, pg in zip(ema.parameters(), gen.parameters()):
+                pe.mul_(0.999).add_(pg, alpha=0.001)
+
+    return {"classifier": step_times(cls_step, n_steps), "gan": step_times(gan_step, n_steps)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--weights", help="directory with generator.safetensors and classifier.safetensors (course size)")
+    ap.add_argument("--bundle", help="a latentedit bundle directory (model.json + safetensors)")
+    ap.add_argument("--train-steps", type=int, default=10)
+    ap.add_argument("--cls-hidden", type=int, default=64)
+    ap.add_argument("--cls-batch", type=int, default=128)
+    ap.add_argument("--g-hidden", type=int, default=32)
+    ap.add_argument("--d-hidden", type=int, default=32)
+    ap.add_argument("--gan-batch", type=int, default=64)
+    ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    gen, cls = Generator(z_dim=64, hidden_dim=64).eval(), Classifier(n_classes=40, hidden_dim=64).eval()
-    print("threads:", a.threads, "torch", torch.__version__)
-    for n in (1, 8, 64):
-        run(gen, cls, n)
-        t = statistics.median(run(gen, cls, n) for _ in range(a.reps))
-        print(f"python C1W4 loop (hidden 64/64) batch {n:3d}: {t * 1000 / (n * 10):7.2f} ms per image-step "
-              f"(median of {a.reps}; {t * 1000:.1f} ms per edit)")
+    res = {"threads": a.threads, "torch": torch.__version__, "edit": {}}
+    if a.weights:
+        g, c = load_pair(os.path.join(a.weights, "generator.safetensors"), os.path.join(a.weights, "classifier.safetensors"), 64, 64, 64)
+        res["edit"]["course"] = bench_edit(g, c, 64, a.reps)
+    else:
+        torch.manual_seed(0)
+        res["edit"]["course"] = bench_edit(Generator(z_dim=64, hidden_dim=64).eval(), Classifier(n_classes=40, hidden_dim=64).eval(), 64, a.reps)
+    if a.bundle:
+        m = json.load(open(os.path.join(a.bundle, "model.json")))
+        g, c = load_pair(os.path.join(a.bundle, m["generator"]["weights"]), os.path.join(a.bundle, m["classifier"]["weights"]),
+                         m["z_dim"], m["generator"]["hidden_dim"], m["classifier"]["hidden_dim"], len(m["attributes"]))
+        res["edit"]["bundle"] = bench_edit(g, c, m["z_dim"], a.reps)
+    if a.train_steps > 0:
+        res["train"] = bench_train(a.train_steps, a.cls_hidden, a.cls_batch, a.g_hidden, a.d_hidden, a.gan_batch)
+    if a.json:
+        print(json.dumps(res))
+    else:
+        for model, r in res["edit"].items():
+            for n, t in r.items():
+                print(f"python C1W4 loop ({model}) batch {n:>3}: {t['median']:7.2f} ms per image-step (min {t['min']:.2f}, max {t['max']:.2f})")
+        for k, t in res.get("train", {}).items():
+            print(f"python {k} training step: {t['median']:.1f} ms (min {t['min']:.1f}, max {t['max']:.1f})")
 
 
 if __name__ == "__main__":

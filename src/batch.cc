@@ -668,7 +668,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
     Audit a;
     try {
       r = edit(m, z, first.spec, [&](const EditProgress& p) {
-        bp.latent_steps_done = done_before + p.step * z.size(0);
+        bp.latent_steps_done = done_before + p.step * z.size(0) * first.spec.steps / std::max(1, p.steps);
         if (progress) progress(bp);
       });
       a = audit_edit(m, first.spec, r);

@@ -8,6 +8,7 @@
 
 #include "latentedit/attributes.h"
 #include "latentedit/errors.h"
+#include "latentedit/fused.h"
 #include "latentedit/fsutil.h"
 #include "latentedit/models.h"
 #include "latentedit/pth.h"
@@ -94,7 +95,9 @@ Network make_generator_network(const NamedTensors& weights, const std::string& s
   net.source = source;
   net.hidden_dim = o.hidden_dim;
   net.parameters = count_params(**g);
-  net.forward = [g](const torch::Tensor& z) { return (*g)->forward(z); };
+  // The edit loop runs the fused rewrite (BatchNorm folded, sub-pixel convolutions); it is the
+  // same function as the module (tests/fused_test.cc).
+  net.forward = fused_generator(state_dict(**g), o);
   net.holder = g;
   net.module = g->ptr();
   return net;
@@ -111,7 +114,7 @@ Network make_classifier_network(const NamedTensors& weights, const std::string& 
   net.source = source;
   net.hidden_dim = o.hidden_dim;
   net.parameters = count_params(**c);
-  net.forward = [c](const torch::Tensor& x) { return (*c)->forward(x); };
+  net.forward = fused_classifier(state_dict(**c), o);
   net.features = [c](const torch::Tensor& x) { return (*c)->features(x); };
   net.holder = c;
   net.module = c->ptr();

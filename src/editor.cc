@@ -67,10 +67,9 @@ torch::Tensor penalty_term(const torch::Tensor& delta, PenaltyKind kind) {
 }
 }  // namespace
 
-EditResult edit(const Models& m, const torch::Tensor& z0_in, const EditSpec& spec, const EditCallback& progress) {
-  validate(spec, m);
-  if (z0_in.dim() != 2 || z0_in.size(1) != m.z_dim)
-    throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
+namespace {
+// One batch edited together (no micro-batching).
+EditResult edit_batch(const Models& m, const torch::Tensor& z0_in, const EditSpec& spec, const EditCallback& progress) {
   const auto t_start = std::chrono::steady_clock::now();
   const int64_t N = z0_in.size(0);
   const int C = static_cast<int>(m.attributes.size());
@@ -169,6 +168,58 @@ EditResult edit(const Models& m, const torch::Tensor& z0_in, const EditSpec& spe
   r.logits = torch::stack(hist, 0);
   r.probs = torch::sigmoid(r.logits);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  return r;
+}
+
+}  // namespace
+
+EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, const EditCallback& progress) {
+  validate(spec, m);
+  if (z0.dim() != 2 || z0.size(1) != m.z_dim)
+    throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
+  const int64_t N = z0.size(0), mb = spec.micro_batch;
+  if (mb <= 0 || N <= mb) return edit_batch(m, z0, spec, progress);
+  // Latents are independent (each has its own gradient), so chunks can be edited one after
+  // the other. The course's batch-mean scaling divides each gradient by N: a step of
+  // step_size / N on per-latent gradients is the same update.
+  EditSpec chunk_spec = spec;
+  if (spec.batch_mean) {
+    chunk_spec.batch_mean = false;
+    chunk_spec.step_size = spec.step_size / static_cast<double>(N);
+  }
+  const int64_t chunks = (N + mb - 1) / mb;
+  std::vector<EditResult> parts;
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t b = c * mb, e = std::min(N, b + mb);
+    EditCallback cb;
+    if (progress)
+      cb = [&, c](const EditProgress& p) {
+        EditProgress q = p;
+        q.step = static_cast<int>(c * spec.steps + p.step);
+        q.steps = static_cast<int>(chunks * spec.steps);
+        progress(q);
+      };
+    parts.push_back(edit_batch(m, z0.slice(0, b, e), chunk_spec, cb));
+  }
+  EditResult r;
+  std::vector<torch::Tensor> zb, za, lg;
+  for (const auto& p : parts) {
+    zb.push_back(p.z_before);
+    za.push_back(p.z_after);
+    lg.push_back(p.logits);
+    r.stopped_at.insert(r.stopped_at.end(), p.stopped_at.begin(), p.stopped_at.end());
+    r.seconds += p.seconds;
+  }
+  r.z_before = torch::cat(zb);
+  r.z_after = torch::cat(za);
+  r.logits = torch::cat(lg, 1);
+  r.probs = torch::sigmoid(r.logits);
+  for (const auto& [step, img] : parts[0].images) {
+    std::vector<torch::Tensor> ims;
+    for (const auto& p : parts) ims.push_back(p.images.at(step));
+    r.images[step] = torch::cat(ims);
+  }
+  r.keep = parts[0].keep;
   return r;
 }
 

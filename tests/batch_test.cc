@@ -327,3 +327,13 @@ TEST_F(Batch, HelpWorksForBatchAndMerge) {
 }
 
 }  // namespace
+
+namespace {
+// The README's example job file stays valid.
+TEST_F(Batch, TheExampleJobFileIsValid) {
+  std::string out, err;
+  const std::string file = std::string(LATENTEDIT_TEST_FIXTURES) + "/../../examples/jobs.json";
+  ASSERT_EQ(run_cli("batch " + file + " --dry-run --json" + model(), &out, &err), 0) << err;
+  EXPECT_EQ(json::parse(out)["jobs"], 4);
+}
+}  // namespace

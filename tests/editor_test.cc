@@ -120,6 +120,31 @@ TEST_F(EditorTest, BatchMeanScalesTheStepByOneOverN) {
   EXPECT_TRUE(torch::allclose((a.z_after - z0) / 8, b.z_after - z0, 1e-4, 1e-6));
 }
 
+// Micro-batches change only speed: the same z, logits, stops and images as one batch, also with
+// the course's batch-mean scaling and per-latent stopping.
+TEST_F(EditorTest, MicroBatchesGiveTheSameResultAsOneBatch) {
+  for (bool batch_mean : {false, true}) {
+    EditSpec s = spec_for(smiling, Direction::kAdd, 0.1);
+    s.steps = 6;
+    s.batch_mean = batch_mean;
+    s.targets[0].stop_prob = 0.6;
+    s.record_steps = {3};
+    const auto z0 = sample_latents(4, 11, m.z_dim);
+    s.micro_batch = 0;
+    const auto whole = edit(m, z0, s);
+    s.micro_batch = 4;  // chunks of 4, 4, 3
+    std::vector<int> seen;
+    const auto chunked = edit(m, z0, s, [&](const EditProgress& p) { seen.push_back(p.step); });
+    EXPECT_TRUE(torch::allclose(whole.z_after, chunked.z_after, 1e-5, 1e-5)) << batch_mean;
+    EXPECT_TRUE(torch::allclose(whole.logits, chunked.logits, 1e-4, 1e-4)) << batch_mean;
+    EXPECT_EQ(whole.stopped_at, chunked.stopped_at);
+    ASSERT_EQ(chunked.images.size(), 3u);
+    EXPECT_TRUE(torch::allclose(whole.images.at(3), chunked.images.at(3), 1e-5, 1e-5));
+    ASSERT_FALSE(seen.empty());
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));  // progress runs over all chunks
+  }
+}
+
 TEST_F(EditorTest, LatentsStopAtTheTargetProbability) {
   EditSpec s = spec_for(smiling, Direction::kAdd, 0.0);
   s.steps = 40;

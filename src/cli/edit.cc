@@ -52,13 +52,14 @@ int run_edit(const EditOptions& o) {
   validate(spec, m);
 
   const torch::Tensor z0 = sample_latents(o.seed, o.count, m.z_dim);
-  ProgressBar bar("edit", spec.steps, o.common.quiet);
+  std::unique_ptr<ProgressBar> bar;  // created on the first report: micro-batches multiply the updates
   const EditResult r = edit(m, z0, spec, [&](const EditProgress& p) {
+    if (!bar) bar = std::make_unique<ProgressBar>("edit", p.steps, o.common.quiet);
     char b[64];
     std::snprintf(b, sizeof b, "p=%.3f active=%d", p.mean_target_prob, p.active);
-    bar.update(p.step, b);
+    bar->update(p.step, b);
   });
-  bar.finish();
+  if (bar) bar->finish();
   const Audit a = audit_edit(m, spec, r);
 
   // Everything is rendered in memory first; files are written only once all succeeded.

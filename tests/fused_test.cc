@@ -1,0 +1,98 @@
+// The fused rewrites (BatchNorm folding, sub-pixel convolutions) equal the course modules.
+#include <gtest/gtest.h>
+
+#include "latentedit/fused.h"
+#include "test_util.h"
+
+using namespace latentedit;
+
+namespace {
+// Gives every BatchNorm non-trivial affine parameters and running statistics.
+void randomize_batchnorm(torch::nn::Module& m) {
+  torch::NoGradGuard ng;
+  for (auto& sub : m.modules(false))
+    if (auto* bn = sub->as<torch::nn::BatchNorm2dImpl>()) {
+      bn->weight.uniform_(0.5, 1.5);
+      bn->bias.uniform_(-0.3, 0.3);
+      bn->running_mean.uniform_(-0.5, 0.5);
+      bn->running_var.uniform_(0.2, 2.0);
+    }
+}
+
+// Output and input-gradient of a random linear functional of the output.
+std::pair<torch::Tensor, torch::Tensor> value_and_grad(const std::function<torch::Tensor(const torch::Tensor&)>& f,
+                                                       const torch::Tensor& x, const torch::Tensor& probe) {
+  torch::Tensor xv = x.detach().clone().set_requires_grad(true);
+  const torch::Tensor y = f(xv);
+  const torch::Tensor g = torch::autograd::grad({(y * probe).sum()}, {xv})[0];
+  return {y.detach(), g};
+}
+}  // namespace
+
+class FusedGenerator : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(FusedGenerator, EqualsTheModuleInOutputAndInputGradient) {
+  torch::manual_seed(3);
+  GeneratorOptions o;
+  o.hidden_dim = GetParam();
+  Generator g(o);
+  randomize_batchnorm(*g);
+  g->eval();
+  for (auto& p : g->parameters()) p.requires_grad_(false);
+  const auto fused = fused_generator(state_dict(*g), o);
+  const torch::Tensor z = torch::randn({5, o.z_dim});
+  const torch::Tensor probe = torch::randn({5, 3, 64, 64});
+  auto [y_ref, g_ref] = value_and_grad([&](const torch::Tensor& x) { return g->forward(x); }, z, probe);
+  auto [y, gr] = value_and_grad(fused, z, probe);
+  ASSERT_EQ(y.sizes(), y_ref.sizes());
+  EXPECT_LT((y - y_ref).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((gr - g_ref).abs().max().item<double>(), 1e-5 * std::max(1.0, g_ref.abs().max().item<double>()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Widths, FusedGenerator, ::testing::Values(4, 16, 64));
+
+class FusedClassifier : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(FusedClassifier, EqualsTheModuleInOutputAndInputGradient) {
+  torch::manual_seed(4);
+  ClassifierOptions o;
+  o.hidden_dim = GetParam();
+  Classifier c(o);
+  randomize_batchnorm(*c);
+  c->eval();
+  for (auto& p : c->parameters()) p.requires_grad_(false);
+  const auto fused = fused_classifier(state_dict(*c), o);
+  const torch::Tensor x = torch::rand({5, 3, 64, 64}) * 2 - 1;
+  const torch::Tensor probe = torch::randn({5, 40});
+  auto [y_ref, g_ref] = value_and_grad([&](const torch::Tensor& v) { return c->forward(v); }, x, probe);
+  auto [y, gr] = value_and_grad(fused, x, probe);
+  ASSERT_EQ(y.sizes(), y_ref.sizes());
+  EXPECT_LT((y - y_ref).abs().max().item<double>(), 1e-5 * std::max(1.0, y_ref.abs().max().item<double>()));
+  EXPECT_LT((gr - g_ref).abs().max().item<double>(), 1e-5 * std::max(1.0, g_ref.abs().max().item<double>()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Widths, FusedClassifier, ::testing::Values(4, 16, 64));
+
+// A loaded network runs the fused path and still equals its module.
+TEST(Fused, LoadedNetworksUseItAndAgreeWithTheModule) {
+  test::TempDir d;
+  test::make_random_bundle(d / "b", 8, 8, 1);
+  const Models m = load_bundle(d / "b");
+  const torch::Tensor z = torch::randn({3, 64});
+  auto* g = m.generator.module->as<GeneratorImpl>();
+  auto* c = m.classifier.module->as<ClassifierImpl>();
+  ASSERT_TRUE(g && c);
+  torch::NoGradGuard ng;
+  const torch::Tensor img = g->forward(z);
+  EXPECT_LT((m.generator.forward(z) - img).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((m.classifier.forward(img) - c->forward(img)).abs().max().item<double>(), 1e-4);
+}
+
+TEST(Fused, FlopCountsMatchTheCourseShapes) {
+  GeneratorOptions go;  // hidden 64, z 64
+  ClassifierOptions co;
+  // Generator: 64*512*9*1 + 512*256*9*9 + 256*128*9*49 + 128*64*9*225 + 64*3*16*961, times 2.
+  EXPECT_EQ(generator_flops(go), 2LL * (64 * 512 * 9 + 512 * 256 * 9 * 9 + 256 * 128 * 9 * 49 + 128 * 64 * 9 * 225 + 64 * 3 * 16 * 961));
+  // Classifier: outputs 31x31, 14x14, 4x4, 1x1.
+  EXPECT_EQ(classifier_flops(co), 2LL * 16 * (3 * 64 * 961 + 64 * 128 * 196 + 128 * 256 * 16 + 256 * 40 * 1));
+}
