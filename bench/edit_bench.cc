@@ -3,7 +3,7 @@
 // batch sizes and thread count), plus the FLOP floor, single-edit wall time and peak RSS.
 //
 // Usage: latentedit_bench [--threads N] [--reps R] [--bundle DIR] [--python /usr/bin/python3|none]
-//                         [--cli PATH] [--train-steps K]
+//                         [--cli PATH] [--train-steps K] [--sections 123456]
 // Every figure is a median of R runs (min and max beside it). Results go to stdout.
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -157,7 +157,7 @@ void print_row(const char* what, int64_t n, const Stat& a, const Stat* py) {
 
 int main(int argc, char** argv) {
   int threads = 0, reps = 7, train_steps = 10;
-  std::string bundle, python = "/usr/bin/python3", cli, rss_child;
+  std::string bundle, python = "/usr/bin/python3", cli, rss_child, sections = "123456";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--reps")) reps = std::max(1, std::atoi(argv[i + 1]));
@@ -166,7 +166,9 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--cli")) cli = argv[i + 1];
     else if (!std::strcmp(argv[i], "--train-steps")) train_steps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--rss-child")) rss_child = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--sections")) sections = argv[i + 1];
   }
+  tune_allocator();
   threads = set_threads(threads);
   if (!rss_child.empty()) {  // child mode: load a bundle, edit 64 latents for 10 steps, exit
     const Models m = load_bundle(rss_child);
@@ -222,10 +224,11 @@ int main(int argc, char** argv) {
       std::printf("(Python reference unavailable: install python3-torch, see scripts/setup.sh --with-python)\n"), py = json();
   }
 
+  auto section = [&](char c) { return sections.find(c) != std::string::npos; };
   // 1. Edit speed.
-  std::printf("\n1. Edit loop (10 steps of 0.1, penalty 0.1, +Smiling), ms per image-step\n");
+  if (section('1')) std::printf("\n1. Edit loop (10 steps of 0.1, penalty 0.1, +Smiling), ms per image-step\n");
   Stat course64{};
-  for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{{"course size (G 64, C 64)", "course"}, {"bundle", "bundle"}}) {
+  if (section('1')) for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{{"course size (G 64, C 64)", "course"}, {"bundle", "bundle"}}) {
     if (key == "bundle" && !have_bundle) continue;
     const Models m = key == "course" ? course : load_bundle(bundle);
     std::printf(" %s%s\n", label.c_str(), key == "bundle" ? (" " + m.name + " (G " + std::to_string(m.generator.hidden_dim) + ", C " +
@@ -240,21 +243,23 @@ int main(int argc, char** argv) {
       if (key == "course" && n == 64) course64 = f;
     }
     for (int64_t n : {1, 8, 64}) print_row("latentedit, unfused modules", n, edit_ms(plain, n, reps), nullptr);
-    for (int64_t mb : {0, 16, 32}) {
-      const std::string what = mb ? "latentedit, micro-batch " + std::to_string(mb) : "latentedit, one batch of 64";
+    for (int64_t mb : {8, 16, 32}) {
+      const std::string what = "latentedit, micro-batches of " + std::to_string(mb);
       print_row(what.c_str(), 64, edit_ms(m, 64, reps, 10, mb), nullptr);
     }
   }
 
   // 2. Growth with steps (batch 8, course size).
-  std::printf("\n2. Growth with steps (course size, batch 8): total ms per edit\n ");
-  for (int s : {5, 10, 20, 40}) {
+  if (section('2')) std::printf("\n2. Growth with steps (course size, batch 8): total ms per edit\n ");
+  if (section('2')) for (int s : {5, 10, 20, 40}) {
     const Stat t = edit_ms(course, 8, reps, s);
     std::printf(" %d steps %.1f ms |", s, t.median * 8 * s);
   }
-  std::printf("\n");
+  if (section('2')) std::printf("\n");
 
   // 3. FLOP floor.
+  if (section('3')) {
+  if (!section('1')) course64 = edit_ms(course, 64, reps);
   GeneratorOptions go;
   ClassifierOptions co;
   const double fwd = static_cast<double>(generator_flops(go) + classifier_flops(co));
@@ -266,9 +271,10 @@ int main(int argc, char** argv) {
   std::printf("   measured convolution throughput: %.1f GFLOP/s (min %.1f, max %.1f; 3x3 conv, 64x128x16x16 -> 256 ch)\n", gf.median, gf.min, gf.max);
   std::printf("   floor %.2f ms/image-step; latentedit at batch 64: %.2f ms = %.2fx the floor\n", floor_ms, course64.median,
               course64.median / floor_ms);
+  }
 
   // 4. One edit from the command line, process start and model load included.
-  if (fs::exists(cli) && have_bundle) {
+  if (section('4') && fs::exists(cli) && have_bundle) {
     std::vector<double> t;
     for (int r = 0; r < reps; ++r)
       t.push_back(run_child({cli, "edit", "--add", "Smiling", "--count", "1", "--steps", "10", "-q", "--model", bundle, "--threads",
@@ -280,7 +286,7 @@ int main(int argc, char** argv) {
   }
 
   // 5. Peak RSS at batch 64.
-  {
+  if (section('5')) {
     std::vector<double> rss;
     for (int r = 0; r < 3; ++r) rss.push_back(run_child({self, "--threads", std::to_string(threads), "--rss-child", tmp}).rss_mb);
     std::printf("\n5. Peak RSS, course-size models, 64 latents x 10 steps (whole process): %.0f MB (max of 3: %.0f)\n", stat(rss).median,
@@ -288,7 +294,7 @@ int main(int argc, char** argv) {
   }
 
   // 6. Training steps.
-  if (train_steps > 0) {
+  if (section('6') && train_steps > 0) {
     std::printf("\n6. Training step, random data, median of %d steps after 3 warm-up\n", train_steps);
     const Stat c = train_ms(false, train_steps, 64, 128, 32, 32, 64), g = train_ms(true, train_steps, 64, 128, 32, 32, 64);
     const bool has_py = py.contains("train");

@@ -98,6 +98,8 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0_in, const EditSpe
   r.z_before = z.clone();
   torch::Tensor active = torch::ones({N}, torch::kBool);
   r.stopped_at.assign(N, spec.steps);
+  bool any_stop = false;
+  for (const auto& t : spec.targets) any_stop = any_stop || t.stop_prob.has_value();
   std::set<int> record(spec.record_steps.begin(), spec.record_steps.end());
   record.insert(0);
   record.insert(spec.steps);
@@ -115,27 +117,29 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0_in, const EditSpe
     }
     if (logits.dim() != 2 || logits.size(1) != C)
       throw ModelError("classifier returned shape " + std::to_string(logits.dim()) + "-D, expected (N, " + std::to_string(C) + ")");
-    hist.push_back(logits.detach().clone());
-    if (record.count(k)) r.images[k] = img.detach().clone();
+    hist.push_back(logits.detach());  // a fresh tensor every step: no copy needed
+    if (record.count(k)) r.images[k] = img.detach();
     if (k == 0 && use_penalty) orig_keep = logits.detach().index_select(1, k_index);
 
     // Per-latent stopping: every target with a stop probability has reached it.
-    const torch::Tensor p = torch::sigmoid(logits.detach().index_select(1, t_index));  // (N, T)
-    const torch::Tensor dir_p = torch::where(t_sign > 0, p, 1 - p);
-    torch::Tensor reached = torch::zeros({N}, torch::kBool);
-    bool any_stop = false;
-    torch::Tensor all_reached = torch::ones({N}, torch::kBool);
-    for (size_t t = 0; t < spec.targets.size(); ++t) {
-      if (!spec.targets[t].stop_prob) continue;
-      any_stop = true;
-      all_reached &= dir_p.select(1, static_cast<int64_t>(t)) >= *spec.targets[t].stop_prob;
+    torch::Tensor dir_p;
+    if (any_stop || progress) {
+      const torch::Tensor p = torch::sigmoid(logits.detach().index_select(1, t_index));  // (N, T)
+      dir_p = torch::where(t_sign > 0, p, 1 - p);
     }
-    if (any_stop) reached = all_reached;
-    const torch::Tensor newly = active & reached;
-    if (newly.any().item<bool>()) {
-      for (int64_t i = 0; i < N; ++i)
-        if (newly[i].item<bool>()) r.stopped_at[i] = k;
-      active &= ~reached;
+    bool all_stopped = false;
+    if (any_stop) {
+      torch::Tensor reached = torch::ones({N}, torch::kBool);
+      for (size_t t = 0; t < spec.targets.size(); ++t)
+        if (spec.targets[t].stop_prob) reached &= dir_p.select(1, static_cast<int64_t>(t)) >= *spec.targets[t].stop_prob;
+      const torch::Tensor newly = active & reached;
+      if (newly.any().item<bool>()) {
+        const auto nl = newly.accessor<bool, 1>();
+        for (int64_t i = 0; i < N; ++i)
+          if (nl[i]) r.stopped_at[i] = k;
+        active &= ~reached;
+      }
+      all_stopped = !active.any().item<bool>();
     }
     if (progress) {
       EditProgress ep;
@@ -145,7 +149,7 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0_in, const EditSpe
       ep.mean_target_prob = dir_p.mean().item<double>();
       progress(ep);
     }
-    if (last || !active.any().item<bool>()) {
+    if (last || all_stopped) {
       if (!last) {
         // Everyone stopped: the remaining steps repeat the current state.
         for (int j = k + 1; j <= spec.steps; ++j) {
@@ -162,7 +166,7 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0_in, const EditSpe
     if (spec.prior > 0.0) score = score - spec.prior * (zv.norm(2, {1}) - shell).pow(2);
     const torch::Tensor total = spec.batch_mean ? score.mean() : score.sum();
     const torch::Tensor g = torch::autograd::grad({total}, {zv})[0];
-    z = z + spec.step_size * g * active.unsqueeze(1).to(torch::kFloat32);
+    z = any_stop ? z + spec.step_size * g * active.unsqueeze(1).to(torch::kFloat32) : z + spec.step_size * g;
   }
   r.z_after = z.detach();
   r.logits = torch::stack(hist, 0);

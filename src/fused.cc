@@ -50,7 +50,8 @@ torch::Tensor subpixel_weight(const torch::Tensor& w) {
 TensorFn fused_generator(const NamedTensors& sd, const GeneratorOptions& o) {
   const Lookup L(sd);
   struct Layer {
-    torch::Tensor w, b;
+    torch::Tensor w, b;        // first layer: matrix; others: sub-pixel conv weight and bias
+    torch::Tensor wt, bt;      // others: the folded transposed-conv weight and bias
     int64_t K = 0, cout = 0;
     bool first = false, final = false;
   };
@@ -75,6 +76,8 @@ TensorFn fused_generator(const NamedTensors& sd, const GeneratorOptions& o) {
     } else {
       l.w = subpixel_weight(w);
       l.b = b.repeat_interleave(4).contiguous();
+      l.wt = w.contiguous();
+      l.bt = b.contiguous();
     }
     layers.push_back(l);
   }
@@ -85,6 +88,9 @@ TensorFn fused_generator(const NamedTensors& sd, const GeneratorOptions& o) {
     for (const auto& l : layers) {
       if (l.first) {
         x = torch::addmm(l.b, z.reshape({N, z_dim}), l.w).view({N, l.cout, l.K, l.K});
+      } else if (N == 1) {
+        // For a single image the sub-pixel form is slower (measured): keep the transposed conv.
+        x = torch::conv_transpose2d(x, l.wt, l.bt, 2);
       } else {
         const int64_t H = x.size(2), J = (l.K + 1) / 2, out = (H - 1) * 2 + l.K;
         x = F::pixel_shuffle(torch::conv2d(x, l.w, l.b, 1, J - 1), 2);

@@ -1,6 +1,7 @@
 #include "latentedit/runtime.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <torch/torch.h>
 
 #include <thread>
@@ -15,6 +16,11 @@ int set_threads(int n) {
   using SetFn = void (*)(int);
   if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(1);  // torch's pool does the parallel work
   return n;
+}
+
+void tune_allocator() {
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
 }  // namespace latentedit

@@ -53,10 +53,10 @@ struct EditSpec {
   bool batch_mean = false;           // course scaling of the gradient (see above)
   std::vector<int> record_steps;     // steps whose images are kept (0 and `steps` always are)
   // Latents are edited in chunks of at most this many (0 = all at once). Each latent's update
-  // does not depend on the others, so this only changes speed (results agree to float
-  // rounding): on the 2-core test machine batch 8 runs at half the cost per image-step of
-  // batch 64 (bench/edit_bench.cc).
-  int64_t micro_batch = 8;
+  // does not depend on the others, so this only bounds memory (results agree to float
+  // rounding); per image-step, one batch of 64 was as fast as or faster than chunks of 16
+  // or 32 on the 2-core test machine (bench/edit_bench.cc, section 1).
+  int64_t micro_batch = 64;
 };
 
 struct EditProgress {

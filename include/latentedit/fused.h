@@ -5,9 +5,11 @@
 //  - BatchNorm (running statistics) folded into the preceding convolution's weight and bias;
 //  - the generator's first layer, a transposed convolution of a 1x1 input, as one matrix
 //    product;
-//  - every other stride-2 transposed convolution as one regular convolution producing the four
-//    output phases, then pixel_shuffle(2) (and a crop for odd kernels). libtorch 1.13 runs
-//    ConvTranspose2d with im2col + GEMM; the regular convolution goes through oneDNN.
+//  - for batches of 2 or more, every other stride-2 transposed convolution as one regular
+//    convolution producing the four output phases, then pixel_shuffle(2) (and a crop for odd
+//    kernels). libtorch 1.13 runs ConvTranspose2d with im2col + GEMM; the regular convolution
+//    goes through oneDNN. For a single image the transposed convolution is faster (measured)
+//    and is kept.
 // Weights are plain tensors without gradients; gradients flow to the input only.
 #pragma once
 #include <torch/torch.h>

@@ -6,9 +6,11 @@
 
 #include "common.h"
 #include "latentedit/errors.h"
+#include "latentedit/runtime.h"
 
 int main(int argc, char** argv) {
   using namespace latentedit;
+  tune_allocator();
   CLI::App app{"latentedit: edit GAN latents toward CelebA attributes (controllable generation)"};
   app.set_version_flag("--version", std::string("latentedit ") + LATENTEDIT_VERSION);
   app.require_subcommand(1);
