@@ -148,6 +148,61 @@ Stat conv_gflops(int reps) {
   return stat(g);
 }
 
+// ms per image-step of the convolutions alone, at batch n: each convolution the fused course-size
+// networks run (generator layers as sub-pixel convolutions, classifier layers as they are), forward
+// plus its input-gradient, timed one by one with nothing else in between. Whatever the edit step
+// adds on top (activations, pixel shuffle, autograd bookkeeping) is latentedit's overhead.
+Stat conv_only_ms(const GeneratorOptions& go, const ClassifierOptions& co, int64_t n, int reps) {
+  struct Shape {
+    int64_t cin, cout, k, h, stride, pad;
+  };
+  std::vector<Shape> shapes;
+  const int64_t h = go.hidden_dim;
+  const int64_t gch[6] = {go.z_dim, h * 8, h * 4, h * 2, h, go.im_chan};
+  int64_t H = 1;
+  for (int i = 0; i < 5; ++i) {
+    const int64_t K = i == 4 ? 4 : 3, J = (K + 1) / 2;
+    if (i > 0) shapes.push_back({gch[i], 4 * gch[i + 1], J, H, 1, J - 1});  // layer 0 is a matrix product
+    H = (H - 1) * 2 + K;
+  }
+  const int64_t c = co.hidden_dim;
+  const int64_t cch[5] = {co.im_chan, c, c * 2, c * 4, co.n_classes};
+  const int64_t strides[4] = {2, 2, 3, 2};
+  H = 64;
+  for (int i = 0; i < 4; ++i) {
+    shapes.push_back({cch[i], cch[i + 1], 4, H, strides[i], 0});
+    H = (H - 4) / strides[i] + 1;
+  }
+  torch::NoGradGuard ng;
+  std::vector<double> per_rep(reps, 0.0);
+  for (const Shape& sh : shapes) {
+    const auto x = torch::randn({n, sh.cin, sh.h, sh.h}), w = torch::randn({sh.cout, sh.cin, sh.k, sh.k});
+    const auto b = torch::randn({sh.cout});
+    const auto y = torch::conv2d(x, w, b, sh.stride, sh.pad);
+    const auto gy = torch::randn_like(y);
+    auto once = [&] {
+      torch::conv2d(x, w, b, sh.stride, sh.pad);
+      at::convolution_backward(gy, x, w, c10::nullopt, {sh.stride, sh.stride}, {sh.pad, sh.pad}, {1, 1}, false, {0, 0}, 1,
+                               {true, false, false});
+    };
+    once();
+    for (int r = 0; r < reps; ++r) {
+      const auto t0 = Clock::now();
+      once();
+      per_rep[r] += secs(t0) * 1000.0 / n;
+    }
+  }
+  // The generator's first layer, a matrix product, and its input-gradient.
+  const auto z = torch::randn({n, go.z_dim}), w0 = torch::randn({go.z_dim, h * 8 * 9});
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    const auto y = torch::mm(z, w0);
+    torch::mm(y, w0.t());
+    per_rep[r] += secs(t0) * 1000.0 / n;
+  }
+  return stat(per_rep);
+}
+
 void print_row(const char* what, int64_t n, const Stat& a, const Stat* py) {
   std::printf("  %-34s batch %2lld: %7.2f ms/image-step (min %.2f, max %.2f)", what, static_cast<long long>(n), a.median, a.min, a.max);
   if (py) std::printf("  python %7.2f (min %.2f, max %.2f)  ratio %.3f", py->median, py->min, py->max, a.median / py->median);
@@ -156,6 +211,9 @@ void print_row(const char* what, int64_t n, const Stat& a, const Stat* py) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `--noop`: exit at once. Timing it gives the cost of starting any process linked to the same
+  // libraries (libtorch's static initialisers and its ~290 shared objects), the floor of section 4.
+  if (argc == 2 && !std::strcmp(argv[1], "--noop")) return 0;
   int threads = 0, reps = 7, train_steps = 10;
   std::string bundle, python = "/usr/bin/python3", cli, rss_child, sections = "123456";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -271,18 +329,27 @@ int main(int argc, char** argv) {
   std::printf("   measured convolution throughput: %.1f GFLOP/s (min %.1f, max %.1f; 3x3 conv, 64x128x16x16 -> 256 ch)\n", gf.median, gf.min, gf.max);
   std::printf("   floor %.2f ms/image-step; latentedit at batch 64: %.2f ms = %.2fx the floor\n", floor_ms, course64.median,
               course64.median / floor_ms);
+  const Stat conv = conv_only_ms(go, co, 64, reps);
+  std::printf("   the convolutions alone (each layer's own shape, forward + input-gradient, batch 64): %.2f ms/image-step "
+              "(min %.2f, max %.2f) = %.2fx the floor; latentedit = %.2fx the convolutions alone\n",
+              conv.median, conv.min, conv.max, conv.median / floor_ms, course64.median / conv.median);
   }
 
   // 4. One edit from the command line, process start and model load included.
   if (section('4') && fs::exists(cli) && have_bundle) {
-    std::vector<double> t;
-    for (int r = 0; r < reps; ++r)
+    // Alternated, so that noise on the shared machine falls on both figures alike.
+    std::vector<double> t, t0;
+    for (int r = 0; r < reps; ++r) {
       t.push_back(run_child({cli, "edit", "--add", "Smiling", "--count", "1", "--steps", "10", "-q", "--model", bundle, "--threads",
                              std::to_string(threads), "--out", tmp + "/one"})
                       .seconds);
-    const Stat s = stat(t);
+      t0.push_back(run_child({self, "--noop"}).seconds);
+    }
+    const Stat s = stat(t), s0 = stat(t0);
     std::printf("\n4. `latentedit edit --add Smiling --count 1 --steps 10` (bundle, start + load + edit + PNGs): %.3f s wall (min %.3f, max %.3f)\n",
                 s.median, s.min, s.max);
+    std::printf("   a process linked to the same libraries that exits at once: %.3f s (min %.3f, max %.3f); "
+                "latentedit's own share: %.3f s\n", s0.median, s0.min, s0.max, s.median - s0.median);
   }
 
   // 5. Peak RSS at batch 64.

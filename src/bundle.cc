@@ -82,42 +82,42 @@ Network torchscript_network(const std::string& path, const std::string& role) {
   return net;
 }
 
+// A course-architecture module built from `weights`, frozen, wrapped as a Network; the edit loop
+// runs `fused` (BatchNorm folded, sub-pixel convolutions), which tests/fused_test.cc proves is the
+// same function as the module.
+template <typename Holder, typename Options, typename Fuse>
+Network course_network(const char* arch, const NamedTensors& weights, const std::string& source,
+                       const Options& o, Fuse fused, std::shared_ptr<Holder>* out) {
+  auto m = std::make_shared<Holder>(o);
+  load_state_dict(**m, weights, source);
+  freeze(**m);
+  Network net;
+  net.arch = arch;
+  net.source = source;
+  net.hidden_dim = o.hidden_dim;
+  net.parameters = count_params(**m);
+  net.forward = fused(state_dict(**m), o);
+  net.holder = m;
+  net.module = m->ptr();
+  *out = m;
+  return net;
+}
+
 }  // namespace
 
 Network make_generator_network(const NamedTensors& weights, const std::string& source,
                                std::optional<GeneratorOptions> opt) {
-  GeneratorOptions o = opt ? *opt : infer_generator_options(weights, source);
-  auto g = std::make_shared<Generator>(o);
-  load_state_dict(**g, weights, source);
-  freeze(**g);
-  Network net;
-  net.arch = "dcgan-course-generator";
-  net.source = source;
-  net.hidden_dim = o.hidden_dim;
-  net.parameters = count_params(**g);
-  // The edit loop runs the fused rewrite (BatchNorm folded, sub-pixel convolutions); it is the
-  // same function as the module (tests/fused_test.cc).
-  net.forward = fused_generator(state_dict(**g), o);
-  net.holder = g;
-  net.module = g->ptr();
-  return net;
+  std::shared_ptr<Generator> g;
+  return course_network("dcgan-course-generator", weights, source,
+                        opt ? *opt : infer_generator_options(weights, source), fused_generator, &g);
 }
 
 Network make_classifier_network(const NamedTensors& weights, const std::string& source,
                                 std::optional<ClassifierOptions> opt) {
-  ClassifierOptions o = opt ? *opt : infer_classifier_options(weights, source);
-  auto c = std::make_shared<Classifier>(o);
-  load_state_dict(**c, weights, source);
-  freeze(**c);
-  Network net;
-  net.arch = "dcgan-course-classifier";
-  net.source = source;
-  net.hidden_dim = o.hidden_dim;
-  net.parameters = count_params(**c);
-  net.forward = fused_classifier(state_dict(**c), o);
+  std::shared_ptr<Classifier> c;
+  Network net = course_network("dcgan-course-classifier", weights, source,
+                               opt ? *opt : infer_classifier_options(weights, source), fused_classifier, &c);
   net.features = [c](const torch::Tensor& x) { return (*c)->features(x); };
-  net.holder = c;
-  net.module = c->ptr();
   return net;
 }
 
