@@ -18,8 +18,11 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "latentedit/attributes.h"
 #include "latentedit/bundle.h"
@@ -53,8 +56,10 @@ std::string cpu_model() {
   return "unknown CPU";
 }
 
-// ms per image-step of a 10-step +Smiling edit (penalty 0.1) at batch n.
-Stat edit_ms(const Models& m, int64_t n, int reps, int steps = 10, int64_t micro_batch = EditSpec().micro_batch) {
+// ms per image-step of a 10-step +Smiling edit (penalty 0.1) at batch n. `between` runs after
+// each of latentedit's runs (the Python reference's run, so that both alternate).
+Stat edit_ms(const Models& m, int64_t n, int reps, int steps = 10, int64_t micro_batch = EditSpec().micro_batch,
+             const std::function<void()>& between = {}) {
   EditSpec s;
   s.targets = {{31, Direction::kAdd, std::nullopt}};
   s.steps = steps;
@@ -62,9 +67,68 @@ Stat edit_ms(const Models& m, int64_t n, int reps, int steps = 10, int64_t micro
   const auto z = sample_latents(0, n, m.z_dim);
   edit(m, z, s);  // warm-up
   std::vector<double> t;
-  for (int r = 0; r < reps; ++r) t.push_back(edit(m, z, s).seconds * 1000.0 / static_cast<double>(n * steps));
+  for (int r = 0; r < reps; ++r) {
+    t.push_back(edit(m, z, s).seconds * 1000.0 / static_cast<double>(n * steps));
+    if (between) between();
+  }
   return stat(t);
 }
+
+// Lets the other side's OpenMP workers, which spin for a few ms after a parallel region, fall
+// asleep before the next timed run.
+void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(50)); }
+
+// bench/python_reference.py --serve as a child process: one request line in, one JSON line out.
+class PythonRef {
+ public:
+  explicit PythonRef(const std::vector<std::string>& args) {
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      close(in[1]);
+      close(out[0]);
+      std::vector<char*> argv;
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    to_ = fdopen(in[1], "w");
+    from_ = fdopen(out[0], "r");
+    ok_ = pid_ > 0 && to_ && from_ && read().value("ready", false);
+  }
+  ~PythonRef() {
+    if (to_) fclose(to_);
+    if (from_) fclose(from_);
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+  }
+  bool ok() const { return ok_; }
+  json ask(const std::string& request) {
+    if (!ok_) return json();
+    std::fprintf(to_, "%s\n", request.c_str());
+    std::fflush(to_);
+    json j = read();
+    if (j.is_null() || j.contains("error")) ok_ = false;
+    return j;
+  }
+
+ private:
+  json read() {
+    std::string line;
+    for (int c; (c = std::fgetc(from_)) != EOF && c != '\n';) line.push_back(static_cast<char>(c));
+    json j = json::parse(line, nullptr, false);
+    return j.is_discarded() ? json() : j;
+  }
+  pid_t pid_ = -1;
+  FILE* to_ = nullptr;
+  FILE* from_ = nullptr;
+  bool ok_ = false;
+};
 
 // The same models running the plain modules (ConvTranspose2d, BatchNorm) instead of the
 // fused rewrite: what the rewrite gains.
@@ -264,22 +328,20 @@ int main(int argc, char** argv) {
   const Models course = load_bundle(tmp);
   const bool have_bundle = !bundle.empty() && fs::exists(bundle + "/model.json");
 
-  // The Python reference, same weights, same thread count.
-  json py;
+  // The Python reference, same weights, same thread count; its runs alternate with latentedit's.
+  std::unique_ptr<PythonRef> py;
   if (python != "none") {
-    const std::string script = (fs::path(LATENTEDIT_SOURCE_DIR) / "bench/python_reference.py").string();
-    std::string cmd = python + " " + script + " --json --threads " + std::to_string(threads) + " --reps " + std::to_string(reps) +
-                      " --weights " + tmp + " --train-steps " + std::to_string(train_steps);
-    if (have_bundle) cmd += " --bundle " + bundle;
-    std::fprintf(stderr, "running the Python reference: %s\n", cmd.c_str());
-    if (FILE* p = popen(cmd.c_str(), "r")) {
-      std::string out;
-      char buf[4096];
-      while (size_t k = fread(buf, 1, sizeof buf, p)) out.append(buf, k);
-      if (pclose(p) == 0) py = json::parse(out, nullptr, false);
+    std::vector<std::string> cmd = {python, (fs::path(LATENTEDIT_SOURCE_DIR) / "bench/python_reference.py").string(), "--serve",
+                                     "--threads", std::to_string(threads), "--weights", tmp};
+    if (have_bundle) cmd.insert(cmd.end(), {"--bundle", bundle});
+    std::string line;
+    for (const auto& a : cmd) line += a + " ";
+    std::fprintf(stderr, "running the Python reference: %s\n", line.c_str());
+    py = std::make_unique<PythonRef>(cmd);
+    if (!py->ok()) {
+      std::printf("(Python reference unavailable: install python3-torch, see scripts/setup.sh --with-python)\n");
+      py.reset();
     }
-    if (py.is_discarded() || py.is_null())
-      std::printf("(Python reference unavailable: install python3-torch, see scripts/setup.sh --with-python)\n"), py = json();
   }
 
   auto section = [&](char c) { return sections.find(c) != std::string::npos; };
@@ -293,10 +355,15 @@ int main(int argc, char** argv) {
                                                               std::to_string(m.classifier.hidden_dim) + ")").c_str() : "");
     const Models plain = unfused(m);
     for (int64_t n : {1, 8, 64}) {
-      const Stat f = edit_ms(m, n, reps);
-      Stat p{};
-      const bool has_py = py.contains("edit") && py["edit"].contains(key);
-      if (has_py) p = stat(py["edit"][key][std::to_string(n)]);
+      std::vector<double> pt;
+      const std::string request = "edit " + key + " " + std::to_string(n);
+      const Stat f = edit_ms(m, n, reps, 10, EditSpec().micro_batch, [&] {
+        const json j = py ? py->ask(request) : json();
+        if (j.is_number()) pt.push_back(j.get<double>());
+        settle();
+      });
+      const bool has_py = pt.size() == static_cast<size_t>(reps);
+      const Stat p = has_py ? stat(pt) : Stat{};
       print_row("latentedit", n, f, has_py ? &p : nullptr);
       if (key == "course" && n == 64) course64 = f;
     }
@@ -363,13 +430,15 @@ int main(int argc, char** argv) {
   // 6. Training steps.
   if (section('6') && train_steps > 0) {
     std::printf("\n6. Training step, random data, median of %d steps after 3 warm-up\n", train_steps);
-    const Stat c = train_ms(false, train_steps, 64, 128, 32, 32, 64), g = train_ms(true, train_steps, 64, 128, 32, 32, 64);
-    const bool has_py = py.contains("train");
-    for (const auto& [name, s] : std::vector<std::pair<std::string, Stat>>{{"classifier (hidden 64, batch 128, BCE, Adam)", c},
-                                                                          {"gan (G 32, SN-D 32, batch 64, hinge, EMA)", g}}) {
-      std::printf("  %-46s latentedit %7.1f ms (min %.1f, max %.1f)", name.c_str(), s.median, s.min, s.max);
-      if (has_py) {
-        const Stat p = stat(py["train"][name.rfind("gan", 0) == 0 ? "gan" : "classifier"]);
+    // Each of latentedit's trainers right before the same step in Python.
+    for (const bool gan : {false, true}) {
+      const Stat s = train_ms(gan, train_steps, 64, 128, 32, 32, 64);
+      const char* name = gan ? "gan (G 32, SN-D 32, batch 64, hinge, EMA)" : "classifier (hidden 64, batch 128, BCE, Adam)";
+      std::printf("  %-46s latentedit %7.1f ms (min %.1f, max %.1f)", name, s.median, s.min, s.max);
+      const std::string kind = gan ? "gan" : "classifier";
+      const json pj = py ? py->ask("train " + kind + " " + std::to_string(train_steps)) : json();
+      if (pj.is_object() && pj.contains("median")) {
+        const Stat p = stat(pj);
         std::printf("  python %7.1f ms (min %.1f, max %.1f)  python/latentedit %.2fx", p.median, p.min, p.max, p.median / s.median);
       }
       std::printf("\n");

@@ -7,8 +7,9 @@ of 0.1, penalty 0.1, one target. Training: the course classifier (BCE-with-logit
 betas (0.5, 0.999)) and latentedit's GAN step (hinge loss, spectral-norm discriminator,
 Adam 2e-4 betas (0, 0.9), EMA of G).
 
-latentedit_bench runs this script itself with the same weights (safetensors written by the
-bench), seeds, batch sizes and thread count, and prints both sides. Standalone:
+latentedit_bench runs this script itself (--serve) with the same weights (safetensors written by
+the bench), seeds, batch sizes and thread count, alternating its own runs with these, and prints
+both sides. Standalone:
   /usr/bin/python3 bench/python_reference.py --threads 2 --weights DIR [--bundle DIR] --json
 """
 import argparse, json, os, statistics, struct, sys, time
@@ -105,7 +106,8 @@ def step_times(step, n_steps, warmup=3):
     return {"median": statistics.median(t), "min": min(t), "max": max(t)}
 
 
-def bench_train(n_steps, cls_hidden, cls_batch, g_hidden, d_hidden, gan_batch, z_dim=64):
+def train_steps(cls_hidden, cls_batch, g_hidden, d_hidden, gan_batch, z_dim=64):
+    """One classifier training step and one GAN training step, as closures over their state."""
     torch.manual_seed(0)
     images = torch.rand(1024, 3, 64, 64) * 2 - 1
     labels = (torch.rand(1024, 40) > 0.5).float()
@@ -153,7 +155,41 @@ def bench_train(n_steps, cls_hidden, cls_batch, g_hidden, d_hidden, gan_batch, z
             for pe, pg in zip(ema.parameters(), gen.parameters()):
                 pe.mul_(0.999).add_(pg, alpha=0.001)
 
-    return {"classifier": step_times(cls_step, n_steps), "gan": step_times(gan_step, n_steps)}
+    return {"classifier": cls_step, "gan": gan_step}
+
+
+def bench_train(n_steps, *args):
+    return {k: step_times(step, n_steps) for k, step in train_steps(*args).items()}
+
+
+def serve(models, a):
+    """Answers one JSON line per request line on stdin, so that latentedit_bench can alternate
+    its own runs with these and both sides see the same machine:
+      edit MODEL N       ms per image-step of one 10-step edit of N latents (warmed up once)
+      train KIND STEPS   median/min/max ms of STEPS training steps (3 warm-up steps first)"""
+    warmed, steps = set(), None
+    print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd:
+            continue
+        time.sleep(0.05)  # let the bench's OpenMP workers, which spin a few ms after its run, fall asleep
+        if cmd[0] == "edit":
+            g, c, z_dim = models[cmd[1]]
+            n = int(cmd[2])
+            torch.manual_seed(0)
+            z = torch.randn(n, z_dim)
+            if (cmd[1], n) not in warmed:
+                edit_loop(g, c, z)
+                warmed.add((cmd[1], n))
+            out = edit_loop(g, c, z) * 1000 / (n * 10)
+        elif cmd[0] == "train":
+            if steps is None:
+                steps = train_steps(a.cls_hidden, a.cls_batch, a.g_hidden, a.d_hidden, a.gan_batch)
+            out = step_times(steps[cmd[1]], int(cmd[2]))
+        else:
+            out = {"error": "unknown request " + cmd[0]}
+        print(json.dumps(out), flush=True)
 
 
 def main():
@@ -169,20 +205,26 @@ def main():
     ap.add_argument("--d-hidden", type=int, default=32)
     ap.add_argument("--gan-batch", type=int, default=64)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--serve", action="store_true", help="answer requests on stdin (used by latentedit_bench)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    res = {"threads": a.threads, "torch": torch.__version__, "edit": {}}
+    models = {}
     if a.weights:
         g, c = load_pair(os.path.join(a.weights, "generator.safetensors"), os.path.join(a.weights, "classifier.safetensors"), 64, 64, 64)
-        res["edit"]["course"] = bench_edit(g, c, 64, a.reps)
+        models["course"] = (g, c, 64)
     else:
         torch.manual_seed(0)
-        res["edit"]["course"] = bench_edit(Generator(z_dim=64, hidden_dim=64).eval(), Classifier(n_classes=40, hidden_dim=64).eval(), 64, a.reps)
+        models["course"] = (Generator(z_dim=64, hidden_dim=64).eval(), Classifier(n_classes=40, hidden_dim=64).eval(), 64)
     if a.bundle:
         m = json.load(open(os.path.join(a.bundle, "model.json")))
         g, c = load_pair(os.path.join(a.bundle, m["generator"]["weights"]), os.path.join(a.bundle, m["classifier"]["weights"]),
                          m["z_dim"], m["generator"]["hidden_dim"], m["classifier"]["hidden_dim"], len(m["attributes"]))
-        res["edit"]["bundle"] = bench_edit(g, c, m["z_dim"], a.reps)
+        models["bundle"] = (g, c, m["z_dim"])
+    if a.serve:
+        return serve(models, a)
+    res = {"threads": a.threads, "torch": torch.__version__, "edit": {}}
+    for key, (g, c, z_dim) in models.items():
+        res["edit"][key] = bench_edit(g, c, z_dim, a.reps)
     if a.train_steps > 0:
         res["train"] = bench_train(a.train_steps, a.cls_hidden, a.cls_batch, a.g_hidden, a.d_hidden, a.gan_batch)
     if a.json:
