@@ -56,6 +56,15 @@ std::string cpu_model() {
   return "unknown CPU";
 }
 
+// In a forked child: replaces the process with `args` (argv[0] a path); exits 127 if it cannot.
+[[noreturn]] void exec_child(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execv(argv[0], argv.data());
+  _exit(127);
+}
+
 // ms per image-step of a 10-step +Smiling edit (penalty 0.1) at batch n. `between` runs after
 // each of latentedit's runs (the Python reference's run, so that both alternate).
 Stat edit_ms(const Models& m, int64_t n, int reps, int steps = 10, int64_t micro_batch = EditSpec().micro_batch,
@@ -90,11 +99,7 @@ class PythonRef {
       dup2(out[1], 1);
       close(in[1]);
       close(out[0]);
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
+      exec_child(args);
     }
     close(in[0]);
     close(out[1]);
@@ -152,12 +157,8 @@ ChildRun run_child(const std::vector<std::string>& args) {
   const auto t0 = Clock::now();
   const pid_t pid = fork();
   if (pid == 0) {
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
     if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
-    execv(argv[0], argv.data());
-    _exit(127);
+    exec_child(args);
   }
   int status = 0;
   struct rusage ru {};

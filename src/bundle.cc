@@ -85,9 +85,10 @@ Network torchscript_network(const std::string& path, const std::string& role) {
 // A course-architecture module built from `weights`, frozen, wrapped as a Network; the edit loop
 // runs `fused` (BatchNorm folded, sub-pixel convolutions), which tests/fused_test.cc proves is the
 // same function as the module.
+// `net.holder` is the module's shared_ptr<Holder>.
 template <typename Holder, typename Options, typename Fuse>
 Network course_network(const char* arch, const NamedTensors& weights, const std::string& source,
-                       const Options& o, Fuse fused, std::shared_ptr<Holder>* out) {
+                       const Options& o, Fuse fused) {
   auto m = std::make_shared<Holder>(o);
   load_state_dict(**m, weights, source);
   freeze(**m);
@@ -99,7 +100,6 @@ Network course_network(const char* arch, const NamedTensors& weights, const std:
   net.forward = fused(state_dict(**m), o);
   net.holder = m;
   net.module = m->ptr();
-  *out = m;
   return net;
 }
 
@@ -107,16 +107,15 @@ Network course_network(const char* arch, const NamedTensors& weights, const std:
 
 Network make_generator_network(const NamedTensors& weights, const std::string& source,
                                std::optional<GeneratorOptions> opt) {
-  std::shared_ptr<Generator> g;
-  return course_network("dcgan-course-generator", weights, source,
-                        opt ? *opt : infer_generator_options(weights, source), fused_generator, &g);
+  return course_network<Generator>("dcgan-course-generator", weights, source,
+                                   opt ? *opt : infer_generator_options(weights, source), fused_generator);
 }
 
 Network make_classifier_network(const NamedTensors& weights, const std::string& source,
                                 std::optional<ClassifierOptions> opt) {
-  std::shared_ptr<Classifier> c;
-  Network net = course_network("dcgan-course-classifier", weights, source,
-                               opt ? *opt : infer_classifier_options(weights, source), fused_classifier, &c);
+  Network net = course_network<Classifier>("dcgan-course-classifier", weights, source,
+                                           opt ? *opt : infer_classifier_options(weights, source), fused_classifier);
+  auto c = std::static_pointer_cast<Classifier>(net.holder);
   net.features = [c](const torch::Tensor& x) { return (*c)->features(x); };
   return net;
 }
