@@ -27,7 +27,7 @@
 #include "latentedit/attributes.h"
 #include "latentedit/bundle.h"
 #include "latentedit/editor.h"
-#include "latentedit/fused.h"
+#include "model/fused.h"
 #include "latentedit/runtime.h"
 #include "latentedit/safetensors.h"
 #include "latentedit/train.h"

@@ -2,7 +2,7 @@
 
 #include "latentedit/bundle.h"
 #include "latentedit/errors.h"
-#include "latentedit/fsutil.h"
+#include "io/fsutil.h"
 #include "test_util.h"
 
 using namespace latentedit;

@@ -32,7 +32,8 @@ TEST_F(Cli, EditWritesGridPairsAndAConsistentReport) {
   const auto rep = test::read_json(out / "e/report.json");
   const auto summary = nlohmann::json::parse(o);
   EXPECT_EQ(summary["edit"], "+Smiling -Eyeglasses");
-  EXPECT_EQ(rep["settings"]["seed"], 7);
+  EXPECT_EQ(rep["source"]["seed"], 7);
+  EXPECT_EQ(rep["settings"]["add"], nlohmann::json::array({"Smiling"}));
   EXPECT_EQ(rep["kept_attributes"], (std::vector<std::string>{"Male", "Young"}));
   ASSERT_EQ(rep["latents"].size(), 3u);
   for (const auto& l : rep["latents"]) {
@@ -71,7 +72,7 @@ TEST_F(Cli, UnknownAttributeSuggestsTheRightNameAndWritesNothing) {
   test::TempDir out;
   std::string o, e;
   EXPECT_EQ(run_cli("edit --add Smilling --out " + out / "x" + model(), &o, &e), 2);
-  EXPECT_NE(e.find("did you mean Smiling"), std::string::npos) << e;
+  EXPECT_NE(e.find("--add: unknown attribute \"Smilling\" (did you mean \"Smiling\"?)"), std::string::npos) << e;
   EXPECT_FALSE(fs::exists(out / "x"));
   EXPECT_TRUE(o.empty());
 }

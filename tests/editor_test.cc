@@ -3,7 +3,7 @@
 
 #include "latentedit/editor.h"
 #include "latentedit/errors.h"
-#include "latentedit/report.h"
+#include "latentedit/outputs.h"
 #include "test_util.h"
 
 using namespace latentedit;
@@ -181,19 +181,20 @@ TEST_F(EditorTest, DeterministicBitForBit) {
 }
 
 TEST_F(EditorTest, InvalidSpecsAreUsageErrors) {
+  const int C = static_cast<int>(m.attributes.size());
   EditSpec s;
-  EXPECT_THROW(validate(s, m), UsageError);  // no targets
+  EXPECT_THROW(validate(s, C), UsageError);  // no targets
   s = spec_for(smiling, Direction::kAdd, 0.1);
   s.steps = 0;
-  EXPECT_THROW(validate(s, m), UsageError);
+  EXPECT_THROW(validate(s, C), UsageError);
   s = spec_for(smiling, Direction::kAdd, -1);
-  EXPECT_THROW(validate(s, m), UsageError);
+  EXPECT_THROW(validate(s, C), UsageError);
   s = spec_for(smiling, Direction::kAdd, 0.1);
   s.keep = {smiling};
-  EXPECT_THROW(validate(s, m), UsageError);
+  EXPECT_THROW(validate(s, C), UsageError);
   s = spec_for(smiling, Direction::kAdd, 0.1);
   s.targets.push_back(s.targets[0]);
-  EXPECT_THROW(validate(s, m), UsageError);
+  EXPECT_THROW(validate(s, C), UsageError);
 }
 
 TEST_F(EditorTest, ProgressCallbackSeesEveryStep) {
@@ -209,7 +210,9 @@ TEST_F(EditorTest, AuditAndReportAgree) {
   const auto r = edit(m, sample_latents(4, 3, m.z_dim), s);
   const Audit a = audit_edit(m, s, r);
   ASSERT_TRUE(a.present);
-  const auto rep = edit_report(m, s, r, a, {{"seed", 4}});
+  EditSettings st;
+  st.spec = s;
+  const auto rep = make_edit_outputs(m, st, r, a, {}).report;
   ASSERT_EQ(rep["latents"].size(), 3u);
   for (int i = 0; i < 3; ++i) {
     const auto& t = rep["latents"][i]["targets"]["Smiling"];

@@ -5,7 +5,7 @@
 
 using namespace latentedit;
 
-TEST(Evaluate, TinyModelGivesCompleteSelfConsistentJson) {
+TEST(Evaluate, TinyModelGivesCompleteSelfConsistentResults) {
   test::TempDir d;
   test::make_random_bundle(d.str(), 4, 4, 1, true);
   const Models m = load_bundle(d.str());
@@ -15,40 +15,42 @@ TEST(Evaluate, TinyModelGivesCompleteSelfConsistentJson) {
   o.heldout = 40;
   o.samples = 60;
   o.attributes = {31, 15};
-  o.baseline = course_baseline();
-  std::string table;
-  const auto r = evaluate(m, o, &table);
-  ASSERT_TRUE(r.contains("per_attribute"));
-  ASSERT_TRUE(r.contains("summary"));
-  ASSERT_TRUE(r.contains("heldout"));
-  ASSERT_TRUE(r.contains("generated_vs_rendered"));
-  const auto& rows = r["per_attribute"];
-  ASSERT_GE(rows.size(), 2u);
+  EditSpec def;
+  o.points = {{"gradient", "default", 1.0, def}, {"course", "course", 0.125, course_baseline()}};
+  const EvalResult r = evaluate(m, o);
+  ASSERT_GE(r.entries.size(), 2u);
+  ASSERT_EQ(r.mean.size(), 2u);
   double success = 0, drift = 0;
   int64_t n_attr31 = 0;
-  for (const auto& row : rows) {
-    for (const char* k : {"edit", "baseline"}) {
-      for (const char* f : {"success", "fooled"}) {
-        EXPECT_GE(row[k][f].get<double>(), 0.0);
-        EXPECT_LE(row[k][f].get<double>(), 1.0);
+  for (const auto& e : r.entries) {
+    ASSERT_EQ(e.stats.size(), 2u);
+    for (const auto& s : e.stats) {
+      for (double f : {s.success, s.fooled}) {
+        EXPECT_GE(f, 0.0);
+        EXPECT_LE(f, 1.0);
       }
-      EXPECT_GE(row[k]["drift"].get<double>(), 0.0);
+      EXPECT_GE(s.drift, 0.0);
+      EXPECT_NEAR(s.masked_drift, s.drift, 1e-12);  // no correlation given: nothing is masked
+      EXPECT_GE(s.dz, 0.0);
     }
-    success += row["edit"]["success"].get<double>();
-    drift += row["edit"]["drift"].get<double>();
-    if (row["attribute"] == "Smiling") n_attr31 += row["edit"]["n"].get<int64_t>();
+    success += e.stats[0].success;
+    drift += e.stats[0].drift;
+    if (e.attribute == 31) n_attr31 += e.stats[0].n;
   }
-  // Both directions together cover every seed once; the summary is the mean of the rows.
-  if (rows.size() == 4) EXPECT_EQ(n_attr31, 24);
-  EXPECT_NEAR(r["summary"]["edit"]["success"].get<double>(), success / rows.size(), 1e-9);
-  EXPECT_NEAR(r["summary"]["edit"]["drift"].get<double>(), drift / rows.size(), 1e-9);
-  EXPECT_EQ(r["summary"]["entries"].get<size_t>(), rows.size());
-  const double acc = r["heldout"]["classifier"]["mean"].get<double>();
+  // Both directions together cover every seed once; the mean is over entries.
+  if (r.entries.size() == 4) EXPECT_EQ(n_attr31, 24);
+  EXPECT_NEAR(r.mean[0].success, success / r.entries.size(), 1e-9);
+  EXPECT_NEAR(r.mean[0].drift, drift / r.entries.size(), 1e-9);
+  EXPECT_LT(r.mean[1].dz, r.mean[0].dz);  // the course's step is 8x smaller
+  const auto j = r.to_json(m);
+  EXPECT_EQ(j["per_attribute"].size(), r.entries.size());
+  const double acc = j["heldout"]["classifier"]["mean"].get<double>();
   EXPECT_GE(acc, 0.0);
   EXPECT_LE(acc, 1.0);
-  EXPECT_EQ(r["generated_vs_rendered"]["frequencies"].size(), 40u);
-  EXPECT_GE(r["generated_vs_rendered"]["frechet_auditor_features"].get<double>(), 0.0);
-  EXPECT_NE(table.find("MEAN"), std::string::npos);
+  EXPECT_EQ(j["generated_vs_rendered"]["frequencies"].size(), 40u);
+  EXPECT_GE(j["generated_vs_rendered"]["frechet_auditor_features"].get<double>(), 0.0);
+  const cv::Mat plot = pareto_plot(r, "test");
+  EXPECT_GT(plot.cols, 400);
 }
 
 TEST(Evaluate, FrechetDistanceOfASetWithItselfIsZeroAndGrowsWithShift) {

@@ -1,7 +1,7 @@
 // The fused rewrites (BatchNorm folding, sub-pixel convolutions) equal the course modules.
 #include <gtest/gtest.h>
 
-#include "latentedit/fused.h"
+#include "model/fused.h"
 #include "test_util.h"
 
 using namespace latentedit;

@@ -7,7 +7,7 @@
 #include "latentedit/editor.h"
 #include "latentedit/errors.h"
 #include "latentedit/image.h"
-#include "latentedit/pth.h"
+#include "io/pth.h"
 #include "test_util.h"
 
 using namespace latentedit;

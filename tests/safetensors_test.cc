@@ -2,7 +2,7 @@
 #include <torch/torch.h>
 
 #include "latentedit/errors.h"
-#include "latentedit/fsutil.h"
+#include "io/fsutil.h"
 #include "latentedit/safetensors.h"
 #include "test_util.h"
 

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "latentedit/attributes.h"
-#include "latentedit/fsutil.h"
+#include "io/fsutil.h"
 #include "latentedit/bundle.h"
 #include "latentedit/models.h"
 #include "latentedit/safetensors.h"

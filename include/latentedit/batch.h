@@ -1,6 +1,6 @@
 // latentedit — batch JSON job files: validation, planning, a crash-safe resumable runner,
 // sharding and merging. The format is documented in README.md ("Batch jobs") and in
-// docs/batch.schema.json.
+// docs/batch.schema.json; a job's edit settings are EditSettings' JSON form (spec.h).
 //
 //   nlohmann::json file = read_job_file("jobs.json");
 //   Models m = load_bundle(...);                 // job_file_model(file, dir) names it, if set
@@ -24,6 +24,7 @@
 #include "latentedit/bundle.h"
 #include "latentedit/editor.h"
 #include "latentedit/errors.h"
+#include "latentedit/spec.h"
 
 namespace latentedit {
 
@@ -52,11 +53,8 @@ struct BatchJob {
   std::string id;
   int index = 0;                 // position in the file's `jobs`
   torch::Tensor z;               // (count, z_dim), may hold non-finite values (the job then fails)
-  EditSpec spec;                 // validated against the model
-  nlohmann::json settings;       // the resolved settings (defaults < job), as written in reports
-  nlohmann::json latents;        // where the latents came from
-  bool grid = true, pairs = true, strip = false, report = true;
-  int scale = 2;
+  EditSettings settings;         // defaults < job, validated against the model
+  nlohmann::json source;         // where the latents came from ({"seed": 7, "count": 4}, ...)
   std::string fingerprint;       // sha256 of model, settings and latent bytes
   std::string group_key;         // jobs with equal keys can be edited in one batch
 };
@@ -64,6 +62,7 @@ struct BatchJob {
 struct BatchPlan {
   std::string job_file;          // path as given
   std::string job_file_sha256;
+  std::vector<std::string> attributes;  // the model's, for naming targets
   std::vector<BatchJob> jobs;
   // Batches of job indices edited together: equal group keys, in file order, at most
   // `max_batch` latents each (a larger job is a batch of its own). Shard i of n takes the

@@ -60,12 +60,19 @@ Models load_bundle(const std::string& dir);
 Models load_from_files(const std::string& generator_file, const std::string& classifier_file);
 
 // The bundle used when none is given: $LATENTEDIT_MODEL, else pretrained/<default> beside the
-// executable (../pretrained, ../share/latentedit/pretrained) or the source tree.
+// executable (./pretrained, ../pretrained, ../share/latentedit/pretrained) or in the install
+// prefix. No source path is compiled in: an in-tree build/ finds ../pretrained.
 std::string default_bundle_dir(const std::string& argv0);
 
 // Writes model.json atomically into `dir`. Throws IoError.
 void write_manifest(const std::string& dir, const nlohmann::json& manifest);
 
+// The common part of a model.json (format, version, name, sizes, range, attributes); the one
+// place a manifest is assembled, with manifest_entry for each network.
+nlohmann::json manifest_header(const std::string& name, int64_t z_dim, int64_t image_size, double lo, double hi,
+                               const std::vector<std::string>& attributes);
+// One network's entry: {"arch", "hidden_dim", "weights": file}, or {"arch": "torchscript", "file"}.
+nlohmann::json manifest_entry(const std::string& arch, int64_t hidden_dim, const std::string& file);
 // A manifest for course-architecture networks with the given widths and weight files.
 nlohmann::json make_manifest(const std::string& name, int64_t z_dim, int64_t gen_hidden,
                              const std::string& gen_weights, int64_t cls_hidden,

@@ -1,4 +1,5 @@
-// latentedit — error types. The library throws these; the CLI maps each to an exit code.
+// latentedit — error types. The library throws these; front ends (the CLI, the server) map
+// each kind to their own signal (the CLI's exit codes are in src/cli/common.h).
 //
 // Every message says what failed and how to fix it, in one line.
 #pragma once
@@ -7,50 +8,46 @@
 
 namespace latentedit {
 
-// Process exit codes used by the CLI (documented in README.md).
-enum class ExitCode : int {
-  kOk = 0,
-  kInternal = 1,   // a bug or an unexpected failure inside latentedit or libtorch
-  kUsage = 2,      // bad command-line options, job settings or attribute names
-  kBadInput = 3,   // unreadable or invalid input data (images, datasets, job files)
-  kBadModel = 4,   // missing, corrupt or mismatched model files / bundles
-  kIo = 5,         // the output could not be written (permissions, disk full)
-  kJobsFailed = 6, // batch: some jobs failed (the others completed; see summary.json)
-  kIncomplete = 7, // batch merge: some jobs have not run yet (or their outputs are damaged)
+// What kind of thing went wrong.
+enum class ErrorKind {
+  kUsage,  // invalid settings: option values, attribute names, edit specifications
+  kInput,  // unreadable or invalid input data: images, datasets, job files
+  kModel,  // missing, corrupt or mismatched model files / bundles
+  kIo,     // the output could not be written (permissions, disk full)
 };
 
-// Base class of all latentedit errors; carries the exit code the CLI should use.
+// Base class of all latentedit errors.
 class Error : public std::runtime_error {
  public:
-  Error(ExitCode code, const std::string& msg) : std::runtime_error(msg), code_(code) {}
-  ExitCode code() const noexcept { return code_; }
+  Error(ErrorKind kind, const std::string& msg) : std::runtime_error(msg), kind_(kind) {}
+  ErrorKind kind() const noexcept { return kind_; }
 
  private:
-  ExitCode code_;
+  ErrorKind kind_;
 };
 
 // Invalid settings: option values, attribute names, edit specifications.
 class UsageError : public Error {
  public:
-  explicit UsageError(const std::string& m) : Error(ExitCode::kUsage, m) {}
+  explicit UsageError(const std::string& m) : Error(ErrorKind::kUsage, m) {}
 };
 
 // Invalid input data: images, datasets, job files.
 class InputError : public Error {
  public:
-  explicit InputError(const std::string& m) : Error(ExitCode::kBadInput, m) {}
+  explicit InputError(const std::string& m) : Error(ErrorKind::kInput, m) {}
 };
 
 // Invalid model files: bundles, weights, checkpoints, TorchScript.
 class ModelError : public Error {
  public:
-  explicit ModelError(const std::string& m) : Error(ExitCode::kBadModel, m) {}
+  explicit ModelError(const std::string& m) : Error(ErrorKind::kModel, m) {}
 };
 
 // Output could not be written.
 class IoError : public Error {
  public:
-  explicit IoError(const std::string& m) : Error(ExitCode::kIo, m) {}
+  explicit IoError(const std::string& m) : Error(ErrorKind::kIo, m) {}
 };
 
 }  // namespace latentedit

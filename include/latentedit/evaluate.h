@@ -1,24 +1,71 @@
-// latentedit — measuring edit quality with an independent auditor classifier.
+// latentedit — measuring edit quality with an independent auditor classifier, as a curve:
+// each point is one setting (a method at one strength); for every (attribute, direction) the
+// auditor judges success, drift of the other attributes, correlation-masked drift, how often
+// the editing classifier was fooled, pixel change and how far z moved. Returns data; the CLI
+// formats the table and draws the plot (pareto_plot).
 #pragma once
+#include <torch/torch.h>
+
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "latentedit/bundle.h"
 #include "latentedit/editor.h"
 
 namespace latentedit {
 
+// One setting under test: a spec without targets (they are filled per attribute).
+struct EvalPoint {
+  std::string curve;     // the line it belongs to in the plot ("gradient", "course", ...)
+  std::string label;     // e.g. "gradient 10x0.1"
+  double strength = 0;   // its position on the curve (steps x step size, or S)
+  EditSpec spec;
+};
+
+// Auditor-judged figures of one point on one entry (or the mean over entries).
+struct EvalStats {
+  int64_t n = 0;
+  double success = 0;        // the auditor's p crossed 0.5 as asked
+  double drift = 0;          // mean |dp| of the other attributes (auditor)
+  double masked_drift = 0;   // the same, each attribute weighted by 1 - |corr with the target|
+  double fooled = 0;         // the editing classifier says done, the auditor does not
+  double pixel = 0;          // mean |d pixel| in [0, 1]
+  double target_gain = 0;    // mean auditor change of the target, in the asked direction
+  double dz = 0;             // mean ||z_after - z_before||
+  nlohmann::json to_json() const;
+};
+
+struct EvalEntry {
+  int attribute = 0;
+  Direction direction = Direction::kAdd;
+  std::vector<EvalStats> stats;  // per point
+};
+
 struct EvalOptions {
   int64_t seeds = 256;             // latents per attribute (seed s draws them as `edit --seed s`)
   uint64_t seed = 0;
-  EditSpec edit;                   // the settings under test (targets are filled per attribute)
-  EditSpec baseline;               // the course's plain settings (see course_baseline())
+  std::vector<EvalPoint> points;   // the settings under test
   int64_t heldout = 2000;          // procedural faces for classifier accuracy (0 = skip)
   uint64_t heldout_seed = 99;      // dataset seed of those faces (never used for training)
   int64_t samples = 2000;          // generated vs rendered faces for frequencies and Frechet distance
   int min_latents = 8;             // a direction is evaluated only with at least this many latents
   std::vector<int> attributes;     // empty: all
+  // (C, C) attribute correlation for the masked drift; undefined: masked drift = drift.
+  torch::Tensor correlation;
+};
+
+struct EvalResult {
+  std::vector<EvalPoint> points;
+  std::vector<EvalEntry> entries;
+  std::vector<EvalStats> mean;     // per point: the mean over entries
+  nlohmann::json heldout;          // classifier/auditor accuracy (null when skipped)
+  nlohmann::json generated;        // generated vs rendered frequencies, Frechet distance (null when skipped)
+  double seconds = 0;
+  nlohmann::json to_json(const Models& m) const;
 };
 
 // The C1W4 settings: penalty 0.1 (L2), 10 steps of 0.1 on the gradient of the mean over a batch
@@ -27,10 +74,12 @@ EditSpec course_baseline();
 
 using EvalCallback = std::function<void(int done, int total, const std::string& what)>;
 
-// Runs the evaluation (see README "evaluate"). Needs an auditor in the bundle (ModelError if
-// absent). Returns the JSON report; `table` receives a readable summary.
-nlohmann::json evaluate(const Models& m, const EvalOptions& o, std::string* table = nullptr,
-                        const EvalCallback& progress = nullptr);
+// Runs the evaluation. Needs an auditor in the bundle (ModelError if absent).
+EvalResult evaluate(const Models& m, const EvalOptions& o, const EvalCallback& progress = nullptr);
+
+// Success (x) against drift (y), one line per curve, one dot per point, labelled; readable
+// without the JSON.
+cv::Mat pareto_plot(const EvalResult& r, const std::string& title);
 
 // Frechet distance between Gaussians fitted to two feature sets (rows are samples).
 double frechet_distance(const torch::Tensor& a, const torch::Tensor& b);

@@ -22,8 +22,8 @@ cv::Mat resize_center_crop(const cv::Mat& bgr, int size);
 // resize_center_crop then map to [lo, hi]. Throws InputError when unreadable.
 torch::Tensor load_image_for_model(const std::string& path, int size, double lo, double hi);
 
-// Encodes `img` as PNG and writes it atomically. Throws IoError.
-void write_png(const std::string& path, const cv::Mat& img);
+// Encodes `img` as PNG bytes (nothing is written). Throws IoError.
+std::string encode_png(const cv::Mat& img);
 
 // A grid of faces: one row per latent, one column per stage.
 struct GridSpec {

@@ -5,7 +5,8 @@ namespace latentedit {
 
 // Sets torch's intra-op threads to `n` (<= 0: all cores). When torch uses more than one
 // thread, OpenBLAS is limited to one so the two pools do not oversubscribe the cores
-// (measured in DESIGN.md: 0.57 s -> 0.23 s per step). Returns the thread count in use.
+// (a hidden-32 DCGAN step at batch 64 measured 0.57 s oversubscribed vs 0.23 s; see
+// docs/PERFORMANCE.md). Returns the thread count in use.
 int set_threads(int n);
 
 // Keeps large tensor buffers in glibc's heap instead of fresh mmap'd pages (mmap threshold

@@ -30,7 +30,7 @@ Models CommonOptions::load_models() const {
   return load_bundle(model.empty() ? default_bundle_dir(argv0) : model);
 }
 
-void EditSettings::add_to(CLI::App* app) {
+void EditFlags::add_to(CLI::App* app) {
   app->add_option("--steps", steps, "Gradient steps")->check(CLI::Range(1, 100000));
   app->add_option("--step-size", step_size, "Step size per update")->check(CLI::PositiveNumber);
   app->add_option("--penalty", penalty, "Weight of the kept attributes' change")->check(CLI::NonNegativeNumber);
@@ -41,15 +41,33 @@ void EditSettings::add_to(CLI::App* app) {
   app->add_flag("--batch-mean", batch_mean, "Course-exact scaling: gradient of the batch mean (step shrinks with the batch)");
 }
 
-EditSpec EditSettings::to_spec() const {
-  EditSpec s;
-  s.steps = steps;
-  s.step_size = step_size;
-  s.penalty = penalty;
-  s.penalty_kind = penalty_kind == "l1" ? PenaltyKind::kL1 : penalty_kind == "squared" ? PenaltyKind::kSquared : PenaltyKind::kL2;
-  s.prior = prior;
-  s.batch_mean = batch_mean;
+nlohmann::json EditFlags::to_json() const {
+  return {{"steps", steps}, {"step_size", step_size}, {"penalty", penalty}, {"penalty_kind", penalty_kind}, {"prior", prior},
+          {"target_prob", target_prob ? nlohmann::json(*target_prob) : nlohmann::json(nullptr)}, {"batch_mean", batch_mean}};
+}
+
+EditSettings settings_from_flags(const nlohmann::json& j, const std::vector<std::string>& attributes) {
+  SettingsErrors e;
+  e.path_of = [](const std::string& f) {
+    std::string flag = f.substr(0, f.find_first_of(".["));
+    for (auto& c : flag)
+      if (c == '_') c = '-';
+    if (flag.empty()) flag = "add";  // the spec as a whole: nothing to edit
+    return "--" + flag;
+  };
+  EditSettings s = EditSettings::from_json(j, attributes, e);
+  if (!e.empty()) throw UsageError(e.errors.front());
   return s;
+}
+
+ExitCode exit_code(const Error& e) {
+  switch (e.kind()) {
+    case ErrorKind::kUsage: return ExitCode::kUsage;
+    case ErrorKind::kInput: return ExitCode::kBadInput;
+    case ErrorKind::kModel: return ExitCode::kBadModel;
+    case ErrorKind::kIo: return ExitCode::kIo;
+  }
+  return ExitCode::kInternal;
 }
 
 void log(bool quiet, const std::string& line) {

@@ -9,6 +9,7 @@
 
 #include "latentedit/bundle.h"
 #include "latentedit/editor.h"
+#include "latentedit/errors.h"
 
 namespace latentedit::cli {
 
@@ -26,18 +27,37 @@ struct CommonOptions {
   Models load_models() const;
 };
 
-// The edit settings both `edit` and `evaluate` take (--steps, --step-size, --penalty, ...).
-struct EditSettings {
-  int steps = 10;
-  double step_size = 0.1, penalty = 0.1, prior = 0.0;
-  std::string penalty_kind = "l2";
+// The edit settings both `edit` and `evaluate` take (--steps, --step-size, --penalty, ...),
+// with EditSpec's defaults; to_json gives EditSettings' JSON form (spec.h), which validates.
+struct EditFlags {
+  EditSpec defaults;
+  int steps = defaults.steps;
+  double step_size = defaults.step_size, penalty = defaults.penalty, prior = defaults.prior;
+  std::string penalty_kind = to_string(defaults.penalty_kind);
   std::optional<double> target_prob;
-  bool batch_mean = false;
+  bool batch_mean = defaults.batch_mean;
 
   void add_to(CLI::App* app);
-  // The spec without targets; validated later against the model.
-  EditSpec to_spec() const;
+  nlohmann::json to_json() const;
 };
+
+// EditSettings::from_json for settings that came from flags: an error names the flag
+// ("--step-size: ...") instead of the field; throws UsageError with the first problem.
+EditSettings settings_from_flags(const nlohmann::json& j, const std::vector<std::string>& attributes);
+
+// Exit codes (documented in README.md "Exit codes").
+enum class ExitCode : int {
+  kOk = 0,
+  kInternal = 1,   // a bug or an unexpected failure inside latentedit or libtorch
+  kUsage = 2,      // bad command-line options, job settings or attribute names
+  kBadInput = 3,   // unreadable or invalid input data (images, datasets, job files)
+  kBadModel = 4,   // missing, corrupt or mismatched model files / bundles
+  kIo = 5,         // the output could not be written (permissions, disk full)
+  kJobsFailed = 6, // batch: some jobs failed (the others completed; see summary.json)
+  kIncomplete = 7, // batch merge: some jobs have not run yet (or their outputs are damaged)
+};
+// The exit code of a library error.
+ExitCode exit_code(const Error& e);
 
 // A subcommand: its CLI11 app and the function that runs it once parsed.
 struct Command {

@@ -34,24 +34,24 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "latentedit: usage error: " << e.what() << " (see --help)" << std::endl;
-    return static_cast<int>(ExitCode::kUsage);
+    return static_cast<int>(cli::ExitCode::kUsage);
   }
   try {
     for (auto& c : cmds)
       if (c.app->parsed()) return c.run();
     std::cerr << "latentedit: usage error: no subcommand (see --help)" << std::endl;
-    return static_cast<int>(ExitCode::kUsage);
+    return static_cast<int>(cli::ExitCode::kUsage);
   } catch (const Error& e) {
-    const char* kind = e.code() == ExitCode::kUsage ? "usage error" : "error";
+    const char* kind = e.kind() == ErrorKind::kUsage ? "usage error" : "error";
     std::cerr << "latentedit: " << kind << ": " << e.what() << std::endl;
-    return static_cast<int>(e.code());
+    return static_cast<int>(cli::exit_code(e));
   } catch (const c10::Error& e) {
     std::string m = e.what_without_backtrace();
     std::cerr << "latentedit: internal error (libtorch): " << m.substr(0, m.find('\n'))
               << " (please report this with the command line)" << std::endl;
-    return static_cast<int>(ExitCode::kInternal);
+    return static_cast<int>(cli::ExitCode::kInternal);
   } catch (const std::exception& e) {
     std::cerr << "latentedit: internal error: " << e.what() << " (please report this with the command line)" << std::endl;
-    return static_cast<int>(ExitCode::kInternal);
+    return static_cast<int>(cli::ExitCode::kInternal);
   }
 }

@@ -4,7 +4,7 @@
 #include <cstdint>
 
 #include "latentedit/errors.h"
-#include "latentedit/pth.h"
+#include "io/pth.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

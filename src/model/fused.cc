@@ -1,4 +1,4 @@
-#include "latentedit/fused.h"
+#include "model/fused.h"
 
 #include <map>
 

@@ -7,7 +7,7 @@
 
 #include "common.h"
 #include "latentedit/editor.h"
-#include "latentedit/fsutil.h"
+#include "io/fsutil.h"
 #include "latentedit/image.h"
 
 namespace latentedit::cli {
@@ -41,19 +41,18 @@ int run_sample(const InfoOptions& o) {
   const torch::Tensor z = sample_latents(o.seed, o.count, m.z_dim);
   const torch::Tensor img = generate(m, z);
   const torch::Tensor probs = torch::sigmoid(classify(m.classifier, img));
-  std::vector<std::pair<std::string, cv::Mat>> files;
+  StagedDir staged(o.out, StagedDir::kIntoDirectory);  // all images appear together, or none
   json samples = json::array();
   for (int i = 0; i < o.count; ++i) {
     char name[48];
     std::snprintf(name, sizeof name, "sample_%03d.png", i);
-    files.emplace_back(name, tensor_to_bgr(img[i], m.range_lo, m.range_hi));
+    staged.add(name, encode_png(tensor_to_bgr(img[i], m.range_lo, m.range_hi)));
     json present = json::array();
     for (size_t c = 0; c < m.attributes.size(); ++c)
       if (probs[i][static_cast<int64_t>(c)].item<double>() > 0.5) present.push_back(m.attributes[c]);
     samples.push_back({{"file", name}, {"index", i}, {"attributes", present}});
   }
-  make_dirs(o.out);
-  for (const auto& [name, mat] : files) write_png((fs::path(o.out) / name).string(), mat);
+  staged.commit();
   const json rep = {{"model", m.name}, {"seed", o.seed}, {"count", o.count}, {"samples", samples}};
   if (o.json_out) print_json(rep);
   else

@@ -15,7 +15,7 @@
 #include "latentedit/attributes.h"
 #include "latentedit/errors.h"
 #include "latentedit/faces.h"
-#include "latentedit/fsutil.h"
+#include "io/fsutil.h"
 #include "latentedit/image.h"
 
 namespace latentedit {
@@ -62,47 +62,34 @@ torch::Tensor to_model_range(const torch::Tensor& images_u8, double lo, double h
 
 void write_celeba_layout(const std::string& dir, uint64_t seed, int64_t count, const CountCallback& progress) {
   if (count <= 0) throw UsageError("--count must be positive");
-  const fs::path final_dir(dir);
-  const fs::path tmp = final_dir.string() + ".partial-" + std::to_string(::getpid());
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  make_dirs((tmp / "img_align_celeba").string());
-  try {
-    std::ostringstream attr;
-    attr << count << "\n";
-    const auto& names = celeba_attributes();
-    for (size_t i = 0; i < names.size(); ++i) attr << names[i] << (i + 1 < names.size() ? " " : "\n");
-    const int64_t chunk = 512;
-    for (int64_t c0 = 0; c0 < count; c0 += chunk) {
-      const int64_t n = std::min(chunk, count - c0);
-      const Dataset d = render_dataset(seed, c0, n, 64);
-      at::parallel_for(0, n, 1, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) {
-          torch::Tensor hwc = d.images[i].permute({1, 2, 0}).contiguous();
-          cv::Mat rgb(64, 64, CV_8UC3, hwc.data_ptr<uint8_t>()), bgr;
-          cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-          if (!cv::imwrite((tmp / "img_align_celeba" / image_name(c0 + i, "png")).string(), bgr))
-            throw IoError("cannot write images under " + tmp.string());
-        }
-      });
-      for (int64_t i = 0; i < n; ++i) {
-        attr << image_name(c0 + i, "png");
-        for (int a = 0; a < kNumCelebaAttributes; ++a) attr << (d.labels[i][a].item<float>() > 0.5f ? "  1" : " -1");
-        attr << "\n";
+  StagedDir staged(dir, StagedDir::kNewDirectory);  // renamed into place once complete
+  const fs::path img_dir = fs::path(staged.staging_path("img_align_celeba/.keep")).parent_path();
+  std::ostringstream attr;
+  attr << count << "\n";
+  const auto& names = celeba_attributes();
+  for (size_t i = 0; i < names.size(); ++i) attr << names[i] << (i + 1 < names.size() ? " " : "\n");
+  const int64_t chunk = 512;
+  for (int64_t c0 = 0; c0 < count; c0 += chunk) {
+    const int64_t n = std::min(chunk, count - c0);
+    const Dataset d = render_dataset(seed, c0, n, 64);
+    at::parallel_for(0, n, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        torch::Tensor hwc = d.images[i].permute({1, 2, 0}).contiguous();
+        cv::Mat rgb(64, 64, CV_8UC3, hwc.data_ptr<uint8_t>()), bgr;
+        cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+        if (!cv::imwrite((img_dir / image_name(c0 + i, "png")).string(), bgr))
+          throw IoError("cannot write images under " + img_dir.string());
       }
-      if (progress) progress(c0 + n, count);
+    });
+    for (int64_t i = 0; i < n; ++i) {
+      attr << image_name(c0 + i, "png");
+      for (int a = 0; a < kNumCelebaAttributes; ++a) attr << (d.labels[i][a].item<float>() > 0.5f ? "  1" : " -1");
+      attr << "\n";
     }
-    write_file_atomic((tmp / "list_attr_celeba.txt").string(), attr.str());
-    if (fs::exists(final_dir)) {
-      if (!fs::is_directory(final_dir) || !fs::is_empty(final_dir))
-        throw IoError(dir + " exists and is not empty; choose a new --out directory");
-      fs::remove(final_dir);
-    }
-    fs::rename(tmp, final_dir);
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
+    if (progress) progress(c0 + n, count);
   }
+  staged.add("list_attr_celeba.txt", attr.str());
+  staged.commit();
 }
 
 Dataset load_celeba(const std::string& dir, int size, int64_t limit, const CountCallback& progress) {

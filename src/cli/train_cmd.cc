@@ -10,7 +10,7 @@
 #include "latentedit/bundle.h"
 #include "latentedit/dataset.h"
 #include "latentedit/errors.h"
-#include "latentedit/fsutil.h"
+#include "io/fsutil.h"
 #include "latentedit/safetensors.h"
 #include "latentedit/train.h"
 
@@ -53,9 +53,10 @@ struct TrainCommon {
   bool resume = false;
 };
 
-// Reads DIR/model.json if present (else a fresh manifest for `d`), sets `role`, writes it back.
-void update_manifest(const TrainCommon& o, const Dataset& d, const std::string& role, const json& entry,
-                     const json& training, int64_t z_dim) {
+// Publishes a trained network into the bundle DIR: its weights and model.json (read if present,
+// else a fresh manifest for `d`; `role` set), staged and committed together.
+void publish(const TrainCommon& o, const Dataset& d, const std::string& role, const NamedTensors& weights, const std::string& arch,
+             int64_t hidden, const json& training, int64_t z_dim) {
   const std::string path = (fs::path(o.out) / "model.json").string();
   json j;
   if (fs::exists(path)) {
@@ -67,13 +68,16 @@ void update_manifest(const TrainCommon& o, const Dataset& d, const std::string& 
     if (j.value("attributes", json(d.attributes)) != json(d.attributes))
       throw ModelError(path + " lists other attributes than the training data; choose another --out");
   } else {
-    j = {{"format", "latentedit-bundle"}, {"version", 1}, {"name", o.name}, {"z_dim", z_dim}, {"image_size", 64},
-         {"output_range", {-1, 1}}, {"attributes", d.attributes}};
+    j = manifest_header(o.name, z_dim > 0 ? z_dim : 64, 64, -1, 1, d.attributes);
   }
   if (z_dim > 0) j["z_dim"] = z_dim;
-  j[role] = entry;
+  const std::string file = role + ".safetensors";
+  j[role] = manifest_entry(arch, hidden, file);
   j["training"][role] = training;
-  write_manifest(o.out, j);
+  StagedDir staged(o.out, StagedDir::kIntoDirectory);
+  staged.add(file, serialize_safetensors(weights, {{"format", "pt"}}));
+  staged.add("model.json", j.dump(2) + "\n");
+  staged.commit();
 }
 
 TrainCallback bar_callback(ProgressBar& bar) {
@@ -88,6 +92,17 @@ TrainCallback bar_callback(ProgressBar& bar) {
   };
 }
 
+// The options every training loop shares, from the common flags.
+template <typename T>
+void fill_common(const TrainCommon& o, T& t, const std::string& checkpoint_name, int64_t default_batch) {
+  t.steps = o.steps;
+  t.batch = o.batch > 0 ? o.batch : default_batch;
+  t.seed = o.seed;
+  t.checkpoint = (fs::path(o.out) / checkpoint_name).string();
+  t.checkpoint_every = o.checkpoint_every;
+  t.resume = o.resume;
+}
+
 struct ClsOptions : TrainCommon {
   int64_t hidden = 32;
   double lr = 1e-3;
@@ -99,14 +114,9 @@ int run_train_classifier(const ClsOptions& o) {
   make_dirs(o.out);
   const Dataset d = o.src.load(o.common.quiet);
   ClassifierTrainOptions t;
+  fill_common(o, t, o.role + ".ckpt", 128);
   t.hidden_dim = o.hidden;
-  t.steps = o.steps;
-  t.batch = o.batch > 0 ? o.batch : 128;
   t.lr = o.lr;
-  t.seed = o.seed;
-  t.checkpoint = (fs::path(o.out) / (o.role + ".ckpt")).string();
-  t.checkpoint_every = o.checkpoint_every;
-  t.resume = o.resume;
   ProgressBar bar("train " + o.role, o.steps, o.common.quiet);
   TrainStats last;
   auto cb = bar_callback(bar);
@@ -115,11 +125,9 @@ int run_train_classifier(const ClsOptions& o) {
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string file = o.role + ".safetensors";
-  save_safetensors((fs::path(o.out) / file).string(), state_dict(*net), {{"format", "pt"}});
-  const json entry = {{"arch", "dcgan-course-classifier"}, {"hidden_dim", o.hidden}, {"weights", file}};
   const json training = {{"steps", o.steps}, {"batch", t.batch}, {"lr", o.lr}, {"seed", o.seed}, {"threads", threads},
                          {"seconds", secs}, {"final_losses", last.losses}, {"source", o.src.describe()}};
-  update_manifest(o, d, o.role, entry, training, 0);
+  publish(o, d, o.role, state_dict(*net), "dcgan-course-classifier", o.hidden, training, 0);
   std::printf("wrote %s/%s (%s, hidden %lld) in %.0f s\n", o.out.c_str(), file.c_str(), o.role.c_str(),
               static_cast<long long>(o.hidden), secs);
   return 0;
@@ -138,15 +146,10 @@ int run_train_gan(const GanOptions& o) {
   t.z_dim = o.z_dim;
   t.g_hidden = o.g_hidden;
   t.d_hidden = o.d_hidden;
-  t.steps = o.steps;
-  t.batch = o.batch > 0 ? o.batch : 64;
+  fill_common(o, t, "generator.ckpt", 64);
   t.lr_g = o.lr_g;
   t.lr_d = o.lr_d;
   t.ema = o.ema;
-  t.seed = o.seed;
-  t.checkpoint = (fs::path(o.out) / "generator.ckpt").string();
-  t.checkpoint_every = o.checkpoint_every;
-  t.resume = o.resume;
   ProgressBar bar("train gan", o.steps, o.common.quiet);
   TrainStats last;
   auto cb = bar_callback(bar);
@@ -154,13 +157,11 @@ int run_train_gan(const GanOptions& o) {
   Generator g = train_gan(d, t, [&](const TrainStats& s) { last = s; cb(s); });
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  save_safetensors((fs::path(o.out) / "generator.safetensors").string(), state_dict(*g), {{"format", "pt"}});
-  const json entry = {{"arch", "dcgan-course-generator"}, {"hidden_dim", o.g_hidden}, {"weights", "generator.safetensors"}};
   const json training = {{"steps", o.steps}, {"batch", t.batch}, {"lr_g", o.lr_g}, {"lr_d", o.lr_d}, {"ema", o.ema},
                          {"d_hidden", o.d_hidden}, {"loss", "hinge"}, {"discriminator", "spectral-norm convs, no BatchNorm"},
                          {"seed", o.seed}, {"threads", threads}, {"seconds", secs}, {"final_losses", last.losses},
                          {"source", o.src.describe()}};
-  update_manifest(o, d, "generator", entry, training, o.z_dim);
+  publish(o, d, "generator", state_dict(*g), "dcgan-course-generator", o.g_hidden, training, o.z_dim);
   std::printf("wrote %s/generator.safetensors (hidden %lld, %lld steps) in %.0f s\n", o.out.c_str(),
               static_cast<long long>(o.g_hidden), static_cast<long long>(o.steps), secs);
   return 0;

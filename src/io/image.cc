@@ -6,7 +6,6 @@
 #include <algorithm>
 
 #include "latentedit/errors.h"
-#include "latentedit/fsutil.h"
 
 namespace latentedit {
 
@@ -51,10 +50,10 @@ torch::Tensor load_image_for_model(const std::string& path, int size, double lo,
   return bgr_to_tensor(resize_center_crop(img, size), lo, hi);
 }
 
-void write_png(const std::string& path, const cv::Mat& img) {
+std::string encode_png(const cv::Mat& img) {
   std::vector<uchar> buf;
-  if (!cv::imencode(".png", img, buf)) throw IoError("cannot encode PNG for " + path);
-  write_file_atomic(path, std::string(buf.begin(), buf.end()));
+  if (!cv::imencode(".png", img, buf)) throw IoError("cannot encode a PNG image");
+  return std::string(buf.begin(), buf.end());
 }
 
 cv::Mat make_grid(const std::vector<std::vector<torch::Tensor>>& cells, const GridSpec& spec, double lo, double hi) {

@@ -1,4 +1,4 @@
-#include "latentedit/pth.h"
+#include "io/pth.h"
 
 #include <caffe2/serialize/inline_container.h>
 #include <torch/torch.h>
@@ -8,7 +8,7 @@
 #include <set>
 
 #include "latentedit/errors.h"
-#include "latentedit/fsutil.h"
+#include "io/fsutil.h"
 
 namespace latentedit {
 namespace {

@@ -8,15 +8,12 @@
 
 #include "latentedit/attributes.h"
 #include "latentedit/errors.h"
-#include "latentedit/fused.h"
-#include "latentedit/fsutil.h"
+#include "model/fused.h"
+#include "io/fsutil.h"
 #include "latentedit/models.h"
-#include "latentedit/pth.h"
+#include "io/pth.h"
 #include "latentedit/safetensors.h"
 
-#ifndef LATENTEDIT_SOURCE_DIR
-#define LATENTEDIT_SOURCE_DIR ""
-#endif
 #ifndef LATENTEDIT_INSTALL_DATADIR
 #define LATENTEDIT_INSTALL_DATADIR ""
 #endif
@@ -243,7 +240,6 @@ std::string default_bundle_dir(const std::string& argv0) {
   const fs::path d = exe.parent_path();
   roots = {d / "pretrained", d / ".." / "pretrained", d / ".." / "share" / "latentedit" / "pretrained"};
   if (*LATENTEDIT_INSTALL_DATADIR) roots.emplace_back(fs::path(LATENTEDIT_INSTALL_DATADIR) / "pretrained");
-  if (*LATENTEDIT_SOURCE_DIR) roots.emplace_back(fs::path(LATENTEDIT_SOURCE_DIR) / "pretrained");
   for (const auto& r : roots)
     if (fs::exists(r / kDefaultBundle / "model.json")) return (r / kDefaultBundle).lexically_normal().string();
   throw ModelError(std::string("no bundled model found (looked for pretrained/") + kDefaultBundle +
@@ -254,18 +250,24 @@ void write_manifest(const std::string& dir, const json& manifest) {
   write_file_atomic((fs::path(dir) / "model.json").string(), manifest.dump(2) + "\n");
 }
 
+json manifest_header(const std::string& name, int64_t z_dim, int64_t image_size, double lo, double hi,
+                     const std::vector<std::string>& attributes) {
+  return {{"format", "latentedit-bundle"}, {"version", 1}, {"name", name}, {"z_dim", z_dim}, {"image_size", image_size},
+          {"output_range", {lo, hi}}, {"attributes", attributes}};
+}
+
+json manifest_entry(const std::string& arch, int64_t hidden_dim, const std::string& file) {
+  if (arch == "torchscript") return {{"arch", arch}, {"file", file}};
+  return {{"arch", arch}, {"hidden_dim", hidden_dim}, {"weights", file}};
+}
+
 json make_manifest(const std::string& name, int64_t z_dim, int64_t gen_hidden, const std::string& gen_weights,
                    int64_t cls_hidden, const std::string& cls_weights,
                    const std::vector<std::string>& attributes) {
-  return {{"format", "latentedit-bundle"},
-          {"version", 1},
-          {"name", name},
-          {"z_dim", z_dim},
-          {"image_size", 64},
-          {"output_range", {-1, 1}},
-          {"attributes", attributes},
-          {"generator", {{"arch", "dcgan-course-generator"}, {"hidden_dim", gen_hidden}, {"weights", gen_weights}}},
-          {"classifier", {{"arch", "dcgan-course-classifier"}, {"hidden_dim", cls_hidden}, {"weights", cls_weights}}}};
+  json j = manifest_header(name, z_dim, 64, -1, 1, attributes);
+  j["generator"] = manifest_entry("dcgan-course-generator", gen_hidden, gen_weights);
+  j["classifier"] = manifest_entry("dcgan-course-classifier", cls_hidden, cls_weights);
+  return j;
 }
 
 }  // namespace latentedit

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "latentedit/errors.h"
-#include "latentedit/fsutil.h"
+#include "io/fsutil.h"
 
 namespace latentedit {
 namespace {

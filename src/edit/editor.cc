@@ -10,31 +10,6 @@
 
 namespace latentedit {
 
-void validate(const EditSpec& spec, const Models& m) {
-  const int C = static_cast<int>(m.attributes.size());
-  if (spec.targets.empty()) throw UsageError("nothing to edit: give at least one --add or --remove attribute");
-  std::set<int> seen;
-  for (const auto& t : spec.targets) {
-    if (t.attribute < 0 || t.attribute >= C) throw UsageError("target attribute index " + std::to_string(t.attribute) + " out of range");
-    if (!seen.insert(t.attribute).second)
-      throw UsageError("attribute " + m.attributes[t.attribute] + " is named twice; add or remove it once");
-    if (t.stop_prob && !(*t.stop_prob > 0.0 && *t.stop_prob < 1.0))
-      throw UsageError("target probability must be strictly between 0 and 1 (got " + std::to_string(*t.stop_prob) + ")");
-  }
-  for (int k : spec.keep) {
-    if (k < 0 || k >= C) throw UsageError("kept attribute index " + std::to_string(k) + " out of range");
-    if (seen.count(k)) throw UsageError("attribute " + m.attributes[k] + " is both edited and kept; drop it from --keep");
-  }
-  if (spec.steps < 1 || spec.steps > 100000) throw UsageError("steps must be in 1..100000 (got " + std::to_string(spec.steps) + ")");
-  if (!(spec.step_size > 0.0) || !std::isfinite(spec.step_size))
-    throw UsageError("step size must be a positive number (got " + std::to_string(spec.step_size) + ")");
-  if (!(spec.penalty >= 0.0) || !std::isfinite(spec.penalty)) throw UsageError("penalty must be >= 0");
-  if (!(spec.prior >= 0.0) || !std::isfinite(spec.prior)) throw UsageError("prior weight must be >= 0");
-  for (int s : spec.record_steps)
-    if (s < 0 || s > spec.steps)
-      throw UsageError("recorded step " + std::to_string(s) + " is outside 0.." + std::to_string(spec.steps));
-}
-
 torch::Tensor sample_latents(uint64_t seed, int64_t n, int64_t z_dim) {
   // A private generator seeded like torch.manual_seed(seed): the same stream as Python's
   // torch.manual_seed(seed); torch.randn(n, z_dim), without touching the global generator.
@@ -99,7 +74,7 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0_in, const EditSpe
   torch::Tensor active = torch::ones({N}, torch::kBool);
   r.stopped_at.assign(N, spec.steps);
   bool any_stop = false;
-  for (const auto& t : spec.targets) any_stop = any_stop || t.stop_prob.has_value();
+  for (const auto& t : spec.targets) any_stop = any_stop || spec.stop_prob(t).has_value();
   std::set<int> record(spec.record_steps.begin(), spec.record_steps.end());
   record.insert(0);
   record.insert(spec.steps);
@@ -131,7 +106,7 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0_in, const EditSpe
     if (any_stop) {
       torch::Tensor reached = torch::ones({N}, torch::kBool);
       for (size_t t = 0; t < spec.targets.size(); ++t)
-        if (spec.targets[t].stop_prob) reached &= dir_p.select(1, static_cast<int64_t>(t)) >= *spec.targets[t].stop_prob;
+        if (const auto sp = spec.stop_prob(spec.targets[t])) reached &= dir_p.select(1, static_cast<int64_t>(t)) >= *sp;
       const torch::Tensor newly = active & reached;
       if (newly.any().item<bool>()) {
         const auto nl = newly.accessor<bool, 1>();
@@ -178,7 +153,7 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0_in, const EditSpe
 }  // namespace
 
 EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, const EditCallback& progress) {
-  validate(spec, m);
+  validate(spec, static_cast<int>(m.attributes.size()));
   if (z0.dim() != 2 || z0.size(1) != m.z_dim)
     throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
   const int64_t N = z0.size(0), mb = spec.micro_batch;

@@ -1,4 +1,4 @@
-// latentedit — inference rewrites of the course networks for the edit loop.
+// latentedit (internal) — inference rewrites of the course networks for the edit loop.
 //
 // The same functions as the eval-mode modules (tested: outputs and input gradients within
 // 1e-5), but faster on the CPU with libtorch 1.13:

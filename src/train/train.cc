@@ -1,4 +1,6 @@
 #include "latentedit/train.h"
+#include "io/fsutil.h"
+#include <sstream>
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -56,15 +58,13 @@ struct Meter {
 };
 
 void save_archive(torch::serialize::OutputArchive& ar, const std::string& path) {
-  const std::string tmp = path + ".tmp";
+  std::ostringstream bytes;
   try {
-    ar.save_to(tmp);
+    ar.save_to(bytes);
   } catch (const c10::Error&) {
-    throw IoError("cannot write checkpoint " + path);
+    throw IoError("cannot serialise checkpoint " + path);
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw IoError("cannot write checkpoint " + path + ": " + ec.message());
+  write_file_atomic(path, bytes.str());  // temp file, fsync, rename
 }
 
 int64_t load_step(torch::serialize::InputArchive& ar) {

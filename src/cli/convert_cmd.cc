@@ -6,9 +6,8 @@
 #include "common.h"
 #include "latentedit/bundle.h"
 #include "latentedit/errors.h"
-#include "latentedit/fsutil.h"
+#include "io/fsutil.h"
 #include "latentedit/models.h"
-#include "latentedit/pth.h"
 #include "latentedit/safetensors.h"
 
 namespace latentedit::cli {
@@ -26,40 +25,22 @@ int run_convert(const ConvertOptions& o) {
   const Models m = o.common.load_models();
   std::optional<Network> auditor;
   if (!o.auditor.empty()) auditor = load_from_files(o.common.generator, o.auditor).classifier;
-  const fs::path out(o.out);
-  if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)))
-    throw IoError(o.out + " exists and is not empty; choose a new --out directory");
-  const fs::path tmp = o.out + ".partial";
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  make_dirs(tmp.string());
-  try {
-    nlohmann::json j = {{"format", "latentedit-bundle"}, {"version", 1},
-                        {"name", o.name.empty() ? m.name : o.name}, {"z_dim", m.z_dim}, {"image_size", m.image_size},
-                        {"output_range", {m.range_lo, m.range_hi}}, {"attributes", m.attributes}};
-    auto put = [&](const Network& net, const std::string& role) {
-      if (net.arch == "torchscript") {
-        const std::string file = role + ".pt";
-        fs::copy_file(net.source, tmp / file);
-        j[role] = {{"arch", "torchscript"}, {"file", file}};
-        return;
-      }
-      const std::string file = role + ".safetensors";
-      const NamedTensors sd = state_dict(*net.module);
-      save_safetensors((tmp / file).string(), sd, {{"format", "pt"}, {"source", fs::path(net.source).filename().string()}});
-      j[role] = {{"arch", net.arch}, {"hidden_dim", net.hidden_dim}, {"weights", file}};
-    };
-    put(m.generator, "generator");
-    put(m.classifier, "classifier");
-    if (auditor) put(*auditor, "auditor");
-    write_manifest(tmp.string(), j);
-    load_bundle(tmp.string());  // the bundle must load before it is published
-    if (fs::exists(out)) fs::remove(out);
-    fs::rename(tmp, out);
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  // Everything goes into a staging directory that is renamed into place once the bundle loads.
+  StagedDir staged(o.out, StagedDir::kNewDirectory);
+  nlohmann::json j = manifest_header(o.name.empty() ? m.name : o.name, m.z_dim, m.image_size, m.range_lo, m.range_hi, m.attributes);
+  auto put = [&](const Network& net, const std::string& role) {
+    const bool script = net.arch == "torchscript";
+    const std::string file = role + (script ? ".pt" : ".safetensors");
+    if (script) staged.add(file, read_file(net.source, true));
+    else staged.add(file, serialize_safetensors(state_dict(*net.module), {{"format", "pt"}, {"source", fs::path(net.source).filename().string()}}));
+    j[role] = manifest_entry(net.arch, net.hidden_dim, file);
+  };
+  put(m.generator, "generator");
+  put(m.classifier, "classifier");
+  if (auditor) put(*auditor, "auditor");
+  staged.add("model.json", j.dump(2) + "\n");
+  load_bundle(fs::path(staged.staging_path("model.json")).parent_path().string());  // it must load before it is published
+  staged.commit();
   std::printf("wrote bundle %s (generator %s, classifier %s%s)\n", o.out.c_str(), m.generator.arch.c_str(),
               m.classifier.arch.c_str(), auditor ? ", auditor" : "");
   return 0;

@@ -1,4 +1,4 @@
-#include "latentedit/fsutil.h"
+#include "io/fsutil.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -16,14 +16,13 @@
 namespace latentedit {
 namespace fs = std::filesystem;
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  // temp name + fsync + rename: a reader (or a process killed at any moment) sees either the
-  // old file or the complete new one, never a torn one.
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+namespace {
+// Writes `bytes` to `tmp` and fsyncs it; errors name `path`, the file being written. On failure
+// the temporary file is removed.
+void write_synced(const std::string& tmp, const std::string& path, const std::string& bytes) {
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
-    throw IoError("cannot write " + path + ": " + std::strerror(errno) +
-                  " (check that the directory exists and is writable)");
+    throw IoError("cannot write " + path + ": " + std::strerror(errno) + " (check that the directory exists and is writable)");
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -38,12 +37,92 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   }
   ::fsync(fd);
   ::close(fd);
+}
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  // temp name + fsync + rename: a reader (or a process killed at any moment) sees either the
+  // old file or the complete new one, never a torn one.
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  write_synced(tmp, path, bytes);
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {
     std::remove(tmp.c_str());
     throw IoError("cannot write " + path + ": " + ec.message());
   }
+}
+
+namespace {
+void fsync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+}  // namespace
+
+StagedDir::StagedDir(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode) {
+  std::error_code ec;
+  if (mode_ == kNewDirectory) {
+    if (fs::exists(dir_) && !(fs::is_directory(dir_) && fs::is_empty(dir_, ec)))
+      throw IoError(dir_ + " exists and is not empty; choose a new output directory (nothing is overwritten)");
+    stage_ = dir_ + ".partial-" + std::to_string(::getpid());
+    fs::remove_all(stage_, ec);
+    make_dirs(stage_);
+  } else {
+    if (fs::exists(dir_) && !fs::is_directory(dir_)) throw IoError(dir_ + " exists and is not a directory; choose another output directory");
+    created_dir_ = !fs::exists(dir_);
+    make_dirs(dir_);
+    stage_ = dir_;
+  }
+}
+
+StagedDir::~StagedDir() {
+  if (committed_) return;
+  std::error_code ec;
+  if (mode_ == kNewDirectory) {
+    fs::remove_all(stage_, ec);
+  } else {
+    for (const auto& [tmp, fin] : staged_) fs::remove(tmp, ec);
+    if (created_dir_ && fs::is_empty(dir_, ec)) fs::remove(dir_, ec);
+  }
+}
+
+std::string StagedDir::staging_path(const std::string& name) {
+  if (mode_ != kNewDirectory) throw std::logic_error("StagedDir::staging_path needs kNewDirectory");
+  const fs::path p = fs::path(stage_) / name;
+  if (p.has_parent_path()) make_dirs(p.parent_path().string());
+  return p.string();
+}
+
+void StagedDir::add(const std::string& name, const std::string& bytes) {
+  if (mode_ == kNewDirectory) {
+    write_file_atomic(staging_path(name), bytes);
+    return;
+  }
+  const std::string fin = (fs::path(dir_) / name).string();
+  const std::string tmp = fin + ".tmp." + std::to_string(::getpid());
+  write_synced(tmp, fin, bytes);
+  staged_.emplace_back(tmp, fin);
+}
+
+void StagedDir::commit() {
+  std::error_code ec;
+  if (mode_ == kNewDirectory) {
+    if (fs::exists(dir_)) fs::remove(dir_, ec);  // an empty directory (checked at construction)
+    fs::rename(stage_, dir_, ec);
+    if (ec) throw IoError("cannot create " + dir_ + ": " + ec.message());
+    fsync_dir(fs::absolute(dir_).parent_path().string());
+  } else {
+    for (const auto& [tmp, fin] : staged_) {
+      fs::rename(tmp, fin, ec);
+      if (ec) throw IoError("cannot write " + fin + ": " + ec.message());
+    }
+    fsync_dir(dir_);
+  }
+  committed_ = true;
 }
 
 std::string read_file(const std::string& path, bool model) {

@@ -1,4 +1,4 @@
-// latentedit — a safe reader for PyTorch checkpoints (.pth / .pt written by torch.save).
+// latentedit (internal) — a safe reader for PyTorch checkpoints (.pth / .pt written by torch.save).
 //
 // Both formats: the legacy one (pickle protocol 2, storages appended after the pickles) and
 // the zip one (archive/data.pkl + archive/data/<key>). The unpickler is a small stack machine

@@ -1,0 +1,121 @@
+// latentedit — what an edit is: the one specification type, its defaults, its JSON form and
+// its validation. The CLI maps flags onto these fields, batch job files and (later) the server
+// use the JSON form, and reports record it, so every front end shares the same defaults and
+// the same error messages (which name fields, e.g. "step_size must be > 0").
+//
+//   EditSettings s = EditSettings::from_json({{"add", {"Smiling"}}, {"steps", 20}}, m.attributes);
+//   nlohmann::json j = s.to_json(m.attributes);      // canonical form, round-trips
+#pragma once
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace latentedit {
+
+enum class Direction { kAdd, kRemove };
+
+struct Target {
+  int attribute = 0;                 // index into the model's attribute list
+  Direction direction = Direction::kAdd;
+  // Stop this latent when the probability reaches `stop_prob` (add) or falls to
+  // 1 - stop_prob (remove). Unset: EditSpec::target_prob applies.
+  std::optional<double> stop_prob;
+};
+
+// How the change of the kept attributes' logits is penalised (per latent).
+enum class PenaltyKind {
+  kL2,       // ||delta||_2, the course's choice
+  kL1,       // mean |delta|
+  kSquared,  // mean delta^2
+};
+
+// Everything that determines an edit's numbers. Defaults are the course's (C1W4) settings
+// with a per-latent gradient.
+struct EditSpec {
+  std::vector<Target> targets;
+  std::vector<int> keep;             // empty: all attributes that are not targets
+  PenaltyKind penalty_kind = PenaltyKind::kL2;
+  double penalty = 0.1;
+  int steps = 10;
+  double step_size = 0.1;
+  double prior = 0.0;                // weight of (||z|| - sqrt(z_dim))^2
+  std::optional<double> target_prob; // stop probability of targets that do not set their own
+  bool batch_mean = false;           // course scaling of the gradient (see editor.h)
+  std::vector<int> record_steps;     // steps whose images are kept (0 and `steps` always are)
+  // Latents are edited in chunks of at most this many (0 = all at once). Each latent's update
+  // does not depend on the others, so this only bounds memory (results agree to float
+  // rounding); per image-step, one batch of 64 was as fast as or faster than chunks of 16
+  // or 32 on the 2-core test machine (bench/edit_bench.cc, section 1). Not part of the JSON form.
+  int64_t micro_batch = 64;
+
+  // The stop probability in effect for target `t` (its own, else target_prob).
+  std::optional<double> stop_prob(const Target& t) const { return t.stop_prob ? t.stop_prob : target_prob; }
+};
+
+// Which files an edit writes besides its report, and how they look.
+struct OutputOptions {
+  bool grid = true;     // grid.png
+  bool pairs = true;    // latent_NNN_before.png / latent_NNN_after.png
+  bool strips = false;  // strip_NNN.png: every step of one latent, in a row
+  bool report = true;   // report.json
+  int scale = 2;        // upscaling in grid and strips (1..8)
+};
+
+// Limits on settings (the batch runner and the server may tighten them).
+struct SettingsLimits {
+  int max_steps = 100000;
+  double max_step_size = 10.0;
+  double max_weight = 1e3;           // penalty, prior
+  int max_scale = 8;
+};
+
+// Collects validation errors, each "path: what (how to fix)". `path_of(field)` names where a
+// field came from (a JSON path in a job file; the field name elsewhere).
+struct SettingsErrors {
+  std::vector<std::string> errors;
+  std::function<std::string(const std::string& field)> path_of = [](const std::string& f) { return f; };
+  void fail(const std::string& field, const std::string& msg) {
+    const std::string p = path_of(field);
+    errors.push_back(p.empty() ? msg : p + ": " + msg);
+  }
+  bool empty() const { return errors.empty(); }
+};
+
+// An edit spec plus its output options: the unit every front end builds, validates and records.
+struct EditSettings {
+  EditSpec spec;
+  OutputOptions outputs;
+
+  // The JSON field names, in the order of the README.
+  static const std::vector<std::string>& fields();
+  // Parses the JSON form (unknown fields are errors; absent fields take the defaults above;
+  // "show_steps" absent: the middle step, see default_record_steps). Every problem is added to
+  // `errors`; the result is meaningful only when no error was added.
+  static EditSettings from_json(const nlohmann::json& j, const std::vector<std::string>& attributes,
+                                SettingsErrors& errors, const SettingsLimits& limits = {});
+  // As above, but throws UsageError with the first problem.
+  static EditSettings from_json(const nlohmann::json& j, const std::vector<std::string>& attributes,
+                                const SettingsLimits& limits = {});
+  // The canonical JSON form: canonical attribute names, every field present; from_json of it
+  // gives back equal settings.
+  nlohmann::json to_json(const std::vector<std::string>& attributes) const;
+};
+
+// The steps a grid shows between before and after when none are asked for: the middle one
+// (for 4 or more steps).
+std::vector<int> default_record_steps(int steps);
+
+// Checks a spec against a model with C attributes; throws UsageError naming the field.
+void validate(const EditSpec& spec, int num_attributes, const SettingsLimits& limits = {});
+
+// "l2" / "l1" / "squared" and back. parse throws UsageError.
+std::string to_string(PenaltyKind k);
+PenaltyKind parse_penalty_kind(const std::string& s);
+const char* to_string(Direction d);  // "add" / "remove"
+
+// Human-readable edit description, e.g. "+Smiling -Eyeglasses".
+std::string describe_targets(const std::vector<std::string>& attributes, const EditSpec& spec);
+
+}  // namespace latentedit

@@ -1,0 +1,300 @@
+// Batch job files: reading, validation (every error at once, with its JSON path) and the
+// latent sources (seeds, seed + count, latents_file).
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <regex>
+
+#include "batch_internal.h"
+#include "io/fsutil.h"
+#include "latentedit/attributes.h"
+
+namespace latentedit {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+const std::vector<std::string> kSourceKeys = {"id", "seeds", "seed", "count", "latents_file", "latents_from"};
+const std::vector<std::string> kTopKeys = {"$schema", "description", "model", "defaults", "jobs"};
+
+std::string quote(const std::string& s) { return json(s).dump(); }
+
+std::string suggest(const std::vector<std::string>& known, const std::string& key) {
+  const auto c = closest_attributes(known, key, 1);
+  return c.empty() ? "" : " (did you mean " + quote(c[0]) + "?)";
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& k) { return std::find(v.begin(), v.end(), k) != v.end(); }
+
+std::string join_lines(const std::vector<std::string>& e) {
+  std::string s = "the job file has " + std::to_string(e.size()) + " error" + (e.size() == 1 ? "" : "s") + "; nothing was run:";
+  for (const auto& l : e) s += "\n  " + l;
+  return s;
+}
+
+bool safe_id(const std::string& id) {
+  static const std::regex re("[A-Za-z0-9][A-Za-z0-9._-]{0,99}");
+  return std::regex_match(id, re) && id.find("..") == std::string::npos;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::optional<int64_t> integer(const json& v, const std::string& path, int64_t lo, int64_t hi, std::vector<std::string>& errors) {
+  if (!v.is_number_integer()) {
+    errors.push_back(path + ": expected an integer, got " + std::string(v.type_name()) + " " + v.dump());
+    return std::nullopt;
+  }
+  const int64_t x = v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : v.get<int64_t>();
+  if (x < lo || x > hi) {
+    errors.push_back(path + ": " + std::to_string(x) + " is out of range; use " + std::to_string(lo) + ".." + std::to_string(hi));
+    return std::nullopt;
+  }
+  return x;
+}
+
+// Reads latents from an edit/batch report.json, {"z": [[...]]}, or a bare [[...]] list.
+// Values may be numbers or the strings "NaN", "Infinity", "-Infinity".
+std::optional<torch::Tensor> read_latents(const std::string& file, const std::string& from, int64_t z_dim, int max_count,
+                                          const std::string& path, std::vector<std::string>& errors) {
+  auto fail = [&](const std::string& m) {
+    errors.push_back(path + ": " + m);
+    return std::nullopt;
+  };
+  json j;
+  try {
+    j = json::parse(read_file(file));
+  } catch (const json::exception& e) {
+    return fail("latents file " + file + " is not valid JSON (" + std::string(e.what()) + ")");
+  } catch (const Error& e) {
+    return fail(e.what());
+  }
+  json rows;
+  if (j.is_object() && j.contains("latents") && j["latents"].is_array()) {
+    rows = json::array();
+    const char* key = from == "before" ? "z_before" : "z_after";
+    for (const auto& l : j["latents"]) {
+      if (!l.is_object() || !l.contains(key))
+        return fail("latents file " + file + " has a latent without \"" + key + "\"; use a report.json written by latentedit");
+      rows.push_back(l[key]);
+    }
+  } else if (j.is_object() && j.contains("z")) {
+    rows = j["z"];
+  } else {
+    rows = j;
+  }
+  if (!rows.is_array() || rows.empty())
+    return fail("latents file " + file + " holds no latents; expected a report.json, {\"z\": [[...]]} or [[...], ...]");
+  if (static_cast<int64_t>(rows.size()) > max_count)
+    return fail("latents file " + file + " holds " + std::to_string(rows.size()) + " latents; the limit per job is " +
+                std::to_string(max_count) + " (split it into several jobs)");
+  torch::Tensor z = torch::empty({static_cast<int64_t>(rows.size()), z_dim});
+  auto acc = z.accessor<float, 2>();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (!rows[i].is_array() || static_cast<int64_t>(rows[i].size()) != z_dim)
+      return fail("latent " + std::to_string(i) + " in " + file + " must be a list of " + std::to_string(z_dim) +
+                  " numbers (the model's z_dim)");
+    for (int64_t k = 0; k < z_dim; ++k) {
+      const json& v = rows[i][k];
+      double x;
+      if (v.is_number()) x = v.get<double>();
+      else if (v == "NaN") x = std::nan("");
+      else if (v == "Infinity") x = INFINITY;
+      else if (v == "-Infinity") x = -INFINITY;
+      else return fail("latent " + std::to_string(i) + " in " + file + " has a non-number " + v.dump());
+      acc[static_cast<int64_t>(i)][k] = static_cast<float>(x);
+    }
+  }
+  return z;
+}
+
+// The job's latents: exactly one of seeds, seed (+ count), latents_file.
+void read_source(const json& jj, const std::string& jp, const json* count_v, const std::string& count_path, const fs::path& base,
+                 const Models& m, const BatchLimits& L, BatchJob& job, std::vector<std::string>& errors) {
+  int count = 8;
+  if (count_v) {
+    if (auto v = integer(*count_v, count_path, 1, L.max_count, errors)) count = static_cast<int>(*v);
+    else return;
+  }
+  const int sources = jj.contains("seeds") + jj.contains("seed") + jj.contains("latents_file");
+  if (sources != 1) {
+    errors.push_back(jp + (sources == 0 ? ": no latents; give \"seeds\": [1, 2], or \"seed\": 7 with \"count\": 8, or \"latents_file\": \"report.json\""
+                                        : ": give only one of \"seeds\", \"seed\" and \"latents_file\""));
+  } else if (jj.contains("seeds")) {
+    const json& v = jj["seeds"];
+    if (!v.is_array() || v.empty()) errors.push_back(jp + ".seeds: expected a non-empty list of seeds, e.g. [1, 2, 3]");
+    else if (static_cast<int64_t>(v.size()) > L.max_count)
+      errors.push_back(jp + ".seeds: " + std::to_string(v.size()) + " seeds; the limit per job is " + std::to_string(L.max_count));
+    else {
+      std::vector<torch::Tensor> zs;
+      json seeds = json::array();
+      for (size_t i = 0; i < v.size(); ++i)
+        if (auto x = integer(v[i], jp + ".seeds[" + std::to_string(i) + "]", 0, INT64_MAX, errors)) {
+          zs.push_back(sample_latents(static_cast<uint64_t>(*x), 1, m.z_dim));
+          seeds.push_back(*x);
+        }
+      if (zs.size() == v.size()) job.z = torch::cat(zs), job.source = {{"seeds", seeds}};
+    }
+  } else if (jj.contains("seed")) {
+    if (auto x = integer(jj["seed"], jp + ".seed", 0, INT64_MAX, errors)) {
+      job.z = sample_latents(static_cast<uint64_t>(*x), count, m.z_dim);
+      job.source = {{"seed", *x}, {"count", count}};
+    }
+  } else {
+    const json& v = jj["latents_file"];
+    std::string from = "after";
+    if (jj.contains("latents_from")) {
+      if (jj["latents_from"] != "after" && jj["latents_from"] != "before")
+        errors.push_back(jp + ".latents_from: expected \"after\" or \"before\" (which z of a report to start from)");
+      else from = jj["latents_from"].get<std::string>();
+    }
+    if (!v.is_string()) {
+      errors.push_back(jp + ".latents_file: expected a file path (a string)");
+      return;
+    }
+    const fs::path f = fs::path(v.get<std::string>()).is_absolute() ? fs::path(v.get<std::string>()) : base / v.get<std::string>();
+    if (!fs::is_regular_file(f)) errors.push_back(jp + ".latents_file: no such file " + f.string() + " (paths are relative to the job file)");
+    else if (auto z = read_latents(f.string(), from, m.z_dim, L.max_count, jp + ".latents_file", errors)) {
+      job.z = *z;
+      job.source = {{"latents_file", v}, {"latents_from", from}, {"count", z->size(0)}};
+    }
+  }
+}
+
+}  // namespace
+
+BatchInvalid::BatchInvalid(std::vector<std::string> errors) : InputError(join_lines(errors)), errors_(std::move(errors)) {}
+
+json read_job_file(const std::string& path) {
+  const std::string text = read_file(path);
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    // Turn the byte offset into line:column.
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') ++line, col = 1;
+      else ++col;
+    }
+    std::string what = e.what();
+    what = what.substr(what.find(']') == std::string::npos ? 0 : what.find(']') + 2);
+    throw InputError(path + ":" + std::to_string(line) + ":" + std::to_string(col) + ": invalid JSON: " + what +
+                     " (fix the syntax; a JSON linter such as `jq . FILE` shows the spot)");
+  }
+}
+
+std::optional<std::string> job_file_model(const json& file, const std::string& job_file_path) {
+  if (!file.is_object() || !file.contains("model") || !file["model"].is_string()) return std::nullopt;
+  const fs::path p = file["model"].get<std::string>();
+  return (p.is_absolute() ? p : fs::path(job_file_path).parent_path() / p).lexically_normal().string();
+}
+
+namespace batch {
+
+std::vector<BatchJob> read_jobs(const json& file, const std::string& job_file_path, const Models& m, const BatchLimits& L) {
+  std::vector<std::string> errors;
+  if (!file.is_object()) throw BatchInvalid({"$: the job file must be a JSON object with \"jobs\": [...]"});
+  for (auto it = file.begin(); it != file.end(); ++it)
+    if (!contains(kTopKeys, it.key())) errors.push_back(it.key() + ": unknown key" + suggest(kTopKeys, it.key()) + "; allowed: model, defaults, jobs");
+  if (file.contains("model") && !file["model"].is_string()) errors.push_back("model: expected a bundle directory path (a string)");
+  const auto& fields = EditSettings::fields();
+  json defaults = json::object();
+  if (file.contains("defaults")) {
+    if (!file["defaults"].is_object()) errors.push_back("defaults: expected an object of edit settings, e.g. {\"steps\": 10}");
+    else defaults = file["defaults"];
+    for (auto it = defaults.begin(); it != defaults.end(); ++it)
+      if (!contains(fields, it.key()) && it.key() != "count")
+        errors.push_back("defaults." + it.key() + ": unknown setting" + suggest(fields, it.key()));
+  }
+  if (!file.contains("jobs") || !file["jobs"].is_array() || file["jobs"].empty()) {
+    errors.push_back("jobs: expected a non-empty list of jobs, e.g. [{\"id\": \"smile\", \"seed\": 1, \"add\": [\"Smiling\"]}]");
+    throw BatchInvalid(errors);
+  }
+  const json& jobs = file["jobs"];
+  if (static_cast<int64_t>(jobs.size()) > L.max_jobs)
+    errors.push_back("jobs: " + std::to_string(jobs.size()) + " jobs; the limit is " + std::to_string(L.max_jobs) + " per file (split the file)");
+  SettingsLimits sl;
+  sl.max_steps = L.max_steps;
+  sl.max_step_size = L.max_step_size;
+  sl.max_scale = L.max_scale;
+  std::vector<std::string> all_keys = fields;
+  all_keys.insert(all_keys.end(), kSourceKeys.begin(), kSourceKeys.end());
+  std::map<std::string, std::string> seen_ids;  // lower-case id -> path of its first use
+  int64_t total_latents = 0;
+  const fs::path base = fs::path(job_file_path).parent_path();
+  std::vector<BatchJob> out;
+
+  for (size_t ji = 0; ji < jobs.size() && static_cast<int64_t>(ji) < L.max_jobs; ++ji) {
+    const std::string jp = "jobs[" + std::to_string(ji) + "]";
+    const size_t errors_before = errors.size();
+    const json& jj = jobs[ji];
+    if (!jj.is_object()) {
+      errors.push_back(jp + ": expected an object with \"id\", latents and an edit, got " + jj.dump());
+      continue;
+    }
+    BatchJob job;
+    job.index = static_cast<int>(ji);
+    if (!jj.contains("id") || !jj["id"].is_string()) {
+      errors.push_back(jp + ".id: missing or not a string; give each job a unique id such as \"smile-01\"");
+    } else {
+      job.id = jj["id"].get<std::string>();
+      if (!safe_id(job.id))
+        errors.push_back(jp + ".id: " + quote(job.id) + " is not a safe directory name; use letters, digits, '.', '_' or '-' "
+                                                          "(no '/', no '..', not starting with '.' or '-', at most 100 characters)");
+      else if (auto [it, fresh] = seen_ids.emplace(lower(job.id), jp + ".id"); !fresh)
+        errors.push_back(jp + ".id: duplicate id " + quote(job.id) + " (first used at " + it->second + "); ids must be unique, ignoring case");
+    }
+    // settings: defaults < job; each field's path says where its value came from
+    json settings = json::object();
+    std::map<std::string, std::string> origin;
+    for (auto it = defaults.begin(); it != defaults.end(); ++it)
+      if (contains(fields, it.key())) settings[it.key()] = *it, origin[it.key()] = "defaults." + it.key();
+    for (auto it = jj.begin(); it != jj.end(); ++it) {
+      if (contains(fields, it.key())) settings[it.key()] = *it, origin[it.key()] = jp + "." + it.key();
+      else if (!contains(kSourceKeys, it.key())) errors.push_back(jp + "." + it.key() + ": unknown key" + suggest(all_keys, it.key()));
+    }
+    SettingsErrors se;
+    se.path_of = [&](const std::string& f) {
+      if (f.empty()) return jp;
+      const std::string top = f.substr(0, f.find_first_of(".["));
+      const auto it = origin.find(top);
+      return (it == origin.end() ? jp + "." + top : it->second) + f.substr(top.size());
+    };
+    job.settings = EditSettings::from_json(settings, m.attributes, se, sl);
+    errors.insert(errors.end(), se.errors.begin(), se.errors.end());
+    const json* count_v = jj.contains("count") ? &jj["count"] : defaults.contains("count") ? &defaults["count"] : nullptr;
+    read_source(jj, jp, count_v, jj.contains("count") ? jp + ".count" : "defaults.count", base, m, L, job, errors);
+    const OutputOptions& oo = job.settings.outputs;
+    if (job.z.defined()) {
+      total_latents += job.z.size(0);
+      const int64_t n = job.z.size(0), face = m.image_size * oo.scale;
+      if (oo.grid && n * (face + 8) > L.max_image_side)
+        errors.push_back(se.path_of("scale") + ": the grid would be about " + std::to_string(n * (face + 8)) + " px tall (limit " +
+                         std::to_string(L.max_image_side) + "); lower scale or count, or set outputs.grid false");
+      if (oo.strips && static_cast<int64_t>(job.settings.spec.steps + 1) * (face + 8) > L.max_image_side)
+        errors.push_back(se.path_of("outputs") + ".strip: a strip of " + std::to_string(job.settings.spec.steps + 1) +
+                         " steps would be wider than " + std::to_string(L.max_image_side) + " px; lower steps or scale");
+    }
+    if (errors.size() == errors_before) {
+      try {
+        validate(job.settings.spec, static_cast<int>(m.attributes.size()), sl);
+      } catch (const Error& e) {
+        errors.push_back(jp + ": " + e.what());
+      }
+    }
+    if (errors.size() == errors_before) out.push_back(std::move(job));
+  }
+  if (total_latents > L.max_latents)
+    errors.push_back("jobs: " + std::to_string(total_latents) + " latents in all; the limit is " + std::to_string(L.max_latents) +
+                     " per file (split the file)");
+  if (!errors.empty()) throw BatchInvalid(errors);
+  return out;
+}
+
+}  // namespace batch
+}  // namespace latentedit

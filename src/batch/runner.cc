@@ -1,0 +1,174 @@
+// Batch runner: edits this shard's batches, writes each job's files through the one edit
+// output path (make_edit_outputs) and journals it; reruns skip finished jobs.
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+#include "batch_internal.h"
+#include "io/fsutil.h"
+#include "latentedit/outputs.h"
+
+namespace latentedit {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using batch::job_dir;
+using batch::journal_path;
+
+namespace {
+
+// The journal entry (and summary row) of a finished job.
+json job_entry(const Models& m, const BatchJob& job, const EditResult& r, const Audit& a, const json& files,
+               double edit_s, double write_s) {
+  const int64_t S = r.probs.size(0);
+  const torch::Tensor p0 = r.probs[0], p1 = r.probs[S - 1];
+  const EditSpec& spec = job.settings.spec;
+  const std::vector<int> others = non_targets(spec, static_cast<int>(m.attributes.size()));
+  json targets = json::object();
+  for (const auto& t : spec.targets) {
+    json tj = {{"direction", to_string(t.direction)},
+               {"prob_before_mean", p0.select(1, t.attribute).mean().item<double>()},
+               {"prob_after_mean", p1.select(1, t.attribute).mean().item<double>()}};
+    if (a.present) {
+      tj["auditor_before_mean"] = a.before.select(1, t.attribute).mean().item<double>();
+      tj["auditor_after_mean"] = a.after.select(1, t.attribute).mean().item<double>();
+    }
+    targets[m.attributes[t.attribute]] = tj;
+  }
+  json e = {{"id", job.id}, {"status", "ok"}, {"fingerprint", job.fingerprint}, {"latents", r.z_before.size(0)},
+            {"settings", job.settings.to_json(m.attributes)}, {"source", job.source}, {"edit", describe_targets(m.attributes, spec)}, {"targets", targets},
+            {"others_mean_abs_dprob", attribute_drift(p0, p1, others).mean().item<double>()}, {"files", files},
+            {"timings", {{"edit_s", edit_s}, {"write_s", write_s}}}};
+  if (a.present) {
+    const auto confirmed = std::count(a.confirmed.begin(), a.confirmed.end(), true);
+    e["auditor"] = {{"confirmed", confirmed},
+                    {"not_confirmed", static_cast<int64_t>(a.confirmed.size()) - confirmed},
+                    {"others_mean_abs_dprob", attribute_drift(a.before, a.after, others).mean().item<double>()}};
+  }
+  return e;
+}
+
+}  // namespace
+
+int BatchRun::failed() const {
+  return static_cast<int>(std::count_if(outcomes.begin(), outcomes.end(), [](const JobOutcome& o) { return o.status == JobOutcome::kFailed; }));
+}
+
+BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& out, const BatchRunOptions& o,
+                   const BatchCallback& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  make_dirs(out);
+  make_dirs((fs::path(out) / batch::kJournalDir).string());
+  // plan.json: the full job list, identical for every shard, so `merge` can check completeness.
+  json pj = {{"format", "latentedit-batch-plan"}, {"version", 1}, {"job_file", plan.job_file},
+             {"job_file_sha256", plan.job_file_sha256}, {"model", m.name}, {"jobs", json::array()}};
+  for (const auto& j : plan.jobs)
+    pj["jobs"].push_back({{"id", j.id}, {"fingerprint", j.fingerprint}, {"settings", j.settings.to_json(plan.attributes)}, {"source", j.source}});
+  const std::string plan_text = pj.dump(1) + "\n";
+  const fs::path plan_path = fs::path(out) / batch::kPlanFile;
+  std::string existing;
+  if (fs::exists(plan_path)) try { existing = read_file(plan_path.string()); } catch (const std::exception&) {}
+  if (existing != plan_text) write_file_atomic(plan_path.string(), plan_text);
+
+  BatchRun run;
+  BatchProgress bp;
+  std::vector<int> mine;
+  for (size_t b = 0; b < plan.batches.size(); ++b)
+    if (static_cast<int>(b % o.shards) == o.shard) mine.push_back(static_cast<int>(b));
+  std::map<int, JobOutcome> outcomes;
+  std::vector<std::vector<int>> todo(plan.batches.size());
+  for (int b : mine)
+    for (int i : plan.batches[b]) {
+      const BatchJob& j = plan.jobs[i];
+      ++bp.jobs_total;
+      if (!o.force && batch::finished_entry(out, j.id, j.fingerprint)) {
+        outcomes[i] = {j.id, JobOutcome::kReused, ""};
+        ++bp.jobs_done;
+      } else if (!torch::isfinite(j.z).all().item<bool>()) {
+        outcomes[i] = {j.id, JobOutcome::kFailed, "jobs[" + std::to_string(j.index) + "]: the latents contain NaN or infinite values; fix the latents file"};
+        ++bp.jobs_done;
+      } else {
+        todo[b].push_back(i);
+        bp.latent_steps_total += j.z.size(0) * j.settings.spec.steps;
+      }
+    }
+  if (progress) progress(bp);
+
+  for (int b : mine) {
+    if (todo[b].empty()) continue;
+    const std::vector<int>& idx = todo[b];
+    const BatchJob& first = plan.jobs[idx[0]];
+    std::vector<torch::Tensor> zs;
+    for (int i : idx) zs.push_back(plan.jobs[i].z);
+    const torch::Tensor z = torch::cat(zs);
+    const int64_t done_before = bp.latent_steps_done;
+    bp.job = first.id;
+    EditResult r;
+    Audit a;
+    try {
+      r = edit(m, z, first.settings.spec, [&](const EditProgress& p) {
+        bp.latent_steps_done = done_before + p.step * z.size(0) * first.settings.spec.steps / std::max(1, p.steps);
+        if (progress) progress(bp);
+      });
+      a = audit_edit(m, first.settings.spec, r);
+    } catch (const std::exception& e) {
+      std::string what = e.what();
+      what = what.substr(0, what.find('\n'));
+      for (int i : idx) outcomes[i] = {plan.jobs[i].id, JobOutcome::kFailed, "the edit failed: " + what};
+      bp.jobs_done += static_cast<int>(idx.size());
+      bp.latent_steps_done = done_before + z.size(0) * first.settings.spec.steps;
+      if (progress) progress(bp);
+      continue;
+    }
+    bp.latent_steps_done = done_before + z.size(0) * first.settings.spec.steps;
+    run.latent_steps += z.size(0) * first.settings.spec.steps;
+    int64_t at = 0;
+    for (int i : idx) {
+      const BatchJob& j = plan.jobs[i];
+      const int64_t n = j.z.size(0);
+      const EditResult rj = slice(r, at, at + n);
+      const Audit aj = slice(a, at, at + n);
+      at += n;
+      ++bp.jobs_done;
+      if (!torch::isfinite(rj.logits).all().item<bool>() || !torch::isfinite(rj.z_after).all().item<bool>()) {
+        outcomes[i] = {j.id, JobOutcome::kFailed, "the edit diverged (non-finite scores); lower step_size or check the latents"};
+        continue;
+      }
+      const auto tw = std::chrono::steady_clock::now();
+      OutputContext ctx;
+      ctx.command = "batch";
+      ctx.source = j.source;
+      ctx.label = "job " + j.id;
+      ctx.header = {{"job", j.id}, {"job_file", plan.job_file}};  // no timings: reports are reproducible bytes
+      const auto files = make_edit_outputs(m, j.settings, rj, aj, ctx).files();
+      // Unfinished job: forget any old journal entry and files, then write, then journal.
+      std::error_code ec;
+      fs::remove(journal_path(out, j.id), ec);
+      batch::remove_temp_files(fs::path(out) / batch::kJournalDir, j.id + ".json");
+      fs::remove_all(job_dir(out, j.id), ec);  // the job's own directory: only this runner writes it
+      StagedDir staged(job_dir(out, j.id).string(), StagedDir::kIntoDirectory);
+      json hashes = json::object();
+      for (const auto& [name, bytes] : files) {
+        staged.add(name, bytes);
+        hashes[name] = sha256_hex(bytes);
+      }
+      staged.commit();
+      const double write_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tw).count();
+      const double share = r.seconds * static_cast<double>(n) / static_cast<double>(z.size(0));
+      write_file_atomic(journal_path(out, j.id).string(), job_entry(m, j, rj, aj, hashes, share, write_s).dump(1) + "\n");
+      outcomes[i] = {j.id, JobOutcome::kDone, ""};
+    }
+    if (progress) progress(bp);
+  }
+  // Failed jobs are journaled too (so a merge tells "failed" from "never ran"); a rerun redoes them.
+  for (auto& [i, oc] : outcomes) {
+    if (oc.status == JobOutcome::kFailed)
+      write_file_atomic(journal_path(out, oc.id).string(),
+                        json({{"id", oc.id}, {"status", "failed"}, {"fingerprint", plan.jobs[i].fingerprint}, {"error", oc.error}})
+                                .dump(1) + "\n");
+    run.outcomes.push_back(oc);
+  }
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return run;
+}
+
+}  // namespace latentedit

@@ -1,0 +1,121 @@
+// `latentedit edit`: edit latents toward/away from attributes; writes grid, pairs, report.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <memory>
+
+#include "common.h"
+#include "io/fsutil.h"
+#include "latentedit/editor.h"
+#include "latentedit/outputs.h"
+
+namespace latentedit::cli {
+namespace {
+using json = nlohmann::json;
+
+struct EditOptions {
+  CommonOptions common;
+  std::vector<std::string> add, remove, keep;
+  EditFlags flags;
+  uint64_t seed = 0;
+  int count = 8, scale = OutputOptions{}.scale;
+  std::vector<int> show_steps;
+  bool json_out = false;
+  std::string out;
+};
+
+// Prints one line per latent: the targets' probabilities before -> after (and the auditor's).
+void print_latents(const json& rep) {
+  for (const auto& l : rep["latents"]) {
+    std::string line = "#" + std::to_string(l["index"].get<int>());
+    for (auto it = l["targets"].begin(); it != l["targets"].end(); ++it) {
+      char b[160];
+      std::snprintf(b, sizeof b, "  %s %.3f -> %.3f", it.key().c_str(), (*it)["prob_before"].get<double>(),
+                    (*it)["prob_after"].get<double>());
+      line += b;
+      if (it->contains("auditor_after")) {
+        std::snprintf(b, sizeof b, " (auditor %.3f -> %.3f)", (*it)["auditor_before"].get<double>(),
+                      (*it)["auditor_after"].get<double>());
+        line += b;
+      }
+    }
+    if (l.contains("auditor_confirmed") && !l["auditor_confirmed"].get<bool>()) line += "  [auditor does not confirm]";
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+int run_edit(const EditOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int threads = o.common.apply_threads();
+  const Models m = o.common.load_models();
+  const auto t_loaded = std::chrono::steady_clock::now();
+
+  // Flags -> the settings' JSON form, validated by the same code as job files.
+  json sj = o.flags.to_json();
+  sj["add"] = o.add;
+  sj["remove"] = o.remove;
+  sj["keep"] = o.keep;
+  sj["scale"] = o.scale;
+  if (!o.show_steps.empty()) sj["show_steps"] = o.show_steps;
+  if (o.add.empty() && o.remove.empty()) throw UsageError("nothing to edit: give at least one --add or --remove attribute");
+  const EditSettings settings = settings_from_flags(sj, m.attributes);
+  const int64_t side = o.count * (m.image_size * o.scale + 8);
+  if (side > 32768)
+    throw UsageError("the grid would be about " + std::to_string(side) + " px tall (limit 32768); lower --count or --scale");
+
+  const torch::Tensor z0 = sample_latents(o.seed, o.count, m.z_dim);
+  std::unique_ptr<ProgressBar> bar;  // created on the first report: micro-batches multiply the updates
+  const EditResult r = edit(m, z0, settings.spec, [&](const EditProgress& p) {
+    if (!bar) bar = std::make_unique<ProgressBar>("edit", p.steps, o.common.quiet);
+    char b[64];
+    std::snprintf(b, sizeof b, "p=%.3f active=%d", p.mean_target_prob, p.active);
+    bar->update(p.step, b);
+  });
+  if (bar) bar->finish();
+  const Audit a = audit_edit(m, settings.spec, r);
+
+  // Everything is rendered in memory first; files are written only once all succeeded.
+  const auto t_render = std::chrono::steady_clock::now();
+  OutputContext ctx;
+  ctx.command = "edit";
+  ctx.source = {{"seed", o.seed}, {"count", o.count}};
+  ctx.label = "seed " + std::to_string(o.seed);
+  ctx.header = {{"threads", threads}, {"out", o.out}};
+  EditOutputs outputs = make_edit_outputs(m, settings, r, a, ctx);
+  auto secs = [](auto a0, auto b0) { return std::chrono::duration<double>(b0 - a0).count(); };
+  const auto t_end = std::chrono::steady_clock::now();
+  outputs.report["timings"] = {{"load_s", secs(t0, t_loaded)}, {"edit_s", r.seconds}, {"render_s", secs(t_render, t_end)},
+                               {"total_s", secs(t0, t_end)}};
+  StagedDir staged(o.out, StagedDir::kIntoDirectory);
+  for (const auto& [name, bytes] : outputs.files()) staged.add(name, bytes);
+  staged.commit();
+
+  if (o.json_out) {
+    print_json(report_summary(outputs.report));
+  } else {
+    print_latents(outputs.report);
+    std::printf("wrote %s (grid.png, %d before/after pairs, report.json)\n", o.out.c_str(), o.count);
+  }
+  return 0;
+}
+}  // namespace
+
+void register_edit(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0) {
+  auto o = std::make_shared<EditOptions>();
+  o->common.argv0 = argv0;
+  CLI::App* app = root.add_subcommand("edit", "Edit latents toward (--add) or away from (--remove) attributes");
+  app->add_option("--add", o->add, "Attribute to add (gradient ascent); NAME or NAME:PROB to stop at PROB")->delimiter(',');
+  app->add_option("--remove", o->remove, "Attribute to remove (descent); NAME or NAME:PROB")->delimiter(',');
+  app->add_option("--keep", o->keep, "Attributes to hold steady (default: all others), comma-separated")->delimiter(',');
+  app->add_option("--seed", o->seed, "Seed: z = torch.manual_seed(seed); torch.randn(count, z_dim)");
+  app->add_option("--count", o->count, "Number of latents edited together")->check(CLI::Range(1, 4096));
+  o->flags.add_to(app);
+  app->add_option("--show-steps", o->show_steps, "Intermediate steps shown in the grid (default: steps/2)")->delimiter(',');
+  app->add_option("--scale", o->scale, "Upscaling of each face in the grid")->check(CLI::Range(1, 8));
+  app->add_option("--out", o->out, "Output directory")->required();
+  app->add_flag("--json", o->json_out, "Print the report summary as JSON on stdout");
+  o->common.add_to(app);
+  cmds.push_back({app, [o] { return run_edit(*o); }});
+}
+
+}  // namespace latentedit::cli

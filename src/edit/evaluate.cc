@@ -1,0 +1,270 @@
+#include "latentedit/evaluate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "latentedit/attributes.h"
+#include "latentedit/dataset.h"
+#include "latentedit/errors.h"
+#include "latentedit/image.h"
+#include "latentedit/outputs.h"
+
+#include <opencv2/imgproc.hpp>
+
+namespace latentedit {
+using json = nlohmann::json;
+
+EditSpec course_baseline() {
+  EditSpec s;
+  s.penalty = 0.1;
+  s.penalty_kind = PenaltyKind::kL2;
+  s.steps = 10;
+  s.step_size = 0.1 / 8.0;  // course: gradient of the mean over 8 latents
+  return s;
+}
+
+double frechet_distance(const torch::Tensor& a0, const torch::Tensor& b0) {
+  const auto a = a0.to(torch::kFloat64), b = b0.to(torch::kFloat64);
+  const auto mu1 = a.mean(0), mu2 = b.mean(0);
+  const auto c1 = torch::cov(a.t()), c2 = torch::cov(b.t());
+  // tr(sqrt(c1 c2)) via the symmetric form sqrt(c1)^(1/2) c2 sqrt(c1)^(1/2).
+  auto sqrtm = [](const torch::Tensor& c) {
+    auto [w, v] = torch::linalg::eigh(c, "L");
+    return v.matmul(torch::diag(w.clamp_min(0).sqrt())).matmul(v.t());
+  };
+  const auto s1 = sqrtm(c1);
+  const auto inner = s1.matmul(c2).matmul(s1);
+  auto [w, v] = torch::linalg::eigh((inner + inner.t()) / 2, "L");
+  const double tr_sqrt = w.clamp_min(0).sqrt().sum().item<double>();
+  return (mu1 - mu2).pow(2).sum().item<double>() + c1.trace().item<double>() + c2.trace().item<double>() - 2 * tr_sqrt;
+}
+
+namespace {
+
+// Edits `z` (in chunks) for one target with one setting and judges it with the auditor.
+EvalStats measure(const Models& m, const torch::Tensor& z, const torch::Tensor& aud_before, int attr, Direction dir,
+                  EditSpec spec, const torch::Tensor& weights) {
+  spec.targets = {{attr, dir, std::nullopt}};
+  EvalStats s;
+  const int64_t N = z.size(0);
+  const std::vector<int> others = non_targets(spec, static_cast<int>(m.attributes.size()));
+  const auto oi = torch::tensor(std::vector<int64_t>(others.begin(), others.end()));
+  const auto w = weights.index_select(0, oi);  // (C-1) mask weights of the other attributes
+  for (int64_t i = 0; i < N; i += 128) {
+    const auto zc = z.slice(0, i, std::min(N, i + 128));
+    const EditResult r = edit(m, zc, spec);
+    const auto& first = r.images.begin()->second;
+    const auto& last = r.images.rbegin()->second;
+    const auto after = torch::sigmoid(classify(*m.auditor, last)).to(torch::kFloat64);
+    const auto before = aud_before.slice(0, i, std::min(N, i + 128)).to(torch::kFloat64);
+    const auto pa = after.select(1, attr);
+    const auto ok = dir == Direction::kAdd ? pa > 0.5 : pa < 0.5;
+    const auto cls_p = r.probs[r.probs.size(0) - 1].select(1, attr);
+    const auto done = dir == Direction::kAdd ? cls_p > 0.5 : cls_p < 0.5;
+    const auto d = (after.index_select(1, oi) - before.index_select(1, oi)).abs();  // (n, C-1)
+    s.success += ok.sum().item<double>();
+    s.fooled += (done & ~ok).sum().item<double>();
+    s.drift += attribute_drift(before, after, others).sum().item<double>();
+    s.masked_drift += (d * w).mean(1).sum().item<double>();
+    s.pixel += ((last - first).abs().mean({1, 2, 3}) / (m.range_hi - m.range_lo)).sum().item<double>();
+    s.target_gain += (pa - before.select(1, attr)).sum().item<double>() * (dir == Direction::kAdd ? 1 : -1);
+    s.dz += (r.z_after - r.z_before).norm(2, {1}).sum().item<double>();
+    s.n += zc.size(0);
+  }
+  for (double* x : {&s.success, &s.fooled, &s.drift, &s.masked_drift, &s.pixel, &s.target_gain, &s.dz})
+    if (s.n) *x /= static_cast<double>(s.n);
+  return s;
+}
+
+json accuracy(const Network& net, const Dataset& d, const std::vector<std::string>& names) {
+  const auto logits = classify(net, to_model_range(d.images));
+  const auto acc = ((logits > 0).to(torch::kFloat32) == d.labels).to(torch::kFloat64).mean(0);
+  json per = json::object();
+  for (size_t c = 0; c < names.size(); ++c) per[names[c]] = acc[static_cast<int64_t>(c)].item<double>();
+  return {{"mean", acc.mean().item<double>()}, {"min", acc.min().item<double>()}, {"per_attribute", per}};
+}
+
+}  // namespace
+
+json EvalStats::to_json() const {
+  return {{"n", n}, {"success", success}, {"drift", drift}, {"masked_drift", masked_drift}, {"fooled", fooled},
+          {"pixel_change", pixel}, {"auditor_target_change", target_gain}, {"dz", dz}};
+}
+
+EvalResult evaluate(const Models& m, const EvalOptions& o, const EvalCallback& progress) {
+  if (!m.auditor)
+    throw ModelError("the bundle has no auditor; evaluate needs an independent classifier "
+                     "(train one with `latentedit train classifier --role auditor --out BUNDLE`)");
+  if (o.seeds < 1) throw UsageError("seeds must be positive");
+  if (o.points.empty()) throw UsageError("points: nothing to evaluate; give at least one setting");
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t C = static_cast<int64_t>(m.attributes.size());
+  std::vector<int> attrs = o.attributes;
+  if (attrs.empty())
+    for (int c = 0; c < C; ++c) attrs.push_back(c);
+  for (int a : attrs)
+    if (a < 0 || a >= C) throw UsageError("attributes: index " + std::to_string(a) + " is out of range");
+  const auto z = sample_latents(o.seed, o.seeds, m.z_dim);
+  const auto aud_before = torch::sigmoid(classify(*m.auditor, generate(m, z)));
+  EvalResult res;
+  res.points = o.points;
+  res.mean.assign(o.points.size(), EvalStats{});
+  int done = 0;
+  const int total = static_cast<int>(attrs.size());
+  for (int a : attrs) {
+    // Weights of the other attributes for the masked drift: 1 - |corr(target, other)|.
+    const torch::Tensor w = o.correlation.defined() ? 1.0 - o.correlation.select(0, a).abs().to(torch::kFloat64)
+                                                    : torch::ones({C}, torch::kFloat64);
+    for (Direction dir : {Direction::kAdd, Direction::kRemove}) {
+      const auto absent = aud_before.select(1, a) < 0.5;
+      const auto sel = (dir == Direction::kAdd ? absent : ~absent).nonzero().view({-1});
+      if (sel.numel() < o.min_latents) continue;
+      const auto zs = z.index_select(0, sel), bs = aud_before.index_select(0, sel);
+      EvalEntry e{a, dir, {}};
+      for (const auto& p : o.points) e.stats.push_back(measure(m, zs, bs, a, dir, p.spec, w));
+      res.entries.push_back(std::move(e));
+    }
+    if (progress) progress(++done, total, m.attributes[a]);
+  }
+  for (size_t p = 0; p < o.points.size(); ++p) {
+    EvalStats& s = res.mean[p];
+    for (const auto& e : res.entries) {
+      const EvalStats& x = e.stats[p];
+      s.n += x.n;
+      s.success += x.success, s.drift += x.drift, s.masked_drift += x.masked_drift, s.fooled += x.fooled;
+      s.pixel += x.pixel, s.target_gain += x.target_gain, s.dz += x.dz;
+    }
+    const double k = std::max<size_t>(res.entries.size(), 1);
+    for (double* x : {&s.success, &s.fooled, &s.drift, &s.masked_drift, &s.pixel, &s.target_gain, &s.dz}) *x /= k;
+  }
+
+  // Classifier accuracy on held-out procedural faces (only for CelebA-attribute bundles).
+  const bool celeba = m.attributes == celeba_attributes();
+  if (o.heldout > 0 && celeba) {
+    const Dataset held = render_dataset(o.heldout_seed, 0, o.heldout);
+    res.heldout = {{"faces", o.heldout}, {"dataset_seed", o.heldout_seed},
+                   {"classifier", accuracy(m.classifier, held, m.attributes)},
+                   {"auditor", accuracy(*m.auditor, held, m.attributes)}};
+  }
+  // Generated vs rendered faces: attribute frequencies (auditor) and Frechet distance.
+  if (o.samples > 1 && celeba && m.auditor->features) {
+    const auto zs = sample_latents(o.seed + 1, o.samples, m.z_dim);
+    torch::Tensor gen_img = generate(m, zs);
+    const Dataset ren = render_dataset(o.heldout_seed + 1, 0, o.samples);
+    const auto ren_img = to_model_range(ren.images, m.range_lo, m.range_hi);
+    const auto fg = (torch::sigmoid(classify(*m.auditor, gen_img)) > 0.5).to(torch::kFloat64).mean(0);
+    const auto fr = (torch::sigmoid(classify(*m.auditor, ren_img)) > 0.5).to(torch::kFloat64).mean(0);
+    const auto fl = ren.labels.to(torch::kFloat64).mean(0);
+    json freq = json::object();
+    for (int64_t c = 0; c < C; ++c)
+      freq[m.attributes[c]] = {{"data_labels", fl[c].item<double>()}, {"rendered_auditor", fr[c].item<double>()},
+                               {"generated_auditor", fg[c].item<double>()}};
+    const auto gap = (fg - fr).abs();
+    torch::Tensor feat_g, feat_r;
+    {
+      torch::NoGradGuard ng;
+      feat_g = m.auditor->features(gen_img);
+      feat_r = m.auditor->features(ren_img);
+    }
+    const double fd = frechet_distance(feat_g, feat_r);
+    // Reference: the distance between two independent sets of rendered faces.
+    const Dataset ren2 = render_dataset(o.heldout_seed + 2, 0, o.samples);
+    torch::Tensor feat_r2;
+    {
+      torch::NoGradGuard ng;
+      feat_r2 = m.auditor->features(to_model_range(ren2.images, m.range_lo, m.range_hi));
+    }
+    const double fd_ref = frechet_distance(feat_r2, feat_r);
+    res.generated = {{"samples", o.samples}, {"frequencies", freq},
+                     {"max_frequency_gap", gap.max().item<double>()},
+                     {"mean_frequency_gap", gap.mean().item<double>()},
+                     {"worst_attribute", m.attributes[gap.argmax().item<int64_t>()]},
+                     {"attributes_within_0.05", (gap <= 0.05).sum().item<int64_t>()},
+                     {"frechet_auditor_features", fd}, {"frechet_rendered_vs_rendered", fd_ref}};
+  }
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return res;
+}
+
+json EvalResult::to_json(const Models& m) const {
+  json pts = json::array();
+  for (size_t p = 0; p < points.size(); ++p) {
+    EditSettings s;
+    s.spec = points[p].spec;
+    pts.push_back({{"curve", points[p].curve}, {"label", points[p].label}, {"strength", points[p].strength},
+                   {"settings", s.to_json(m.attributes)}, {"mean", mean[p].to_json()}});
+  }
+  json rows = json::array();
+  for (const auto& e : entries) {
+    json st = json::array();
+    for (const auto& x : e.stats) st.push_back(x.to_json());
+    rows.push_back({{"attribute", m.attributes[e.attribute]}, {"direction", to_string(e.direction)}, {"stats", st}});
+  }
+  return {{"model", m.name}, {"entries", entries.size()}, {"points", pts}, {"per_attribute", rows},
+          {"heldout", heldout}, {"generated_vs_rendered", generated}, {"seconds", seconds}};
+}
+
+cv::Mat pareto_plot(const EvalResult& r, const std::string& title) {
+  // Axes: success 0..1 on x; drift 0..max (rounded up to 0.05) on y.
+  const int W = 900, H = 620, L = 80, R = 230, T = 60, B = 70;
+  cv::Mat img(H, W, CV_8UC3, cv::Scalar(255, 255, 255));
+  double ymax = 0.05;
+  for (const auto& s : r.mean) ymax = std::max(ymax, s.drift);
+  ymax = std::ceil(ymax / 0.05) * 0.05;
+  auto X = [&](double v) { return L + static_cast<int>(v * (W - L - R)); };
+  auto Y = [&](double v) { return H - B - static_cast<int>(v / ymax * (H - T - B)); };
+  const auto font = cv::FONT_HERSHEY_SIMPLEX;
+  const cv::Scalar grey(200, 200, 200), black(0, 0, 0);
+  for (int i = 0; i <= 10; ++i) {
+    cv::line(img, {X(i / 10.0), T}, {X(i / 10.0), H - B}, grey, 1);
+    cv::putText(img, std::to_string(i * 10) + "%", {X(i / 10.0) - 14, H - B + 20}, font, 0.42, black, 1, cv::LINE_AA);
+  }
+  const int ny = static_cast<int>(std::lround(ymax / 0.05));
+  for (int i = 0; i <= ny; ++i) {
+    const double v = i * 0.05;
+    cv::line(img, {L, Y(v)}, {W - R, Y(v)}, grey, 1);
+    char b[16];
+    std::snprintf(b, sizeof b, "%.2f", v);
+    cv::putText(img, b, {L - 45, Y(v) + 5}, font, 0.42, black, 1, cv::LINE_AA);
+  }
+  cv::rectangle(img, {L, T}, {W - R, H - B}, black, 1);
+  cv::putText(img, title, {L, 30}, font, 0.6, black, 1, cv::LINE_AA);
+  cv::putText(img, "success (auditor: target crossed 0.5 as asked)", {L + 120, H - 25}, font, 0.5, black, 1, cv::LINE_AA);
+  cv::putText(img, "drift", {10, T - 10}, font, 0.5, black, 1, cv::LINE_AA);
+  const std::vector<cv::Scalar> palette = {{200, 80, 30}, {40, 40, 210}, {30, 150, 30}, {150, 40, 150}, {0, 140, 220}, {120, 120, 0}};
+  std::vector<std::string> curves;
+  for (const auto& p : r.points)
+    if (std::find(curves.begin(), curves.end(), p.curve) == curves.end()) curves.push_back(p.curve);
+  for (size_t c = 0; c < curves.size(); ++c) {
+    const cv::Scalar col = palette[c % palette.size()];
+    std::vector<std::pair<double, size_t>> pts;
+    for (size_t p = 0; p < r.points.size(); ++p)
+      if (r.points[p].curve == curves[c]) pts.emplace_back(r.points[p].strength, p);
+    std::sort(pts.begin(), pts.end());
+    for (size_t k = 0; k < pts.size(); ++k) {
+      const EvalStats& s = r.mean[pts[k].second];
+      const cv::Point q(X(s.success), Y(s.drift));
+      if (k > 0) {
+        const EvalStats& s0 = r.mean[pts[k - 1].second];
+        cv::line(img, {X(s0.success), Y(s0.drift)}, q, col, 2, cv::LINE_AA);
+      }
+      cv::circle(img, q, 5, col, cv::FILLED, cv::LINE_AA);
+      char b[32];
+      std::snprintf(b, sizeof b, "%g", r.points[pts[k].second].strength);
+      cv::putText(img, b, {q.x + 6, q.y - 6}, font, 0.38, col, 1, cv::LINE_AA);
+    }
+    const int ly = T + 20 + static_cast<int>(c) * 24;
+    cv::line(img, {W - R + 15, ly - 4}, {W - R + 40, ly - 4}, col, 2, cv::LINE_AA);
+    cv::circle(img, {W - R + 27, ly - 4}, 4, col, cv::FILLED, cv::LINE_AA);
+    cv::putText(img, curves[c], {W - R + 48, ly}, font, 0.5, black, 1, cv::LINE_AA);
+  }
+  cv::putText(img, "labels: strength", {W - R + 15, T + 20 + static_cast<int>(curves.size()) * 24}, font, 0.42,
+              cv::Scalar(90, 90, 90), 1, cv::LINE_AA);
+  cv::putText(img, "better: right and down", {W - R + 15, T + 44 + static_cast<int>(curves.size()) * 24}, font, 0.42,
+              cv::Scalar(90, 90, 90), 1, cv::LINE_AA);
+  return img;
+}
+
+}  // namespace latentedit

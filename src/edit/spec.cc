@@ -1,0 +1,273 @@
+#include "latentedit/spec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "latentedit/attributes.h"
+#include "latentedit/errors.h"
+
+namespace latentedit {
+using json = nlohmann::json;
+
+namespace {
+const std::vector<std::string> kFields = {"add",   "remove",      "keep",       "steps",      "step_size",
+                                          "penalty", "penalty_kind", "prior",    "target_prob", "batch_mean",
+                                          "show_steps", "scale",     "outputs"};
+const std::vector<std::string> kOutputFields = {"grid", "pairs", "strip", "report"};
+
+std::string quote(const std::string& s) { return json(s).dump(); }
+
+std::string num(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", x);
+  return b;
+}
+
+// Field readers: each reports its own problem and returns nullopt.
+struct Reader {
+  const json& j;
+  SettingsErrors& e;
+  bool has(const std::string& k) const { return j.contains(k) && !j[k].is_null(); }
+
+  std::optional<int64_t> integer(const std::string& k, int64_t lo, int64_t hi, const json* v = nullptr,
+                                 const std::string& field = "") {
+    const json& x = v ? *v : j[k];
+    const std::string f = field.empty() ? k : field;
+    if (!x.is_number_integer()) {
+      e.fail(f, "expected an integer, got " + std::string(x.type_name()) + " " + x.dump());
+      return std::nullopt;
+    }
+    const int64_t i = x.is_number_unsigned() && x.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : x.get<int64_t>();
+    if (i < lo || i > hi) {
+      e.fail(f, std::to_string(i) + " is out of range; use " + std::to_string(lo) + ".." + std::to_string(hi));
+      return std::nullopt;
+    }
+    return i;
+  }
+  std::optional<double> number(const std::string& k, double lo, double hi, bool lo_open, bool hi_open = false) {
+    const json& x = j[k];
+    if (!x.is_number()) {
+      e.fail(k, "expected a number, got " + std::string(x.type_name()) + " " + x.dump());
+      return std::nullopt;
+    }
+    const double d = x.get<double>();
+    if (!std::isfinite(d) || (lo_open ? d <= lo : d < lo) || (hi_open ? d >= hi : d > hi)) {
+      e.fail(k, num(d) + " is out of range; use a value in " + (lo_open ? "(" : "[") + num(lo) + ", " + num(hi) +
+                    (hi_open ? ")" : "]"));
+      return std::nullopt;
+    }
+    return d;
+  }
+  std::optional<bool> boolean(const json& x, const std::string& f) {
+    if (!x.is_boolean()) {
+      e.fail(f, "expected true or false, got " + x.dump());
+      return std::nullopt;
+    }
+    return x.get<bool>();
+  }
+  // A name or a list of names; the field path of item i is "k[i]" for lists.
+  std::vector<std::pair<std::string, std::string>> names(const std::string& k) {
+    const json& x = j[k];
+    std::vector<std::pair<std::string, std::string>> out;
+    if (x.is_string()) return {{x.get<std::string>(), k}};
+    if (!x.is_array()) {
+      e.fail(k, "expected a list of attribute names, e.g. [\"Smiling\"], got " + x.dump());
+      return out;
+    }
+    for (size_t i = 0; i < x.size(); ++i) {
+      const std::string f = k + "[" + std::to_string(i) + "]";
+      if (!x[i].is_string()) e.fail(f, "expected an attribute name (a string), got " + x[i].dump());
+      else out.emplace_back(x[i].get<std::string>(), f);
+    }
+    return out;
+  }
+  std::optional<int> attribute(const std::vector<std::string>& attrs, const std::string& name, const std::string& f) {
+    try {
+      return find_attribute(attrs, name);
+    } catch (const Error&) {
+      const auto close = closest_attributes(attrs, name, 1);
+      e.fail(f, "unknown attribute " + quote(name) + (close.empty() ? "" : " (did you mean " + quote(close[0]) + "?)"));
+      return std::nullopt;
+    }
+  }
+};
+}  // namespace
+
+const std::vector<std::string>& EditSettings::fields() { return kFields; }
+
+std::vector<int> default_record_steps(int steps) { return steps >= 4 ? std::vector<int>{steps / 2} : std::vector<int>{}; }
+
+std::string to_string(PenaltyKind k) {
+  switch (k) {
+    case PenaltyKind::kL1: return "l1";
+    case PenaltyKind::kSquared: return "squared";
+    case PenaltyKind::kL2: break;
+  }
+  return "l2";
+}
+
+PenaltyKind parse_penalty_kind(const std::string& s) {
+  if (s == "l2") return PenaltyKind::kL2;
+  if (s == "l1") return PenaltyKind::kL1;
+  if (s == "squared") return PenaltyKind::kSquared;
+  throw UsageError("penalty_kind: expected \"l2\", \"l1\" or \"squared\", got " + quote(s));
+}
+
+const char* to_string(Direction d) { return d == Direction::kAdd ? "add" : "remove"; }
+
+std::string describe_targets(const std::vector<std::string>& attributes, const EditSpec& spec) {
+  std::string s;
+  for (const auto& t : spec.targets)
+    s += (s.empty() ? "" : " ") + std::string(t.direction == Direction::kAdd ? "+" : "-") + attributes[t.attribute];
+  return s;
+}
+
+void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
+  if (spec.targets.empty()) throw UsageError("nothing to edit: give at least one attribute to add or remove");
+  std::set<int> seen;
+  for (const auto& t : spec.targets) {
+    if (t.attribute < 0 || t.attribute >= C)
+      throw UsageError("targets: attribute index " + std::to_string(t.attribute) + " is out of range 0.." + std::to_string(C - 1));
+    if (!seen.insert(t.attribute).second)
+      throw UsageError("targets: attribute " + std::to_string(t.attribute) + " is named twice; add or remove each attribute once");
+    if (t.stop_prob && !(*t.stop_prob > 0.0 && *t.stop_prob < 1.0))
+      throw UsageError("targets: a stop probability must be strictly between 0 and 1 (got " + num(*t.stop_prob) + ")");
+  }
+  for (int k : spec.keep) {
+    if (k < 0 || k >= C) throw UsageError("keep: attribute index " + std::to_string(k) + " is out of range");
+    if (seen.count(k)) throw UsageError("keep: attribute " + std::to_string(k) + " is both edited and kept; drop it from keep");
+  }
+  if (spec.steps < 1 || spec.steps > L.max_steps)
+    throw UsageError("steps must be in 1.." + std::to_string(L.max_steps) + " (got " + std::to_string(spec.steps) + ")");
+  if (!(spec.step_size > 0.0) || !(spec.step_size <= L.max_step_size))
+    throw UsageError("step_size must be > 0 and <= " + num(L.max_step_size) + " (got " + num(spec.step_size) + ")");
+  if (!(spec.penalty >= 0.0) || !(spec.penalty <= L.max_weight)) throw UsageError("penalty must be in [0, " + num(L.max_weight) + "] (got " + num(spec.penalty) + ")");
+  if (!(spec.prior >= 0.0) || !(spec.prior <= L.max_weight)) throw UsageError("prior must be in [0, " + num(L.max_weight) + "] (got " + num(spec.prior) + ")");
+  if (spec.target_prob && !(*spec.target_prob > 0.0 && *spec.target_prob < 1.0))
+    throw UsageError("target_prob must be strictly between 0 and 1 (got " + num(*spec.target_prob) + ")");
+  for (int s : spec.record_steps)
+    if (s < 0 || s > spec.steps)
+      throw UsageError("show_steps: step " + std::to_string(s) + " is outside 0.." + std::to_string(spec.steps));
+}
+
+EditSettings EditSettings::from_json(const json& j, const std::vector<std::string>& attrs, SettingsErrors& e,
+                                     const SettingsLimits& L) {
+  EditSettings out;
+  EditSpec& sp = out.spec;
+  if (!j.is_object()) {
+    e.fail("settings", "expected an object of edit settings, e.g. {\"add\": [\"Smiling\"]}");
+    return out;
+  }
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (std::find(kFields.begin(), kFields.end(), it.key()) == kFields.end()) {
+      const auto c = closest_attributes(kFields, it.key(), 1);
+      e.fail(it.key(), "unknown setting" + (c.empty() ? "" : " (did you mean " + quote(c[0]) + "?)"));
+    }
+  Reader r{j, e};
+  if (r.has("steps")) if (auto v = r.integer("steps", 1, L.max_steps)) sp.steps = static_cast<int>(*v);
+  if (r.has("step_size")) if (auto v = r.number("step_size", 0.0, L.max_step_size, true)) sp.step_size = *v;
+  if (r.has("penalty")) if (auto v = r.number("penalty", 0.0, L.max_weight, false)) sp.penalty = *v;
+  if (r.has("prior")) if (auto v = r.number("prior", 0.0, L.max_weight, false)) sp.prior = *v;
+  if (r.has("batch_mean")) if (auto v = r.boolean(j["batch_mean"], "batch_mean")) sp.batch_mean = *v;
+  if (r.has("penalty_kind")) {
+    const json& v = j["penalty_kind"];
+    try {
+      if (!v.is_string()) throw UsageError("");
+      sp.penalty_kind = parse_penalty_kind(v.get<std::string>());
+    } catch (const UsageError&) {
+      e.fail("penalty_kind", "expected \"l2\", \"l1\" or \"squared\", got " + v.dump());
+    }
+  }
+  if (r.has("target_prob")) sp.target_prob = r.number("target_prob", 0.0, 1.0, true, true);
+  if (r.has("scale")) if (auto v = r.integer("scale", 1, L.max_scale)) out.outputs.scale = static_cast<int>(*v);
+  if (r.has("outputs")) {
+    const json& o = j["outputs"];
+    if (!o.is_object()) e.fail("outputs", "expected an object such as {\"grid\": true, \"pairs\": false, \"strip\": true}");
+    else
+      for (auto it = o.begin(); it != o.end(); ++it) {
+        const std::string f = "outputs." + it.key();
+        if (std::find(kOutputFields.begin(), kOutputFields.end(), it.key()) == kOutputFields.end()) {
+          const auto c = closest_attributes(kOutputFields, it.key(), 1);
+          e.fail(f, "unknown output" + (c.empty() ? "" : " (did you mean " + quote(c[0]) + "?)") +
+                        "; outputs are grid, pairs, strip, report");
+          continue;
+        }
+        auto b = r.boolean(*it, f);
+        if (!b) continue;
+        if (it.key() == "grid") out.outputs.grid = *b;
+        else if (it.key() == "pairs") out.outputs.pairs = *b;
+        else if (it.key() == "strip") out.outputs.strips = *b;
+        else out.outputs.report = *b;
+      }
+  }
+  // targets and keep
+  std::set<int> used;
+  for (const char* key : {"add", "remove"}) {
+    if (!r.has(key)) continue;
+    for (const auto& [name, f] : r.names(key)) {
+      std::pair<std::string, std::optional<double>> t;
+      try {
+        t = parse_target(name);
+      } catch (const Error& err) {
+        e.fail(f, err.what());
+        continue;
+      }
+      auto a = r.attribute(attrs, t.first, f);
+      if (!a) continue;
+      if (!used.insert(*a).second) {
+        e.fail(f, attrs[*a] + " is named twice; add or remove each attribute once");
+        continue;
+      }
+      sp.targets.push_back({*a, std::string(key) == "add" ? Direction::kAdd : Direction::kRemove, t.second});
+    }
+  }
+  if (!r.has("add") && !r.has("remove"))
+    e.fail("", "nothing to edit; give \"add\" and/or \"remove\", e.g. \"add\": [\"Smiling\"]");
+  if (r.has("keep"))
+    for (const auto& [name, f] : r.names("keep"))
+      if (auto a = r.attribute(attrs, name, f)) {
+        if (used.count(*a)) e.fail(f, attrs[*a] + " is both edited and kept; drop it from keep");
+        else if (std::find(sp.keep.begin(), sp.keep.end(), *a) == sp.keep.end()) sp.keep.push_back(*a);
+      }
+  // recorded steps: the given ones, else the middle step; every step for strips
+  if (r.has("show_steps")) {
+    const json& v = j["show_steps"];
+    if (!v.is_array()) e.fail("show_steps", "expected a list of step numbers, e.g. [5]");
+    else
+      for (size_t i = 0; i < v.size(); ++i)
+        if (auto x = r.integer("", 0, sp.steps, &v[i], "show_steps[" + std::to_string(i) + "]"))
+          sp.record_steps.push_back(static_cast<int>(*x));
+  } else {
+    sp.record_steps = default_record_steps(sp.steps);
+  }
+  if (out.outputs.strips)
+    for (int k = 0; k <= sp.steps; ++k) sp.record_steps.push_back(k);
+  std::sort(sp.record_steps.begin(), sp.record_steps.end());
+  sp.record_steps.erase(std::unique(sp.record_steps.begin(), sp.record_steps.end()), sp.record_steps.end());
+  return out;
+}
+
+EditSettings EditSettings::from_json(const json& j, const std::vector<std::string>& attrs, const SettingsLimits& L) {
+  SettingsErrors e;
+  EditSettings s = from_json(j, attrs, e, L);
+  if (!e.empty()) throw UsageError(e.errors.front());
+  return s;
+}
+
+json EditSettings::to_json(const std::vector<std::string>& attrs) const {
+  json add = json::array(), remove = json::array(), keep = json::array();
+  for (const auto& t : spec.targets) {
+    std::string n = attrs.at(t.attribute);
+    if (t.stop_prob) n += ":" + num(*t.stop_prob);
+    (t.direction == Direction::kAdd ? add : remove).push_back(n);
+  }
+  for (int k : spec.keep) keep.push_back(attrs.at(k));
+  return {{"add", add}, {"remove", remove}, {"keep", keep}, {"steps", spec.steps}, {"step_size", spec.step_size},
+          {"penalty", spec.penalty}, {"penalty_kind", to_string(spec.penalty_kind)}, {"prior", spec.prior},
+          {"target_prob", spec.target_prob ? json(*spec.target_prob) : json(nullptr)}, {"batch_mean", spec.batch_mean},
+          {"show_steps", spec.record_steps}, {"scale", outputs.scale},
+          {"outputs", {{"grid", outputs.grid}, {"pairs", outputs.pairs}, {"strip", outputs.strips}, {"report", outputs.report}}}};
+}
+
+}  // namespace latentedit

@@ -1,0 +1,81 @@
+// The edit settings' one JSON form: defaults, round trip, field-named validation.
+#include <gtest/gtest.h>
+
+#include "latentedit/attributes.h"
+#include "latentedit/errors.h"
+#include "latentedit/spec.h"
+
+using namespace latentedit;
+using json = nlohmann::json;
+
+namespace {
+const auto& A = celeba_attributes();
+
+std::vector<std::string> errors_of(const json& j) {
+  SettingsErrors e;
+  EditSettings::from_json(j, A, e);
+  return e.errors;
+}
+}  // namespace
+
+TEST(Spec, AbsentFieldsTakeTheCourseDefaults) {
+  const EditSettings s = EditSettings::from_json({{"add", {"Smiling"}}}, A);
+  const EditSpec d;
+  EXPECT_EQ(s.spec.steps, 10);
+  EXPECT_EQ(s.spec.step_size, d.step_size);
+  EXPECT_EQ(s.spec.penalty, 0.1);
+  EXPECT_EQ(s.spec.penalty_kind, PenaltyKind::kL2);
+  EXPECT_FALSE(s.spec.target_prob.has_value());
+  EXPECT_EQ(s.spec.record_steps, std::vector<int>{5});  // the middle step, one home: default_record_steps
+  EXPECT_EQ(default_record_steps(3), std::vector<int>{});
+  ASSERT_EQ(s.spec.targets.size(), 1u);
+  EXPECT_EQ(A[s.spec.targets[0].attribute], "Smiling");
+  EXPECT_TRUE(s.outputs.grid && s.outputs.pairs && s.outputs.report && !s.outputs.strips);
+}
+
+TEST(Spec, ToJsonRoundTripsAndIsCanonical) {
+  const json in = {{"add", {"smiling:0.9", "Blond hair"}}, {"remove", "eyeglasses"}, {"keep", {"male"}},
+                   {"steps", 12}, {"step_size", 0.05}, {"penalty", 0.3}, {"penalty_kind", "l1"}, {"prior", 0.01},
+                   {"target_prob", 0.8}, {"batch_mean", true}, {"show_steps", {3, 6}}, {"scale", 3},
+                   {"outputs", {{"strip", true}, {"pairs", false}}}};
+  const EditSettings s = EditSettings::from_json(in, A);
+  const json j = s.to_json(A);
+  EXPECT_EQ(j["add"], json({"Smiling:0.9", "Blond_Hair"}));
+  EXPECT_EQ(j["remove"], json({"Eyeglasses"}));
+  EXPECT_EQ(j["keep"], json({"Male"}));
+  EXPECT_EQ(j["show_steps"].size(), 13u);  // strips record every step
+  const EditSettings back = EditSettings::from_json(j, A);
+  EXPECT_EQ(back.to_json(A), j);
+  EXPECT_EQ(back.spec.penalty_kind, PenaltyKind::kL1);
+  EXPECT_EQ(*back.spec.stop_prob(back.spec.targets[0]), 0.9);
+  EXPECT_EQ(*back.spec.stop_prob(back.spec.targets[1]), 0.8);  // target_prob applies where none is given
+}
+
+TEST(Spec, ErrorsNameTheFieldAndSayHowToFixIt) {
+  const auto e = errors_of({{"add", {"Smilling"}}, {"steps", 0}, {"step_size", -1}, {"penalty_kind", "l3"}, {"stepz", 3},
+                            {"outputs", {{"gird", true}}}});
+  const std::string all = [&] { std::string s; for (auto& x : e) s += x + "\n"; return s; }();
+  for (const char* want : {R"(add[0]: unknown attribute "Smilling" (did you mean "Smiling"?))", "steps: 0 is out of range; use 1..100000",
+                           "step_size: -1 is out of range", R"(penalty_kind: expected "l2", "l1" or "squared")",
+                           R"(stepz: unknown setting (did you mean "steps"?))", R"(outputs.gird: unknown output (did you mean "grid"?))"})
+    EXPECT_NE(all.find(want), std::string::npos) << want << "\n" << all;
+  EXPECT_EQ(e.size(), 6u) << all;
+  EXPECT_THROW(EditSettings::from_json(json{{"steps", 3}}, A), UsageError);  // nothing to edit
+  EXPECT_NE(errors_of({{"add", "Smiling"}, {"keep", "smiling"}}).at(0).find("both edited and kept"), std::string::npos);
+  EXPECT_NE(errors_of({{"add", "Smiling"}, {"remove", "smiling"}}).at(0).find("named twice"), std::string::npos);
+}
+
+TEST(Spec, ValidateNamesFields) {
+  EditSpec s;
+  s.targets = {{31, Direction::kAdd, std::nullopt}};
+  s.step_size = 0;
+  try {
+    validate(s, 40);
+    FAIL() << "expected a UsageError";
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("step_size must be > 0", 0), 0u) << e.what();
+  }
+  s.step_size = 0.1;
+  s.record_steps = {11};
+  EXPECT_THROW(validate(s, 40), UsageError);
+}
