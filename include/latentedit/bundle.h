@@ -39,6 +39,16 @@ struct Network {
   std::shared_ptr<torch::nn::Module> module;  // course architectures: the module (for state_dict)
 };
 
+// Linear attribute boundaries in z (InterFaceGAN) and the attributes' correlation, fitted by
+// `latentedit directions` (directions.h) and stored in the bundle as directions.safetensors.
+struct Directions {
+  torch::Tensor normals;      // (C, z_dim) unit normals; n_c . z + offset_c = signed distance (> 0: present)
+  torch::Tensor offsets;      // (C)
+  torch::Tensor correlation;  // (C, C) correlation of the attributes' labels
+  torch::Tensor accuracy;     // (C) agreement of each boundary with the classifier's confident labels
+  std::string source;         // file it was loaded from
+};
+
 // Everything the editor needs: generator, editing classifier, optional auditor, metadata.
 struct Models {
   std::string name;
@@ -49,6 +59,7 @@ struct Models {
   std::vector<std::string> attributes;
   Network generator, classifier;
   std::optional<Network> auditor;
+  std::optional<Directions> directions;  // needed by the boundary method and the correlation mask
   nlohmann::json manifest;            // the model.json that was read (or synthesised)
 };
 
@@ -58,6 +69,9 @@ Models load_bundle(const std::string& dir);
 // Builds Models from a generator and a classifier file (.pth, .safetensors or TorchScript .pt).
 // Shapes are inferred from the weights; attributes default to CelebA's 40.
 Models load_from_files(const std::string& generator_file, const std::string& classifier_file);
+
+// One network from a file (.pth, .safetensors or TorchScript .pt); `role` names it in errors.
+Network load_network_file(const std::string& file, const std::string& role, bool generator);
 
 // The bundle used when none is given: $LATENTEDIT_MODEL, else pretrained/<default> beside the
 // executable (./pretrained, ../pretrained, ../share/latentedit/pretrained) or in the install

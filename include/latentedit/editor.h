@@ -7,11 +7,29 @@
 //   torch::Tensor z = sample_latents(7, 8, m.z_dim);
 //   EditResult r = edit(m, z, spec, [](const EditProgress& p) { ... });
 //
-// Per latent i and step k the editor maximises
-//   s_i = mean_t(sign_t * logit_t) - penalty * ||logits_keep(z) - logits_keep(z0)||  - prior * (||z|| - sqrt(d))^2
-// and updates z_i <- z_i + step_size * ds_i/dz_i (ascent). sign_t = +1 for add, -1 for remove.
+// Methods (EditSpec::method), per latent i:
+//
+// gradient (the course's, generalised): each step ascends
+//   s_i = mean_t(sign_t * logit_t) - penalty * ||w * (logits_keep(z) - logits_keep(z0))|| - prior * (||z|| - sqrt(d))^2
+//   z_i <- z_i + step_size * ds_i/dz_i            sign_t = +1 for add, -1 for remove.
 // With `batch_mean` the update uses the gradient of the batch mean of s_i, exactly as the
-// course notebook (so its effective step shrinks with the batch size).
+// course notebook (so its effective step shrinks with the batch size). w are the keep-mask
+// weights: 1 - max_t |corr(t, k)| with the bundle's correlation (KeepMask::kCorrelation, the
+// default when no explicit keep list is given), else 1.
+// With eot = E > 0 the target term is averaged over the image and E random flips/shifts of it
+// (expectation over transformation), so the gradient cannot rely on one exact pixel pattern.
+//
+// projected: the same gradient g, then per step the components along a rank-`rank` sketch of
+// the kept logits' Jacobian row space are removed: Y = J_keep^T (w * Omega), Omega ~ N(0, 1)
+// (K x rank), Q = orth(Y), g <- g - Q Q^T g. One batched backward gives g and Y; removing only
+// the strongest directions (not all K) leaves room to move in a 64-dimensional z.
+//
+// boundary (InterFaceGAN): no gradient steps. n_t = sign_t * normal_t of the target's linear
+// boundary in z (Models::directions); made orthogonal to the normals of `condition` (and of the
+// other targets): n_c = n - N_c^T (N_c N_c^T)^-1 N_c n, normalised. Each latent moves by
+// alpha_i = max(0, (strength - d_i) / (n . n_c)) along n_c, d_i its signed distance toward the
+// target side, so it ends `strength` past the boundary; steps 1..steps are evenly spaced points
+// of that move.
 #pragma once
 #include <torch/torch.h>
 

@@ -16,6 +16,7 @@
 //   editor.h      edit(): the gradient editor; sample_latents, generate, classify
 //   outputs.h     audit_edit, attribute_drift, make_edit_outputs: an edit's report, grid and images
 //   batch.h       JSON job files: validation, plan, resumable/sharded runner, summary
+//   directions.h  fitting InterFaceGAN boundaries in z and attribute correlations (boundary method, keep mask)
 //   evaluate.h    auditor-judged success / drift / fooled curves, the success-drift plot
 //   attributes.h  the 40 CelebA attribute names and forgiving look-up
 //   models.h      the course's Generator and Classifier modules (PyTorch state_dict names)
@@ -31,6 +32,7 @@
 #include "latentedit/batch.h"
 #include "latentedit/bundle.h"
 #include "latentedit/dataset.h"
+#include "latentedit/directions.h"
 #include "latentedit/editor.h"
 #include "latentedit/errors.h"
 #include "latentedit/evaluate.h"

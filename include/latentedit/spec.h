@@ -31,6 +31,20 @@ enum class PenaltyKind {
   kSquared,  // mean delta^2
 };
 
+// How z moves (see editor.h for each update rule).
+enum class Method {
+  kGradient,   // the course's: ascend the target logits minus the kept-logit penalty
+  kProjected,  // the same gradient with its components along the kept logits' top Jacobian directions removed
+  kBoundary,   // InterFaceGAN: move along the target's linear boundary normal in z (needs the bundle's directions)
+};
+
+// How the kept attributes are weighted in the penalty / projection.
+enum class KeepMask {
+  kCorrelation,  // weight 1 - max_t |corr(t, k)|: attributes tied to a target may move with it (default
+                 // when the bundle has a correlation matrix and no explicit keep list is given)
+  kUniform,      // every kept attribute weighs 1 (the course)
+};
+
 // Everything that determines an edit's numbers. Defaults are the course's (C1W4) settings
 // with a per-latent gradient.
 struct EditSpec {
@@ -44,6 +58,13 @@ struct EditSpec {
   std::optional<double> target_prob; // stop probability of targets that do not set their own
   bool batch_mean = false;           // course scaling of the gradient (see editor.h)
   std::vector<int> record_steps;     // steps whose images are kept (0 and `steps` always are)
+  Method method = Method::kGradient;
+  KeepMask keep_mask = KeepMask::kCorrelation;
+  int rank = 4;                      // projected: Jacobian directions of the kept logits removed per step
+  int eot = 0;                       // gradient/projected: gradient averaged over 1 + eot views (eot random
+                                     // flips/shifts of the image; 0 = off)
+  double strength = 3.0;             // boundary: signed distance in z past the target's boundary to reach
+  std::vector<int> condition;        // boundary: attributes whose normals the move is made orthogonal to
   // Latents are edited in chunks of at most this many (0 = all at once). Each latent's update
   // does not depend on the others, so this only bounds memory (results agree to float
   // rounding); per image-step, one batch of 64 was as fast as or faster than chunks of 16
@@ -113,6 +134,10 @@ void validate(const EditSpec& spec, int num_attributes, const SettingsLimits& li
 // "l2" / "l1" / "squared" and back. parse throws UsageError.
 std::string to_string(PenaltyKind k);
 PenaltyKind parse_penalty_kind(const std::string& s);
+std::string to_string(Method m);        // "gradient" / "projected" / "boundary"
+Method parse_method(const std::string& s);
+std::string to_string(KeepMask k);      // "correlation" / "uniform"
+KeepMask parse_keep_mask(const std::string& s);
 const char* to_string(Direction d);  // "add" / "remove"
 
 // Human-readable edit description, e.g. "+Smiling -Eyeglasses".

@@ -31,6 +31,14 @@ struct ClassifierTrainOptions {
   int64_t checkpoint_every = 500;
   bool resume = false;              // continue from `checkpoint` if it exists
   int64_t report_every = 20;
+  // Robust training (for guidance whose input-gradient means the attribute): each batch's loss
+  // is the mean of the clean loss and the loss on an L-infinity PGD attack of radius
+  // `adversarial_eps` (in the model's [-1, 1] input range; 0 = off) with `pgd_steps` signed-
+  // gradient steps of 2.5 * eps / pgd_steps from a random start.
+  double adversarial_eps = 0.0;
+  int64_t pgd_steps = 3;
+  bool augment = false;             // random horizontal flips and +-2 px shifts
+  NamedTensors init;                // start from these weights (fine-tuning) instead of N(0, 0.02)
 };
 
 // Trains the course classifier (BCE-with-logits over all attributes) on `data` (images

@@ -39,11 +39,29 @@ void EditFlags::add_to(CLI::App* app) {
   app->add_option("--target-prob", target_prob, "Stop a latent once every target reaches this probability (remove: 1-p)")
       ->check(CLI::Range(0.0, 1.0));
   app->add_flag("--batch-mean", batch_mean, "Course-exact scaling: gradient of the batch mean (step shrinks with the batch)");
+  app->add_option("--method", method,
+                  "gradient: ascend target logits - penalty (course); projected: gradient minus its components along the "
+                  "kept logits' top --rank Jacobian directions; boundary: move along the target's linear boundary normal "
+                  "(InterFaceGAN; needs `latentedit directions`)")
+      ->check(CLI::IsMember({"gradient", "projected", "boundary"}));
+  app->add_option("--keep-mask", keep_mask,
+                  "correlation: kept attributes weigh 1-|corr| with the target, so tied ones (Goatee/No_Beard, Bald/hair "
+                  "colours) may move with it (used when the bundle has directions and no --keep is given); uniform: all weigh 1")
+      ->check(CLI::IsMember({"correlation", "uniform"}));
+  app->add_option("--rank", rank, "projected: Jacobian directions of the kept logits removed per step")->check(CLI::Range(1, 64));
+  app->add_option("--eot", eot, "gradient/projected: average the target's gradient over N extra random flips/shifts of the image")
+      ->check(CLI::Range(0, 64));
+  app->add_option("--strength", strength, "boundary: signed distance in z past the target's boundary that each latent reaches")
+      ->check(CLI::Range(0.001, 100.0));
+  app->add_option("--condition", condition, "boundary: move orthogonally to these attributes' normals (comma-separated)")
+      ->delimiter(',');
 }
 
 nlohmann::json EditFlags::to_json() const {
   return {{"steps", steps}, {"step_size", step_size}, {"penalty", penalty}, {"penalty_kind", penalty_kind}, {"prior", prior},
-          {"target_prob", target_prob ? nlohmann::json(*target_prob) : nlohmann::json(nullptr)}, {"batch_mean", batch_mean}};
+          {"target_prob", target_prob ? nlohmann::json(*target_prob) : nlohmann::json(nullptr)}, {"batch_mean", batch_mean},
+          {"method", method}, {"keep_mask", keep_mask}, {"rank", rank}, {"eot", eot}, {"strength", strength},
+          {"condition", condition}};
 }
 
 EditSettings settings_from_flags(const nlohmann::json& j, const std::vector<std::string>& attributes) {

@@ -36,6 +36,10 @@ struct EditFlags {
   std::string penalty_kind = to_string(defaults.penalty_kind);
   std::optional<double> target_prob;
   bool batch_mean = defaults.batch_mean;
+  std::string method = to_string(defaults.method), keep_mask = to_string(defaults.keep_mask);
+  int rank = defaults.rank, eot = defaults.eot;
+  double strength = defaults.strength;
+  std::vector<std::string> condition;
 
   void add_to(CLI::App* app);
   nlohmann::json to_json() const;
@@ -72,6 +76,7 @@ void register_train(CLI::App& root, std::vector<Command>& cmds, const std::strin
 void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
 void register_convert(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
 void register_batch(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
+void register_directions(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
 
 // A progress bar on stderr: redrawn in place on a terminal, a line every ~10 % otherwise.
 class ProgressBar {

@@ -20,7 +20,8 @@ struct EvalCliOptions {
   EditFlags flags;
   int64_t seeds = 256, heldout = 2000, samples = 2000;
   uint64_t seed = 0;
-  std::vector<std::string> attributes;
+  std::vector<std::string> attributes, methods;
+  std::vector<double> strengths;
   std::string out, plot;
   bool json_out = false;
 };
@@ -86,8 +87,28 @@ int run_evaluate(const EvalCliOptions& o) {
   json sj = o.flags.to_json();
   sj["add"] = m.attributes[0];  // a placeholder target so the settings validate; evaluate sets its own
   const EditSpec spec = settings_from_flags(sj, m.attributes).spec;
-  e.points.push_back({"default", "default", spec.steps * spec.step_size, spec});
+  auto strength_of = [](const EditSpec& s) { return s.method == Method::kBoundary ? s.strength : s.steps * s.step_size; };
+  if (o.methods.empty()) {
+    e.points.push_back({to_string(spec.method), "default (" + to_string(spec.method) + ")", strength_of(spec), spec});
+  } else {
+    // One curve per method: the flags' settings with the method's strength swept. Gradient
+    // methods: strength = steps x step_size (steps fixed by --steps); boundary: the distance.
+    for (const auto& name : o.methods) {
+      EditSpec p = spec;
+      p.method = parse_method(name);
+      std::vector<double> ss = o.strengths;
+      if (ss.empty()) ss = p.method == Method::kBoundary ? std::vector<double>{0.5, 1, 2, 3, 4} : std::vector<double>{0.125, 0.25, 0.5, 1, 2};
+      for (double st : ss) {
+        if (p.method == Method::kBoundary) p.strength = st;
+        else p.step_size = st / p.steps;
+        char label[64];
+        std::snprintf(label, sizeof label, "%s %g", name.c_str(), st);
+        e.points.push_back({name, label, st, p});
+      }
+    }
+  }
   e.points.push_back({"course", "course C1W4", 10 * 0.1 / 8, course_baseline()});
+  if (m.directions) e.correlation = m.directions->correlation;
   for (const auto& a : o.attributes) e.attributes.push_back(find_attribute(m.attributes, a));
   ProgressBar bar("evaluate", e.attributes.empty() ? static_cast<int64_t>(m.attributes.size()) : static_cast<int64_t>(e.attributes.size()),
                   o.common.quiet);
@@ -116,6 +137,12 @@ void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::st
   app->add_option("--samples", o->samples, "Generated and rendered faces for frequencies / Frechet distance (0 = skip)")
       ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
   app->add_option("--attributes", o->attributes, "Only these attributes (default: all)")->delimiter(',');
+  app->add_option("--methods", o->methods, "Sweep these methods (gradient, projected, boundary), one curve each; "
+                  "default: only the settings given by the other flags")
+      ->delimiter(',')->check(CLI::IsMember({"gradient", "projected", "boundary"}));
+  app->add_option("--strengths", o->strengths, "Strengths swept per method: steps x step size for gradient/projected "
+                  "(default 0.125,0.25,0.5,1,2), distance past the boundary for boundary (default 0.5,1,2,3,4)")
+      ->delimiter(',')->check(CLI::PositiveNumber);
   app->add_option("--out", o->out, "Also write the JSON report to this file");
   app->add_option("--plot", o->plot, "Also draw success vs drift, one line per method, to this PNG");
   app->add_flag("--json", o->json_out, "Print the JSON report instead of the table");

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   cli::register_evaluate(app, cmds, argv0);
   cli::register_convert(app, cmds, argv0);
   cli::register_batch(app, cmds, argv0);
+  cli::register_directions(app, cmds, argv0);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -107,6 +107,10 @@ struct ClsOptions : TrainCommon {
   int64_t hidden = 32;
   double lr = 1e-3;
   std::string role = "classifier";
+  double adversarial = 0.0;
+  int64_t pgd_steps = 3;
+  bool augment = false;
+  std::string init;
 };
 
 int run_train_classifier(const ClsOptions& o) {
@@ -117,6 +121,15 @@ int run_train_classifier(const ClsOptions& o) {
   fill_common(o, t, o.role + ".ckpt", 128);
   t.hidden_dim = o.hidden;
   t.lr = o.lr;
+  t.adversarial_eps = o.adversarial;
+  t.pgd_steps = o.pgd_steps;
+  t.augment = o.augment;
+  if (!o.init.empty()) {
+    const Network init = load_network_file(o.init, "--init classifier", false);
+    if (!init.module) throw UsageError("--init needs course-architecture weights (.safetensors or .pth), not TorchScript");
+    t.init = state_dict(*init.module);
+    t.hidden_dim = init.hidden_dim;
+  }
   ProgressBar bar("train " + o.role, o.steps, o.common.quiet);
   TrainStats last;
   auto cb = bar_callback(bar);
@@ -126,8 +139,10 @@ int run_train_classifier(const ClsOptions& o) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string file = o.role + ".safetensors";
   const json training = {{"steps", o.steps}, {"batch", t.batch}, {"lr", o.lr}, {"seed", o.seed}, {"threads", threads},
+                         {"adversarial_eps", o.adversarial}, {"pgd_steps", o.pgd_steps}, {"augment", o.augment},
+                         {"init", o.init.empty() ? json(nullptr) : json(o.init)},
                          {"seconds", secs}, {"final_losses", last.losses}, {"source", o.src.describe()}};
-  publish(o, d, o.role, state_dict(*net), "dcgan-course-classifier", o.hidden, training, 0);
+  publish(o, d, o.role, state_dict(*net), "dcgan-course-classifier", t.hidden_dim, training, 0);
   std::printf("wrote %s/%s (%s, hidden %lld) in %.0f s\n", o.out.c_str(), file.c_str(), o.role.c_str(),
               static_cast<long long>(o.hidden), secs);
   return 0;
@@ -192,6 +207,12 @@ void register_train(CLI::App& root, std::vector<Command>& cmds, const std::strin
   ca->add_option("--lr", c->lr, "Adam learning rate")->check(CLI::PositiveNumber);
   ca->add_option("--role", c->role, "classifier (used to edit) or auditor (only judges edits)")
       ->check(CLI::IsMember({"classifier", "auditor"}));
+  ca->add_option("--adversarial", c->adversarial,
+                 "PGD adversarial training: L-inf radius EPS in the [-1,1] input range (0 = off); loss = (clean + adversarial) / 2")
+      ->check(CLI::Range(0.0, 1.0));
+  ca->add_option("--pgd-steps", c->pgd_steps, "PGD steps per batch (step 2.5*EPS/K, random start)")->check(CLI::Range(int64_t{1}, int64_t{100}));
+  ca->add_flag("--augment", c->augment, "Random horizontal flips and +-2 px shifts");
+  ca->add_option("--init", c->init, "Start from this classifier's weights (.safetensors/.pth) instead of random: fine-tuning");
   cmds.push_back({ca, [c] { return run_train_classifier(*c); }});
 
   auto g = std::make_shared<GanOptions>();

@@ -31,25 +31,17 @@ torch::Tensor classify(const Network& classifier, const torch::Tensor& images, i
 }
 
 namespace {
-// Per-latent penalty on the change of the kept logits.
-torch::Tensor penalty_term(const torch::Tensor& delta, PenaltyKind kind) {
-  switch (kind) {
-    case PenaltyKind::kL2: return delta.norm(2, {1});
-    case PenaltyKind::kL1: return delta.abs().mean(1);
-    case PenaltyKind::kSquared: return delta.pow(2).mean(1);
-  }
-  return delta.norm(2, {1});
-}
-}  // namespace
 
-namespace {
-// One batch edited together (no micro-batching).
-EditResult edit_batch(const Models& m, const torch::Tensor& z0_in, const EditSpec& spec, const EditCallback& progress) {
-  const auto t_start = std::chrono::steady_clock::now();
-  const int64_t N = z0_in.size(0);
+// What every method needs to know about the targets and the kept attributes.
+struct Plan {
+  std::vector<int> keep;
+  torch::Tensor t_index, t_sign, k_index;
+  torch::Tensor k_weight;  // (K) mask weights of the kept attributes; undefined = all 1
+};
+
+Plan make_plan(const Models& m, const EditSpec& spec) {
   const int C = static_cast<int>(m.attributes.size());
-
-  EditResult r;
+  Plan p;
   std::vector<int64_t> tidx;
   std::vector<float> sign;
   for (const auto& t : spec.targets) {
@@ -59,48 +51,63 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0_in, const EditSpe
   if (spec.keep.empty()) {
     std::set<int> tset(tidx.begin(), tidx.end());
     for (int c = 0; c < C; ++c)
-      if (!tset.count(c)) r.keep.push_back(c);
+      if (!tset.count(c)) p.keep.push_back(c);
   } else {
-    r.keep = spec.keep;
+    p.keep = spec.keep;
   }
-  const torch::Tensor t_index = torch::tensor(tidx, torch::kInt64);
-  const torch::Tensor t_sign = torch::tensor(sign, torch::kFloat32);
-  const torch::Tensor k_index = torch::tensor(std::vector<int64_t>(r.keep.begin(), r.keep.end()), torch::kInt64);
-  const bool use_penalty = spec.penalty > 0.0 && !r.keep.empty();
-  const double shell = std::sqrt(static_cast<double>(m.z_dim));
+  p.t_index = torch::tensor(tidx, torch::kInt64);
+  p.t_sign = torch::tensor(sign, torch::kFloat32);
+  p.k_index = torch::tensor(std::vector<int64_t>(p.keep.begin(), p.keep.end()), torch::kInt64);
+  // The correlation mask (Latent Transformer): 1 - max_t |corr(t, k)|. An explicit keep list
+  // means "hold exactly these", so it is not masked.
+  if (spec.keep_mask == KeepMask::kCorrelation && spec.keep.empty() && m.directions && !p.keep.empty()) {
+    const auto corr = m.directions->correlation.index_select(0, p.t_index).index_select(1, p.k_index).abs();  // (T, K)
+    p.k_weight = (1.0 - std::get<0>(corr.max(0))).clamp_min(0.0).contiguous();
+  }
+  return p;
+}
 
-  torch::Tensor z = z0_in.to(torch::kFloat32).contiguous().clone();
-  r.z_before = z.clone();
-  torch::Tensor active = torch::ones({N}, torch::kBool);
-  r.stopped_at.assign(N, spec.steps);
+// Per-latent penalty on the (weighted) change of the kept logits.
+torch::Tensor penalty_term(torch::Tensor delta, const torch::Tensor& weight, PenaltyKind kind) {
+  if (weight.defined()) delta = delta * weight;
+  switch (kind) {
+    case PenaltyKind::kL2: return delta.norm(2, {1});
+    case PenaltyKind::kL1: return delta.abs().mean(1);
+    case PenaltyKind::kSquared: return delta.pow(2).mean(1);
+  }
+  return delta.norm(2, {1});
+}
+
+// View e >= 1 of a batch of images for expectation over transformation: a horizontal flip
+// (odd e) and a shift of up to 2 px (wrapping), drawn from `g`.
+torch::Tensor eot_view(const torch::Tensor& img, int e, at::Generator& g) {
+  torch::Tensor v = (e % 2 == 1) ? img.flip({3}) : img;
+  const auto sh = torch::randint(-2, 3, {2}, g);
+  return torch::roll(v, {sh[0].item<int64_t>(), sh[1].item<int64_t>()}, {2, 3});
+}
+
+// Per-latent stopping and progress, shared by every method. Returns true when every latent
+// has stopped.
+struct Stopper {
+  const EditSpec& spec;
+  const Plan& plan;
+  const EditCallback& progress;
+  EditResult& r;
+  torch::Tensor active;
   bool any_stop = false;
-  for (const auto& t : spec.targets) any_stop = any_stop || spec.stop_prob(t).has_value();
-  std::set<int> record(spec.record_steps.begin(), spec.record_steps.end());
-  record.insert(0);
-  record.insert(spec.steps);
 
-  torch::Tensor orig_keep;
-  std::vector<torch::Tensor> hist;
-  for (int k = 0; k <= spec.steps; ++k) {
-    const bool last = k == spec.steps;
-    torch::Tensor zv = z.detach().set_requires_grad(!last);
-    torch::Tensor img, logits;
-    {
-      torch::AutoGradMode mode(!last);
-      img = m.generator.forward(zv);
-      logits = m.classifier.forward(img);
-    }
-    if (logits.dim() != 2 || logits.size(1) != C)
-      throw ModelError("classifier returned shape " + std::to_string(logits.dim()) + "-D, expected (N, " + std::to_string(C) + ")");
-    hist.push_back(logits.detach());  // a fresh tensor every step: no copy needed
-    if (record.count(k)) r.images[k] = img.detach();
-    if (k == 0 && use_penalty) orig_keep = logits.detach().index_select(1, k_index);
+  Stopper(const EditSpec& s, const Plan& p, const EditCallback& cb, EditResult& res, int64_t N)
+      : spec(s), plan(p), progress(cb), r(res), active(torch::ones({N}, torch::kBool)) {
+    r.stopped_at.assign(N, spec.steps);
+    for (const auto& t : spec.targets) any_stop = any_stop || spec.stop_prob(t).has_value();
+  }
 
-    // Per-latent stopping: every target with a stop probability has reached it.
+  bool observe(int k, const torch::Tensor& logits) {
+    const int64_t N = logits.size(0);
     torch::Tensor dir_p;
     if (any_stop || progress) {
-      const torch::Tensor p = torch::sigmoid(logits.detach().index_select(1, t_index));  // (N, T)
-      dir_p = torch::where(t_sign > 0, p, 1 - p);
+      const torch::Tensor p = torch::sigmoid(logits.detach().index_select(1, plan.t_index));  // (N, T)
+      dir_p = torch::where(plan.t_sign > 0, p, 1 - p);
     }
     bool all_stopped = false;
     if (any_stop) {
@@ -124,6 +131,59 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0_in, const EditSpe
       ep.mean_target_prob = dir_p.mean().item<double>();
       progress(ep);
     }
+    return all_stopped;
+  }
+};
+
+// One batch edited together by gradient steps (methods gradient and projected).
+EditResult edit_gradient(const Models& m, const torch::Tensor& z0_in, const EditSpec& spec, const EditCallback& progress) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const int64_t N = z0_in.size(0);
+  const int C = static_cast<int>(m.attributes.size());
+  EditResult r;
+  const Plan plan = make_plan(m, spec);
+  r.keep = plan.keep;
+  const bool use_penalty = spec.penalty > 0.0 && !r.keep.empty();
+  const double shell = std::sqrt(static_cast<double>(m.z_dim));
+  const bool projected = spec.method == Method::kProjected && !r.keep.empty();
+  const int64_t E = 1 + spec.eot;                                           // views of the target term
+  const int64_t R = projected ? std::min<int64_t>(spec.rank, static_cast<int64_t>(r.keep.size())) : 0;  // sketch rows
+  const int64_t copies = E + R;
+
+  torch::Tensor z = z0_in.to(torch::kFloat32).contiguous().clone();
+  r.z_before = z.clone();
+  Stopper stop(spec, plan, progress, r, N);
+  std::set<int> record(spec.record_steps.begin(), spec.record_steps.end());
+  record.insert(0);
+  record.insert(spec.steps);
+
+  torch::Tensor orig_keep;
+  std::vector<torch::Tensor> hist;
+  for (int k = 0; k <= spec.steps; ++k) {
+    const bool last = k == spec.steps;
+    // Copy 0 is the latent itself; copies 1..E-1 its transformed views; then R sketch rows.
+    torch::Tensor zv = (copies == 1 ? z : z.repeat({copies, 1})).detach().set_requires_grad(!last);
+    torch::Tensor img, logits, all_logits;
+    {
+      torch::AutoGradMode mode(!last);
+      torch::Tensor all_img = m.generator.forward(last ? zv.slice(0, 0, N) : zv);
+      img = all_img.slice(0, 0, N);
+      if (E > 1 && !last) {
+        auto g = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(k) * 7919ULL + 17);
+        std::vector<torch::Tensor> parts = {img};
+        for (int64_t e = 1; e < E; ++e) parts.push_back(eot_view(all_img.slice(0, e * N, (e + 1) * N), static_cast<int>(e), g));
+        if (R > 0) parts.push_back(all_img.slice(0, E * N, copies * N));
+        all_img = torch::cat(parts);
+      }
+      all_logits = m.classifier.forward(all_img);
+      logits = all_logits.slice(0, 0, N);
+    }
+    if (logits.dim() != 2 || logits.size(1) != C)
+      throw ModelError("classifier returned shape " + std::to_string(logits.dim()) + "-D, expected (N, " + std::to_string(C) + ")");
+    hist.push_back(logits.detach());
+    if (record.count(k)) r.images[k] = img.detach();
+    if (k == 0 && use_penalty) orig_keep = logits.detach().index_select(1, plan.k_index);
+    const bool all_stopped = stop.observe(k, logits);
     if (last || all_stopped) {
       if (!last) {
         // Everyone stopped: the remaining steps repeat the current state.
@@ -135,19 +195,104 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0_in, const EditSpe
       break;
     }
 
-    torch::Tensor score = (logits.index_select(1, t_index) * t_sign).mean(1);  // (N)
+    torch::Tensor score = (logits.index_select(1, plan.t_index) * plan.t_sign).mean(1);  // (N)
+    for (int64_t e = 1; e < E; ++e)
+      score = score + (all_logits.slice(0, e * N, (e + 1) * N).index_select(1, plan.t_index) * plan.t_sign).mean(1);
+    if (E > 1) score = score / static_cast<double>(E);
     if (use_penalty)
-      score = score - spec.penalty * penalty_term(logits.index_select(1, k_index) - orig_keep, spec.penalty_kind);
-    if (spec.prior > 0.0) score = score - spec.prior * (zv.norm(2, {1}) - shell).pow(2);
-    const torch::Tensor total = spec.batch_mean ? score.mean() : score.sum();
-    const torch::Tensor g = torch::autograd::grad({total}, {zv})[0];
-    z = any_stop ? z + spec.step_size * g * active.unsqueeze(1).to(torch::kFloat32) : z + spec.step_size * g;
+      score = score - spec.penalty * penalty_term(logits.index_select(1, plan.k_index) - orig_keep, plan.k_weight, spec.penalty_kind);
+    const torch::Tensor z_self = zv.slice(0, 0, N);
+    if (spec.prior > 0.0) score = score - spec.prior * (z_self.norm(2, {1}) - shell).pow(2);
+    torch::Tensor total = spec.batch_mean ? score.mean() : score.sum();
+    if (R > 0) {
+      // Sketch of the kept logits' Jacobian row space: R random (mask-weighted) combinations.
+      auto g = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(k) * 104729ULL + 5);
+      const auto kept = all_logits.slice(0, E * N, copies * N).index_select(1, plan.k_index);  // (R*N, K)
+      auto omega = torch::randn(kept.sizes(), g);
+      if (plan.k_weight.defined()) omega = omega * plan.k_weight;
+      total = total + (kept * omega).sum();
+    }
+    const torch::Tensor grads = torch::autograd::grad({total}, {zv})[0];
+    torch::Tensor g = copies == 1 ? grads : grads.slice(0, 0, E * N).view({E, N, -1}).sum(0);
+    if (R > 0) {
+      // Remove the components along the sketched directions: g - Q Q^T g per latent.
+      const auto Y = grads.slice(0, E * N, copies * N).view({R, N, -1}).permute({1, 2, 0});  // (N, d, R)
+      const auto Q = std::get<0>(torch::linalg::qr(Y));                                       // (N, d, R)
+      g = g - Q.matmul(Q.transpose(1, 2).matmul(g.unsqueeze(2))).squeeze(2);
+    }
+    z = stop.any_stop ? z + spec.step_size * g * stop.active.unsqueeze(1).to(torch::kFloat32) : z + spec.step_size * g;
   }
   r.z_after = z.detach();
   r.logits = torch::stack(hist, 0);
   r.probs = torch::sigmoid(r.logits);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   return r;
+}
+
+// InterFaceGAN: one move along the target normal(s), made orthogonal to the normals of the
+// condition attributes (and of the other targets), far enough that each latent reaches signed
+// distance `strength` past the target's boundary. Steps 1..steps are evenly spaced points of
+// that move (so grids and strips show it progressively); a latent that reaches its stop
+// probability stays there.
+EditResult edit_boundary(const Models& m, const torch::Tensor& z0_in, const EditSpec& spec, const EditCallback& progress) {
+  if (!m.directions)
+    throw UsageError("method boundary needs the bundle's attribute directions; fit them with `latentedit directions --model DIR`");
+  const auto t_start = std::chrono::steady_clock::now();
+  torch::NoGradGuard ng;
+  const int64_t N = z0_in.size(0);
+  EditResult r;
+  const Plan plan = make_plan(m, spec);
+  r.keep = plan.keep;
+  const Directions& D = *m.directions;
+  const torch::Tensor z0 = z0_in.to(torch::kFloat32).contiguous();
+  r.z_before = z0.clone();
+  torch::Tensor delta = torch::zeros_like(z0);
+  for (size_t ti = 0; ti < spec.targets.size(); ++ti) {
+    const Target& t = spec.targets[ti];
+    const double s = t.direction == Direction::kAdd ? 1.0 : -1.0;
+    const torch::Tensor n = s * D.normals[t.attribute];
+    std::vector<int64_t> cond(spec.condition.begin(), spec.condition.end());
+    for (const auto& o : spec.targets)
+      if (o.attribute != t.attribute) cond.push_back(o.attribute);
+    torch::Tensor nc = n;
+    if (!cond.empty()) {
+      const auto Nc = D.normals.index_select(0, torch::tensor(cond, torch::kInt64));  // (c, d)
+      const auto G = Nc.matmul(Nc.t()) + 1e-6 * torch::eye(Nc.size(0));
+      nc = n - Nc.t().matmul(torch::linalg::solve(G, Nc.matmul(n), true));
+    }
+    const double len = nc.norm().item<double>();
+    if (len < 1e-3)
+      throw UsageError("condition: the target's direction lies within the conditioned attributes' directions; condition on fewer");
+    nc = nc / len;
+    const double along = n.dot(nc).item<double>();  // > 0: the conditioned move still crosses the boundary
+    const auto dist = s * (z0.matmul(D.normals[t.attribute]) + D.offsets[t.attribute]);  // (N) signed distance toward the target
+    const auto alpha = ((spec.strength - dist) / along).clamp_min(0.0);
+    delta = delta + alpha.unsqueeze(1) * nc.unsqueeze(0);
+  }
+  Stopper stop(spec, plan, progress, r, N);
+  std::set<int> record(spec.record_steps.begin(), spec.record_steps.end());
+  record.insert(0);
+  record.insert(spec.steps);
+  std::vector<torch::Tensor> hist;
+  torch::Tensor z = z0.clone(), frac = torch::zeros({N});
+  for (int k = 0; k <= spec.steps; ++k) {
+    if (k > 0) frac = torch::where(stop.active, torch::full({N}, static_cast<double>(k) / spec.steps), frac);
+    z = z0 + frac.unsqueeze(1) * delta;
+    const torch::Tensor img = m.generator.forward(z);
+    const torch::Tensor logits = m.classifier.forward(img);
+    hist.push_back(logits);
+    if (record.count(k)) r.images[k] = img;
+    stop.observe(k, logits);
+  }
+  r.z_after = z;
+  r.logits = torch::stack(hist, 0);
+  r.probs = torch::sigmoid(r.logits);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  return r;
+}
+
+EditResult edit_batch(const Models& m, const torch::Tensor& z0, const EditSpec& spec, const EditCallback& progress) {
+  return spec.method == Method::kBoundary ? edit_boundary(m, z0, spec, progress) : edit_gradient(m, z0, spec, progress);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ EditSpec course_baseline() {
   s.penalty_kind = PenaltyKind::kL2;
   s.steps = 10;
   s.step_size = 0.1 / 8.0;  // course: gradient of the mean over 8 latents
+  s.keep_mask = KeepMask::kUniform;
   return s;
 }
 

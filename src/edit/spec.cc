@@ -13,7 +13,8 @@ using json = nlohmann::json;
 namespace {
 const std::vector<std::string> kFields = {"add",   "remove",      "keep",       "steps",      "step_size",
                                           "penalty", "penalty_kind", "prior",    "target_prob", "batch_mean",
-                                          "show_steps", "scale",     "outputs"};
+                                          "show_steps", "scale",     "outputs", "method", "keep_mask",
+                                          "rank",       "eot",       "strength", "condition"};
 const std::vector<std::string> kOutputFields = {"grid", "pairs", "strip", "report"};
 
 std::string quote(const std::string& s) { return json(s).dump(); }
@@ -114,6 +115,30 @@ PenaltyKind parse_penalty_kind(const std::string& s) {
   throw UsageError("penalty_kind: expected \"l2\", \"l1\" or \"squared\", got " + quote(s));
 }
 
+std::string to_string(Method m) {
+  switch (m) {
+    case Method::kProjected: return "projected";
+    case Method::kBoundary: return "boundary";
+    case Method::kGradient: break;
+  }
+  return "gradient";
+}
+
+Method parse_method(const std::string& s) {
+  if (s == "gradient") return Method::kGradient;
+  if (s == "projected") return Method::kProjected;
+  if (s == "boundary") return Method::kBoundary;
+  throw UsageError("method: expected \"gradient\", \"projected\" or \"boundary\", got " + quote(s));
+}
+
+std::string to_string(KeepMask k) { return k == KeepMask::kUniform ? "uniform" : "correlation"; }
+
+KeepMask parse_keep_mask(const std::string& s) {
+  if (s == "correlation") return KeepMask::kCorrelation;
+  if (s == "uniform") return KeepMask::kUniform;
+  throw UsageError("keep_mask: expected \"correlation\" or \"uniform\", got " + quote(s));
+}
+
 const char* to_string(Direction d) { return d == Direction::kAdd ? "add" : "remove"; }
 
 std::string describe_targets(const std::vector<std::string>& attributes, const EditSpec& spec) {
@@ -149,6 +174,13 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
   for (int s : spec.record_steps)
     if (s < 0 || s > spec.steps)
       throw UsageError("show_steps: step " + std::to_string(s) + " is outside 0.." + std::to_string(spec.steps));
+  if (spec.rank < 1 || spec.rank > 64) throw UsageError("rank must be in 1..64 (got " + std::to_string(spec.rank) + ")");
+  if (spec.eot < 0 || spec.eot > 64) throw UsageError("eot must be in 0..64 (got " + std::to_string(spec.eot) + ")");
+  if (!(spec.strength > 0.0) || !(spec.strength <= 100.0)) throw UsageError("strength must be in (0, 100] (got " + num(spec.strength) + ")");
+  for (int c : spec.condition) {
+    if (c < 0 || c >= C) throw UsageError("condition: attribute index " + std::to_string(c) + " is out of range");
+    if (seen.count(c)) throw UsageError("condition: attribute " + std::to_string(c) + " is a target; drop it from condition");
+  }
 }
 
 EditSettings EditSettings::from_json(const json& j, const std::vector<std::string>& attrs, SettingsErrors& e,
@@ -170,16 +202,23 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
   if (r.has("penalty")) if (auto v = r.number("penalty", 0.0, L.max_weight, false)) sp.penalty = *v;
   if (r.has("prior")) if (auto v = r.number("prior", 0.0, L.max_weight, false)) sp.prior = *v;
   if (r.has("batch_mean")) if (auto v = r.boolean(j["batch_mean"], "batch_mean")) sp.batch_mean = *v;
-  if (r.has("penalty_kind")) {
-    const json& v = j["penalty_kind"];
+  if (r.has("target_prob")) sp.target_prob = r.number("target_prob", 0.0, 1.0, true, true);
+  auto enum_field = [&](const char* k, auto parse, auto& dst, const char* allowed) {
+    if (!r.has(k)) return;
+    const json& v = j[k];
     try {
       if (!v.is_string()) throw UsageError("");
-      sp.penalty_kind = parse_penalty_kind(v.get<std::string>());
+      dst = parse(v.get<std::string>());
     } catch (const UsageError&) {
-      e.fail("penalty_kind", "expected \"l2\", \"l1\" or \"squared\", got " + v.dump());
+      e.fail(k, std::string("expected ") + allowed + ", got " + v.dump());
     }
-  }
-  if (r.has("target_prob")) sp.target_prob = r.number("target_prob", 0.0, 1.0, true, true);
+  };
+  enum_field("penalty_kind", parse_penalty_kind, sp.penalty_kind, "\"l2\", \"l1\" or \"squared\"");
+  enum_field("method", parse_method, sp.method, "\"gradient\", \"projected\" or \"boundary\"");
+  enum_field("keep_mask", parse_keep_mask, sp.keep_mask, "\"correlation\" or \"uniform\"");
+  if (r.has("rank")) if (auto v = r.integer("rank", 1, 64)) sp.rank = static_cast<int>(*v);
+  if (r.has("eot")) if (auto v = r.integer("eot", 0, 64)) sp.eot = static_cast<int>(*v);
+  if (r.has("strength")) if (auto v = r.number("strength", 0.0, 100.0, true)) sp.strength = *v;
   if (r.has("scale")) if (auto v = r.integer("scale", 1, L.max_scale)) out.outputs.scale = static_cast<int>(*v);
   if (r.has("outputs")) {
     const json& o = j["outputs"];
@@ -224,6 +263,12 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
   }
   if (!r.has("add") && !r.has("remove"))
     e.fail("", "nothing to edit; give \"add\" and/or \"remove\", e.g. \"add\": [\"Smiling\"]");
+  if (r.has("condition"))
+    for (const auto& [name, f] : r.names("condition"))
+      if (auto a = r.attribute(attrs, name, f)) {
+        if (used.count(*a)) e.fail(f, attrs[*a] + " is a target; a boundary move cannot be made orthogonal to itself");
+        else if (std::find(sp.condition.begin(), sp.condition.end(), *a) == sp.condition.end()) sp.condition.push_back(*a);
+      }
   if (r.has("keep"))
     for (const auto& [name, f] : r.names("keep"))
       if (auto a = r.attribute(attrs, name, f)) {
@@ -263,10 +308,14 @@ json EditSettings::to_json(const std::vector<std::string>& attrs) const {
     (t.direction == Direction::kAdd ? add : remove).push_back(n);
   }
   for (int k : spec.keep) keep.push_back(attrs.at(k));
+  json condition = json::array();
+  for (int c : spec.condition) condition.push_back(attrs.at(c));
   return {{"add", add}, {"remove", remove}, {"keep", keep}, {"steps", spec.steps}, {"step_size", spec.step_size},
           {"penalty", spec.penalty}, {"penalty_kind", to_string(spec.penalty_kind)}, {"prior", spec.prior},
           {"target_prob", spec.target_prob ? json(*spec.target_prob) : json(nullptr)}, {"batch_mean", spec.batch_mean},
-          {"show_steps", spec.record_steps}, {"scale", outputs.scale},
+          {"show_steps", spec.record_steps}, {"scale", outputs.scale}, {"method", to_string(spec.method)},
+          {"keep_mask", to_string(spec.keep_mask)}, {"rank", spec.rank}, {"eot", spec.eot}, {"strength", spec.strength},
+          {"condition", condition},
           {"outputs", {{"grid", outputs.grid}, {"pairs", outputs.pairs}, {"strip", outputs.strips}, {"report", outputs.report}}}};
 }
 

@@ -3,6 +3,7 @@
 #include <torch/script.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -196,20 +197,44 @@ Models load_bundle(const std::string& dir) {
   m.generator = load_network(j["generator"], dir, "generator", m);
   m.classifier = load_network(j["classifier"], dir, "classifier", m);
   if (j.contains("auditor") && !j["auditor"].is_null()) m.auditor = load_network(j["auditor"], dir, "auditor", m);
+  if (j.contains("directions") && !j["directions"].is_null()) {
+    const json& d = j["directions"];
+    if (!d.is_object() || !d.contains("weights") || !d["weights"].is_string())
+      throw ModelError(mpath + ": \"directions\" must be {\"weights\": \"directions.safetensors\"}");
+    const std::string file = (fs::path(dir) / d["weights"].get<std::string>()).string();
+    const NamedTensors w = read_weights(file, "");
+    Directions dirs;
+    dirs.source = file;
+    const int64_t C = static_cast<int64_t>(m.attributes.size());
+    auto get = [&](const char* k, std::vector<int64_t> shape) {
+      const auto it = std::find_if(w.begin(), w.end(), [&](const auto& p) { return p.first == k; });
+      if (it == w.end() || it->second.sizes() != c10::IntArrayRef(shape))
+        throw ModelError(file + ": tensor \"" + k + "\" is missing or has the wrong shape (refit with `latentedit directions`)");
+      return it->second.to(torch::kFloat32).contiguous();
+    };
+    dirs.normals = get("normals", {C, m.z_dim});
+    dirs.offsets = get("offsets", {C});
+    dirs.correlation = get("correlation", {C, C});
+    dirs.accuracy = get("accuracy", {C});
+    if (!torch::isfinite(dirs.normals).all().item<bool>() || !torch::isfinite(dirs.correlation).all().item<bool>())
+      throw ModelError(file + " holds non-finite values (refit with `latentedit directions`)");
+    m.directions = dirs;
+  }
   return m;
+}
+
+Network load_network_file(const std::string& file, const std::string& role, bool generator) {
+  if (!fs::exists(file)) throw ModelError(role + " file " + file + " does not exist");
+  if (is_torchscript(file)) return torchscript_network(file, role);
+  const NamedTensors w = read_weights(file, generator ? "gen" : "classifier");
+  return generator ? make_generator_network(w, file, std::nullopt) : make_classifier_network(w, file, std::nullopt);
 }
 
 Models load_from_files(const std::string& generator_file, const std::string& classifier_file) {
   Models m;
   m.attributes = celeba_attributes();
-  auto one = [&](const std::string& file, const std::string& role, bool gen) {
-    if (!fs::exists(file)) throw ModelError(role + " file " + file + " does not exist");
-    if (is_torchscript(file)) return torchscript_network(file, role);
-    const NamedTensors w = read_weights(file, gen ? "gen" : "classifier");
-    return gen ? make_generator_network(w, file, std::nullopt) : make_classifier_network(w, file, std::nullopt);
-  };
-  m.generator = one(generator_file, "generator", true);
-  m.classifier = one(classifier_file, "classifier", false);
+  m.generator = load_network_file(generator_file, "generator", true);
+  m.classifier = load_network_file(classifier_file, "classifier", false);
   if (m.generator.arch == "torchscript") {
     // Probe z_dim: the course uses 64; a TorchScript generator must accept (N, z_dim).
     m.z_dim = 64;

@@ -101,6 +101,41 @@ void init_weights(torch::nn::Module& m, double bn_mean, uint64_t seed) {
   }
 }
 
+
+// Random horizontal flips and shifts of up to 2 px (edge-replicated), per image.
+torch::Tensor augment_batch(const torch::Tensor& x, at::Generator& g) {
+  const int64_t N = x.size(0);
+  const auto flip = torch::rand({N}, g) < 0.5;
+  torch::Tensor out = torch::where(flip.view({N, 1, 1, 1}), x.flip({3}), x);
+  const auto shifts = torch::randint(-2, 3, {N, 2}, g);
+  const auto padded = F::pad(out, F::PadFuncOptions({2, 2, 2, 2}).mode(torch::kReplicate));
+  std::vector<torch::Tensor> rows;
+  const auto acc = shifts.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < N; ++i)
+    rows.push_back(padded[i].slice(1, 2 + acc[i][0], 2 + acc[i][0] + x.size(2)).slice(2, 2 + acc[i][1], 2 + acc[i][1] + x.size(3)));
+  return torch::stack(rows);
+}
+
+// L-infinity PGD on the BCE loss: random start in the eps-ball, `steps` signed-gradient steps of
+// 2.5 * eps / steps, projected to the ball and the [-1, 1] range. BatchNorm uses its running
+// statistics during the attack (eval mode) so the attack does not change them.
+torch::Tensor pgd_attack(ClassifierImpl& net, const torch::Tensor& x, const torch::Tensor& y, double eps, int64_t steps,
+                         at::Generator& g) {
+  const bool was_training = net.is_training();
+  net.eval();
+  const double alpha = 2.5 * eps / static_cast<double>(std::max<int64_t>(steps, 1));
+  torch::Tensor xa = (x + (torch::rand(x.sizes(), g) * 2 - 1) * eps).clamp(-1, 1).detach();
+  for (int64_t k = 0; k < steps; ++k) {
+    xa.set_requires_grad(true);
+    const auto l = F::binary_cross_entropy_with_logits(net.forward(xa), y);
+    const auto grad = torch::autograd::grad({l}, {xa})[0];
+    xa = (xa.detach() + alpha * grad.sign());
+    xa = torch::min(torch::max(xa, x - eps), x + eps).clamp(-1, 1).detach();
+  }
+  if (was_training) net.train();
+  return xa;
+}
+
 }  // namespace
 
 Classifier train_classifier(const Dataset& data, const ClassifierTrainOptions& o, const TrainCallback& cb) {
@@ -111,6 +146,7 @@ Classifier train_classifier(const Dataset& data, const ClassifierTrainOptions& o
   co.n_classes = data.labels.size(1);
   Classifier net(co);
   init_weights(*net, 1.0, o.seed);
+  if (!o.init.empty()) load_state_dict(*net, o.init, "the initial classifier");
   torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(o.lr).betas({0.5, 0.999}));
   int64_t start = 0;
   if (o.resume && !o.checkpoint.empty() && fs::exists(o.checkpoint)) {
@@ -128,15 +164,26 @@ Classifier train_classifier(const Dataset& data, const ClassifierTrainOptions& o
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t step = start; step < o.steps; ++step) {
     const torch::Tensor idx = batcher.indices(step);
-    const torch::Tensor x = to_model_range(data.images.index_select(0, idx));
+    torch::Tensor x = to_model_range(data.images.index_select(0, idx));
     const torch::Tensor y = data.labels.index_select(0, idx);
+    auto gen = step_generator(o.seed, step, 7);
+    if (o.augment) x = augment_batch(x, gen);
     opt.zero_grad();
     const torch::Tensor logits = net->forward(x);
-    const torch::Tensor loss = F::binary_cross_entropy_with_logits(logits, y);
+    torch::Tensor loss = F::binary_cross_entropy_with_logits(logits, y);
+    std::map<std::string, double> shown;
+    if (o.adversarial_eps > 0) {
+      const torch::Tensor xa = pgd_attack(*net, x, y, o.adversarial_eps, o.pgd_steps, gen);
+      const torch::Tensor adv = F::binary_cross_entropy_with_logits(net->forward(xa), y);
+      shown["adv_loss"] = adv.item<double>();
+      loss = 0.5 * (loss + adv);
+    }
     loss.backward();
     opt.step();
     const double acc = ((logits.detach() > 0).to(torch::kFloat32) == y).to(torch::kFloat32).mean().item<double>();
-    meter.add({{"loss", loss.item<double>()}, {"acc", acc}});
+    shown["loss"] = loss.item<double>();
+    shown["acc"] = acc;
+    meter.add(shown);
     const bool last = step + 1 == o.steps;
     if (!o.checkpoint.empty() && ((step + 1) % o.checkpoint_every == 0 || last)) {
       torch::serialize::OutputArchive ar, m, op;

@@ -1,0 +1,35 @@
+// latentedit — fitting the bundle's attribute directions (InterFaceGAN): sample latents, label
+// them with the editing classifier (confident labels only), fit one linear boundary per
+// attribute in z by logistic regression, and measure the attributes' correlation. The boundary
+// method edits along these normals; the correlation drives the default keep mask.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+
+#include "latentedit/bundle.h"
+#include "latentedit/safetensors.h"
+
+namespace latentedit {
+
+struct DirectionsOptions {
+  int64_t samples = 20000;     // latents drawn (seed `seed`, as `edit --seed`)
+  uint64_t seed = 12345;
+  double confidence = 0.8;     // a label is used when p >= confidence (present) or p <= 1 - confidence (absent)
+  double l2 = 1e-3;            // ridge on the boundary weights
+  int iterations = 200;        // L-BFGS iterations
+  // Correlation of the attributes, from: "samples" (the classifier's labels of the generator's
+  // samples: any bundle) or "procedural" (latentedit's procedural face labels, the training
+  // labels of bundles trained on them; CelebA attribute lists only).
+  std::string correlation_from = "samples";
+};
+
+// Fits the directions of `m` (its generator and editing classifier). Deterministic.
+Directions fit_directions(const Models& m, const DirectionsOptions& o,
+                          const std::function<void(const std::string&)>& progress = nullptr);
+
+// The tensors of directions.safetensors.
+NamedTensors directions_tensors(const Directions& d);
+
+}  // namespace latentedit

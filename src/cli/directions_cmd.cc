@@ -1,0 +1,66 @@
+// `latentedit directions`: fit the bundle's attribute directions (InterFaceGAN boundaries in z)
+// and attribute correlation; writes DIR/directions.safetensors and lists it in model.json.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "common.h"
+#include "io/fsutil.h"
+#include "latentedit/directions.h"
+
+namespace latentedit::cli {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct DirectionsCliOptions {
+  CommonOptions common;
+  DirectionsOptions d;
+  bool json_out = false;
+};
+
+int run_directions(const DirectionsCliOptions& o) {
+  const int threads = o.common.apply_threads();
+  if (o.common.model.empty() && !o.common.generator.empty())
+    throw UsageError("directions are stored in a bundle: pass --model DIR (convert files with `latentedit convert` first)");
+  const std::string dir = o.common.model.empty() ? default_bundle_dir(o.common.argv0) : o.common.model;
+  const Models m = load_bundle(dir);
+  const Directions d = fit_directions(m, o.d, [&](const std::string& what) { log(o.common.quiet, "directions: " + what); });
+  json manifest = m.manifest;
+  manifest["directions"] = {{"weights", "directions.safetensors"}, {"samples", o.d.samples}, {"seed", o.d.seed},
+                            {"confidence", o.d.confidence}, {"correlation_from", o.d.correlation_from}, {"threads", threads}};
+  StagedDir staged(dir, StagedDir::kIntoDirectory);
+  staged.add("directions.safetensors", serialize_safetensors(directions_tensors(d), {{"format", "latentedit-directions"}}));
+  staged.add("model.json", manifest.dump(2) + "\n");
+  staged.commit();
+  json acc = json::object();
+  for (size_t c = 0; c < m.attributes.size(); ++c) acc[m.attributes[c]] = d.accuracy[static_cast<int64_t>(c)].item<double>();
+  if (o.json_out) {
+    print_json({{"bundle", dir}, {"boundary_accuracy", acc}, {"mean_accuracy", d.accuracy.mean().item<double>()}});
+  } else {
+    for (size_t c = 0; c < m.attributes.size(); ++c)
+      std::printf("%-20s boundary accuracy %.3f\n", m.attributes[c].c_str(), d.accuracy[static_cast<int64_t>(c)].item<double>());
+    std::printf("wrote %s/directions.safetensors (mean boundary accuracy %.3f)\n", dir.c_str(), d.accuracy.mean().item<double>());
+  }
+  return 0;
+}
+}  // namespace
+
+void register_directions(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0) {
+  auto o = std::make_shared<DirectionsCliOptions>();
+  o->common.argv0 = argv0;
+  CLI::App* app = root.add_subcommand("directions", "Fit the bundle's attribute boundaries in z (for --method boundary) and correlations");
+  app->add_option("--samples", o->d.samples, "Latents sampled and labelled by the editing classifier")
+      ->check(CLI::Range(int64_t{100}, int64_t{10000000}));
+  app->add_option("--seed", o->d.seed, "Seed of those latents");
+  app->add_option("--confidence", o->d.confidence, "Use a label only when p >= this or p <= 1 - this")->check(CLI::Range(0.51, 0.999));
+  app->add_option("--correlation-from", o->d.correlation_from,
+                  "Attribute correlation from the classifier's labels of generated samples, or from latentedit's procedural "
+                  "face labels (the training labels of procedural bundles)")
+      ->check(CLI::IsMember({"samples", "procedural"}));
+  app->add_flag("--json", o->json_out, "Print the boundary accuracies as JSON");
+  o->common.add_to(app);
+  cmds.push_back({app, [o] { return run_directions(*o); }});
+}
+
+}  // namespace latentedit::cli

@@ -1,0 +1,177 @@
+// Edit methods on small random models: each moves the target the asked way; projected lowers
+// the first-order change of the kept logits; boundary moves along unit normals orthogonal to
+// the conditions; the correlation mask and EOT; directions fitting; adversarial training.
+#include <gtest/gtest.h>
+
+#include "latentedit/directions.h"
+#include "latentedit/editor.h"
+#include "latentedit/errors.h"
+#include "latentedit/train.h"
+#include "test_util.h"
+
+using namespace latentedit;
+
+namespace {
+struct Methods : ::testing::Test {
+  static void SetUpTestSuite() {
+    dir = new test::TempDir();
+    test::make_random_bundle(dir->str(), 8, 8, 3, true);
+    models = new Models(load_bundle(dir->str()));
+    DirectionsOptions o;
+    o.samples = 2000;
+    o.confidence = 0.6;
+    models->directions = fit_directions(*models, o);
+  }
+  static void TearDownTestSuite() {
+    delete models;
+    delete dir;
+  }
+  static test::TempDir* dir;
+  static Models* models;
+  const Models& m = *models;
+  int smiling = find_attribute(m.attributes, "Smiling");
+
+  EditSpec spec(Method method, Direction d = Direction::kAdd) const {
+    EditSpec s;
+    s.targets = {{smiling, d, std::nullopt}};
+    s.method = method;
+    s.keep_mask = KeepMask::kUniform;
+    return s;
+  }
+};
+test::TempDir* Methods::dir = nullptr;
+Models* Methods::models = nullptr;
+
+torch::Tensor kept_logits(const Models& m, const torch::Tensor& z, const std::vector<int>& keep) {
+  return classify(m.classifier, generate(m, z)).index_select(1, torch::tensor(std::vector<int64_t>(keep.begin(), keep.end())));
+}
+}  // namespace
+
+TEST_F(Methods, EveryMethodMovesTheTargetTheAskedWay) {
+  const auto z = sample_latents(21, 16, m.z_dim);
+  for (Method method : {Method::kGradient, Method::kProjected, Method::kBoundary}) {
+    for (Direction d : {Direction::kAdd, Direction::kRemove}) {
+      EditSpec s = spec(method, d);
+      s.penalty = 0.0;
+      const auto r = edit(m, z, s);
+      const auto before = r.logits[0].select(1, smiling), after = r.logits[s.steps].select(1, smiling);
+      const auto moved = d == Direction::kAdd ? after - before : before - after;
+      EXPECT_GT(moved.mean().item<double>(), 0.0) << to_string(method) << " " << to_string(d);
+      EXPECT_TRUE(torch::isfinite(r.z_after).all().item<bool>());
+    }
+  }
+}
+
+TEST_F(Methods, ProjectedLowersTheFirstOrderChangeOfKeptLogits) {
+  const auto z = sample_latents(5, 12, m.z_dim);
+  EditSpec g = spec(Method::kGradient), p = spec(Method::kProjected);
+  for (EditSpec* s : {&g, &p}) {
+    s->steps = 1;
+    s->step_size = 1e-3;  // one small step: the change is first order
+    s->penalty = 0.0;
+  }
+  p.rank = 39;  // the whole row space of the 39 kept logits' Jacobian
+  const auto rg = edit(m, z, g), rp = edit(m, z, p);
+  const auto k0 = kept_logits(m, z, rg.keep);
+  const double dg = (kept_logits(m, rg.z_after, rg.keep) - k0).abs().mean().item<double>();
+  const double dp = (kept_logits(m, rp.z_after, rp.keep) - k0).abs().mean().item<double>();
+  EXPECT_LT(dp, 0.2 * dg) << "gradient " << dg << " projected " << dp;
+  // A partial rank removes less, but still some of it.
+  p.rank = 4;
+  const double d4 = (kept_logits(m, edit(m, z, p).z_after, rg.keep) - k0).abs().mean().item<double>();
+  EXPECT_LT(d4, dg);
+  EXPECT_GT(d4, dp);
+}
+
+TEST_F(Methods, BoundaryMovesAlongUnitNormalsOrthogonalToTheConditions) {
+  const Directions& D = *m.directions;
+  EXPECT_TRUE(torch::allclose(D.normals.norm(2, {1}), torch::ones({40}), 1e-5, 1e-5));
+  const int male = find_attribute(m.attributes, "Male"), young = find_attribute(m.attributes, "Young");
+  EditSpec s = spec(Method::kBoundary);
+  s.condition = {male, young};
+  s.strength = 2.0;
+  const auto z = sample_latents(9, 8, m.z_dim);
+  const auto r = edit(m, z, s);
+  const auto dz = r.z_after - r.z_before;
+  for (int c : {male, young}) EXPECT_LT(dz.matmul(D.normals[c]).abs().max().item<double>(), 1e-4) << m.attributes[c];
+  // Every latent ends `strength` past the target's boundary (or was already beyond it).
+  const auto dist = r.z_after.matmul(D.normals[smiling]) + D.offsets[smiling];
+  EXPECT_GT(dist.min().item<double>(), 2.0 - 1e-3);
+  // Without directions the method says how to get them.
+  Models bare = load_bundle(dir->str());
+  try {
+    edit(bare, z, s);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("latentedit directions"), std::string::npos);
+  }
+}
+
+TEST_F(Methods, CorrelationMaskFreesTiedAttributesAndExplicitKeepOverridesIt) {
+  Models tied = m;
+  Directions D = *m.directions;
+  const int goatee = find_attribute(m.attributes, "Goatee");
+  D.correlation = torch::eye(40);
+  D.correlation[smiling][goatee] = D.correlation[goatee][smiling] = 1.0;  // perfectly tied
+  tied.directions = D;
+  const auto z = sample_latents(2, 8, m.z_dim);
+  EditSpec masked = spec(Method::kGradient), uniform = spec(Method::kGradient);
+  masked.keep_mask = KeepMask::kCorrelation;
+  masked.penalty = uniform.penalty = 5.0;
+  const auto a = edit(tied, z, masked), b = edit(tied, z, uniform);
+  EXPECT_FALSE(torch::equal(a.z_after, b.z_after)) << "a tied attribute must not be penalised";
+  masked.keep = {goatee};  // explicit keep: exactly these, unmasked
+  uniform.keep = {goatee};
+  EXPECT_TRUE(torch::equal(edit(tied, z, masked).z_after, edit(tied, z, uniform).z_after));
+}
+
+TEST_F(Methods, EotAveragesOverViewsDeterministically) {
+  const auto z = sample_latents(3, 6, m.z_dim);
+  EditSpec s = spec(Method::kGradient);
+  s.eot = 3;
+  const auto a = edit(m, z, s), b = edit(m, z, s);
+  EXPECT_TRUE(torch::equal(a.z_after, b.z_after));
+  EXPECT_FALSE(torch::equal(a.z_after, edit(m, z, spec(Method::kGradient)).z_after));
+  EXPECT_GT((a.logits[10].select(1, smiling) - a.logits[0].select(1, smiling)).mean().item<double>(), 0.0);
+}
+
+TEST(Directions, FitSeparatesTheClassifiersConfidentLabels) {
+  test::TempDir d;
+  test::make_random_bundle(d.str(), 8, 8, 4, false);
+  const Models m = load_bundle(d.str());
+  DirectionsOptions o;
+  o.samples = 3000;
+  o.confidence = 0.6;
+  const Directions a = fit_directions(m, o), b = fit_directions(m, o);
+  EXPECT_TRUE(torch::equal(a.normals, b.normals));
+  EXPECT_EQ(a.correlation.sizes(), (std::vector<int64_t>{40, 40}));
+  EXPECT_TRUE(torch::allclose(a.correlation, a.correlation.t()));
+  // Better than chance on average (a random generator and classifier are far from linear in z).
+  EXPECT_GT(a.accuracy.mean().item<double>(), 0.6);
+}
+
+TEST(Train, AdversarialClassifierTrainingRunsAndIsDeterministic) {
+  const Dataset d = render_dataset(3, 0, 64);
+  ClassifierTrainOptions o;
+  o.hidden_dim = 4;
+  o.batch = 16;
+  o.steps = 4;
+  o.adversarial_eps = 0.05;
+  o.pgd_steps = 2;
+  o.augment = true;
+  std::map<std::string, double> last;
+  const Classifier a = train_classifier(d, o, [&](const TrainStats& s) { last = s.losses; });
+  const Classifier b = train_classifier(d, o);
+  ASSERT_TRUE(last.count("adv_loss"));
+  EXPECT_GE(last.at("adv_loss"), 0.0);
+  EXPECT_LE(last.at("acc"), 1.0);  // one meter entry per step: accuracy stays a fraction
+  const auto sa = state_dict(*a), sb = state_dict(*b);
+  for (size_t i = 0; i < sa.size(); ++i) EXPECT_TRUE(torch::equal(sa[i].second, sb[i].second)) << sa[i].first;
+  // Fine-tuning starts from the given weights.
+  o.init = sa;
+  o.steps = 1;
+  o.adversarial_eps = 0;
+  o.augment = false;
+  const Classifier c = train_classifier(d, o);
+  EXPECT_LT((state_dict(*c)[0].second - sa[0].second).abs().max().item<double>(), 0.05);
+}
