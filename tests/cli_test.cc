@@ -157,3 +157,32 @@ TEST_F(Cli, DatasetAndTrainingWriteABundle) {
   EXPECT_EQ(j["training"]["classifier"]["steps"], 3);
   ASSERT_EQ(run_cli("sample --count 1 --out " + out / "s" + " --model " + out / "b", &o, &e), 0) << e;
 }
+
+TEST_F(Cli, DirectionsThenEveryMethodAndTheEvaluateCurve) {
+  test::TempDir d;
+  fs::copy(*dir / "bundle", d / "b");
+  std::string o, e;
+  // Without directions, the boundary method says how to get them (usage error).
+  EXPECT_EQ(run_cli("edit --add Smiling --method boundary --count 2 -q --model " + d / "b" + " --out " + d / "x", &o, &e), 2);
+  EXPECT_NE(e.find("latentedit directions --model"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(d / "x"));
+  ASSERT_EQ(run_cli("directions --samples 400 --confidence 0.6 -q --model " + d / "b", &o, &e), 0) << e;
+  EXPECT_TRUE(test::read_json(d / "b/model.json").contains("directions"));
+  for (const char* m : {"gradient --eot 1", "projected --rank 2", "boundary --strength 1 --condition Male"}) {
+    ASSERT_EQ(run_cli(std::string("edit --add Smiling --count 2 --steps 4 -q --method ") + m + " --model " + d / "b" + " --out " + d / "e",
+                      &o, &e), 0) << m << "\n" << e;
+    const auto rep = test::read_json(d / "e/report.json");
+    EXPECT_EQ(rep["settings"]["method"], std::string(m).substr(0, std::string(m).find(' '))) << m;
+  }
+  EXPECT_EQ(run_cli("edit --add Smiling --method boundary --condition smiling -q --model " + d / "b" + " --out " + d / "y", &o, &e), 2);
+  EXPECT_NE(e.find("is a target"), std::string::npos) << e;
+  ASSERT_EQ(run_cli("evaluate --seeds 8 --heldout 0 --samples 0 --methods gradient,projected+eot1,boundary --strengths 0.5,1 "
+                    "--boundary-strengths 1 -q --model " + d / "b" + " --out " + d / "ev.json --plot " + d / "pareto.png",
+                    &o, &e), 0) << e;
+  const auto ev = test::read_json(d / "ev.json");
+  EXPECT_EQ(ev["points"].size(), 2u + 2u + 1u + 1u);  // two curves of 2, boundary 1, course
+  EXPECT_EQ(ev["points"][2]["settings"]["eot"], 1);
+  EXPECT_FALSE(cv::imread(d / "pareto.png").empty());
+  EXPECT_NE(o.find("course C1W4"), std::string::npos) << o;
+  EXPECT_EQ(run_cli("evaluate --methods projected+eotx -q --model " + d / "b", &o, &e), 2);
+}

@@ -21,10 +21,15 @@ struct EditorTest : ::testing::Test {
 };
 test::TempDir* EditorTest::dir = nullptr;
 
+// The course's gradient method, which these tests check against its formula.
 EditSpec spec_for(int attr, Direction d, double penalty) {
   EditSpec s;
   s.targets = {{attr, d, std::nullopt}};
   s.penalty = penalty;
+  s.method = Method::kGradient;
+  s.eot = 0;
+  s.step_size = 0.1;
+  s.keep_mask = KeepMask::kUniform;
   return s;
 }
 
@@ -76,7 +81,7 @@ TEST_F(EditorTest, PenaltyLowersDriftOfKeptAttributes) {
 }
 
 TEST_F(EditorTest, OneStepIsZPlusStepTimesFiniteDifferenceGradient) {
-  EditSpec s;
+  EditSpec s = spec_for(smiling, Direction::kAdd, 0.5);
   s.targets = {{smiling, Direction::kAdd, std::nullopt}, {find_attribute(m.attributes, "Male"), Direction::kRemove, std::nullopt}};
   s.penalty = 0.5;
   s.prior = 0.05;

@@ -24,6 +24,8 @@ TEST(Spec, AbsentFieldsTakeTheCourseDefaults) {
   EXPECT_EQ(s.spec.steps, 10);
   EXPECT_EQ(s.spec.step_size, d.step_size);
   EXPECT_EQ(s.spec.penalty, 0.1);
+  EXPECT_EQ(s.spec.method, Method::kProjected);  // chosen from the success-drift curve (README)
+  EXPECT_EQ(s.spec.eot, 2);
   EXPECT_EQ(s.spec.penalty_kind, PenaltyKind::kL2);
   EXPECT_FALSE(s.spec.target_prob.has_value());
   EXPECT_EQ(s.spec.record_steps, std::vector<int>{5});  // the middle step, one home: default_record_steps

@@ -21,7 +21,7 @@ struct EvalCliOptions {
   int64_t seeds = 256, heldout = 2000, samples = 2000;
   uint64_t seed = 0;
   std::vector<std::string> attributes, methods;
-  std::vector<double> strengths;
+  std::vector<double> strengths, boundary_strengths = {0.5, 1, 2, 3, 4};
   std::string out, plot;
   bool json_out = false;
 };
@@ -94,10 +94,21 @@ int run_evaluate(const EvalCliOptions& o) {
     // One curve per method: the flags' settings with the method's strength swept. Gradient
     // methods: strength = steps x step_size (steps fixed by --steps); boundary: the distance.
     for (const auto& name : o.methods) {
+      // NAME or NAME+eotN: the method without EOT, or with N extra EOT views.
       EditSpec p = spec;
-      p.method = parse_method(name);
-      std::vector<double> ss = o.strengths;
-      if (ss.empty()) ss = p.method == Method::kBoundary ? std::vector<double>{0.5, 1, 2, 3, 4} : std::vector<double>{0.125, 0.25, 0.5, 1, 2};
+      const auto plus = name.find('+');
+      p.method = parse_method(name.substr(0, plus));
+      p.eot = 0;
+      if (plus != std::string::npos) {
+        const std::string mod = name.substr(plus + 1);
+        int n = -1;
+        char extra = 0;
+        if (std::sscanf(mod.c_str(), "eot%d%c", &n, &extra) != 1 || n < 0 || n > 64)
+          throw UsageError("--methods: bad variant '" + name + "'; write METHOD or METHOD+eotN, e.g. projected+eot2");
+        p.eot = n;
+      }
+      std::vector<double> ss = p.method == Method::kBoundary ? o.boundary_strengths : o.strengths;
+      if (ss.empty()) ss = {0.125, 0.25, 0.5, 1, 2};
       for (double st : ss) {
         if (p.method == Method::kBoundary) p.strength = st;
         else p.step_size = st / p.steps;
@@ -137,12 +148,14 @@ void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::st
   app->add_option("--samples", o->samples, "Generated and rendered faces for frequencies / Frechet distance (0 = skip)")
       ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
   app->add_option("--attributes", o->attributes, "Only these attributes (default: all)")->delimiter(',');
-  app->add_option("--methods", o->methods, "Sweep these methods (gradient, projected, boundary), one curve each; "
-                  "default: only the settings given by the other flags")
-      ->delimiter(',')->check(CLI::IsMember({"gradient", "projected", "boundary"}));
-  app->add_option("--strengths", o->strengths, "Strengths swept per method: steps x step size for gradient/projected "
-                  "(default 0.125,0.25,0.5,1,2), distance past the boundary for boundary (default 0.5,1,2,3,4)")
+  app->add_option("--methods", o->methods, "Sweep these methods (gradient, projected, boundary: without EOT; NAME+eotN: "
+                  "with N EOT views), one curve each, other settings from the flags; default: only the flags' setting")
+      ->delimiter(',');
+  app->add_option("--strengths", o->strengths, "Strengths swept for gradient/projected: steps x step size "
+                  "(default 0.125,0.25,0.5,1,2)")
       ->delimiter(',')->check(CLI::PositiveNumber);
+  app->add_option("--boundary-strengths", o->boundary_strengths, "Strengths swept for boundary: distance in z past the boundary")
+      ->delimiter(',')->check(CLI::Range(0.001, 100.0));
   app->add_option("--out", o->out, "Also write the JSON report to this file");
   app->add_option("--plot", o->plot, "Also draw success vs drift, one line per method, to this PNG");
   app->add_flag("--json", o->json_out, "Print the JSON report instead of the table");

@@ -207,8 +207,11 @@ EditResult edit_gradient(const Models& m, const torch::Tensor& z0_in, const Edit
     if (R > 0) {
       // Sketch of the kept logits' Jacobian row space: R random (mask-weighted) combinations.
       auto g = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(k) * 104729ULL + 5);
-      const auto kept = all_logits.slice(0, E * N, copies * N).index_select(1, plan.k_index);  // (R*N, K)
-      auto omega = torch::randn(kept.sizes(), g);
+      // Omega is drawn per step, shared by all latents, so a latent's edit does not depend on
+      // what else is in its batch.
+      const int64_t K = plan.k_index.size(0);
+      const auto kept = all_logits.slice(0, E * N, copies * N).index_select(1, plan.k_index).view({R, N, K});
+      auto omega = torch::randn({R, 1, K}, g);
       if (plan.k_weight.defined()) omega = omega * plan.k_weight;
       total = total + (kept * omega).sum();
     }

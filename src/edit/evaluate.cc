@@ -23,6 +23,8 @@ EditSpec course_baseline() {
   s.steps = 10;
   s.step_size = 0.1 / 8.0;  // course: gradient of the mean over 8 latents
   s.keep_mask = KeepMask::kUniform;
+  s.method = Method::kGradient;
+  s.eot = 0;
   return s;
 }
 
@@ -233,7 +235,7 @@ cv::Mat pareto_plot(const EvalResult& r, const std::string& title) {
   cv::rectangle(img, {L, T}, {W - R, H - B}, black, 1);
   cv::putText(img, title, {L, 30}, font, 0.6, black, 1, cv::LINE_AA);
   cv::putText(img, "success (auditor: target crossed 0.5 as asked)", {L + 120, H - 25}, font, 0.5, black, 1, cv::LINE_AA);
-  cv::putText(img, "drift", {10, T - 10}, font, 0.5, black, 1, cv::LINE_AA);
+  cv::putText(img, "drift (mean |dp| of the other attributes, auditor)", {10, T - 12}, font, 0.5, black, 1, cv::LINE_AA);
   const std::vector<cv::Scalar> palette = {{200, 80, 30}, {40, 40, 210}, {30, 150, 30}, {150, 40, 150}, {0, 140, 220}, {120, 120, 0}};
   std::vector<std::string> curves;
   for (const auto& p : r.points)

@@ -180,9 +180,19 @@ EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const Edit
   const OutputOptions& o = s.outputs;
   EditOutputs out;
   out.write_report = o.report;
-  char sub[240];
-  std::snprintf(sub, sizeof sub, "%s  steps %d x %g  penalty %g (%s)%s", ctx.label.c_str(), spec.steps, spec.step_size,
-                spec.penalty, to_string(spec.penalty_kind).c_str(), a.present ? "  audit: auditor classifier, ! = not confirmed" : "");
+  // The course's method keeps its original subtitle; other methods name themselves compactly so
+  // the line fits a 3-column grid.
+  char sub[320];
+  const char* audit = a.present ? "  ! = auditor disagrees" : "";
+  if (spec.method == Method::kBoundary)
+    std::snprintf(sub, sizeof sub, "%s  boundary, strength %g%s", ctx.label.c_str(), spec.strength, audit);
+  else if (spec.method == Method::kProjected || spec.eot > 0)
+    std::snprintf(sub, sizeof sub, "%s  %d x %g  penalty %g  %s%s%s", ctx.label.c_str(), spec.steps, spec.step_size, spec.penalty,
+                  spec.method == Method::kProjected ? ("projected r" + std::to_string(spec.rank)).c_str() : "gradient",
+                  spec.eot > 0 ? (" eot" + std::to_string(spec.eot)).c_str() : "", audit);
+  else
+    std::snprintf(sub, sizeof sub, "%s  steps %d x %g  penalty %g (%s)%s", ctx.label.c_str(), spec.steps, spec.step_size,
+                  spec.penalty, to_string(spec.penalty_kind).c_str(), a.present ? "  audit: auditor classifier, ! = not confirmed" : "");
   if (o.grid) out.images.emplace_back("grid.png", encode_png(edit_grid(m, spec, r, a, sub, o.scale)));
   const int64_t N = r.z_before.size(0);
   const torch::Tensor& first = r.images.begin()->second;
