@@ -99,45 +99,44 @@ const std::vector<std::string>& EditSettings::fields() { return kFields; }
 
 std::vector<int> default_record_steps(int steps) { return steps >= 4 ? std::vector<int>{steps / 2} : std::vector<int>{}; }
 
-std::string to_string(PenaltyKind k) {
-  switch (k) {
-    case PenaltyKind::kL1: return "l1";
-    case PenaltyKind::kSquared: return "squared";
-    case PenaltyKind::kL2: break;
-  }
-  return "l2";
+namespace {
+// Each enum's JSON names, in the order the error message lists them.
+template <typename E>
+using Names = std::vector<std::pair<E, const char*>>;
+const Names<PenaltyKind> kPenaltyKinds = {{PenaltyKind::kL2, "l2"}, {PenaltyKind::kL1, "l1"}, {PenaltyKind::kSquared, "squared"}};
+const Names<Method> kMethods = {{Method::kGradient, "gradient"}, {Method::kProjected, "projected"}, {Method::kBoundary, "boundary"}};
+const Names<KeepMask> kKeepMasks = {{KeepMask::kCorrelation, "correlation"}, {KeepMask::kUniform, "uniform"}};
+
+template <typename E>
+std::string name_of(const Names<E>& names, E v) {
+  for (const auto& [e, n] : names)
+    if (e == v) return n;
+  return names.front().second;
 }
 
-PenaltyKind parse_penalty_kind(const std::string& s) {
-  if (s == "l2") return PenaltyKind::kL2;
-  if (s == "l1") return PenaltyKind::kL1;
-  if (s == "squared") return PenaltyKind::kSquared;
-  throw UsageError("penalty_kind: expected \"l2\", \"l1\" or \"squared\", got " + quote(s));
+// "\"a\", \"b\" or \"c\""
+template <typename E>
+std::string alternatives(const Names<E>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size(); ++i)
+    s += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + quote(names[i].second);
+  return s;
 }
 
-std::string to_string(Method m) {
-  switch (m) {
-    case Method::kProjected: return "projected";
-    case Method::kBoundary: return "boundary";
-    case Method::kGradient: break;
-  }
-  return "gradient";
+template <typename E>
+E parse_name(const Names<E>& names, const char* field, const std::string& s) {
+  for (const auto& [e, n] : names)
+    if (s == n) return e;
+  throw UsageError(std::string(field) + ": expected " + alternatives(names) + ", got " + quote(s));
 }
+}  // namespace
 
-Method parse_method(const std::string& s) {
-  if (s == "gradient") return Method::kGradient;
-  if (s == "projected") return Method::kProjected;
-  if (s == "boundary") return Method::kBoundary;
-  throw UsageError("method: expected \"gradient\", \"projected\" or \"boundary\", got " + quote(s));
-}
-
-std::string to_string(KeepMask k) { return k == KeepMask::kUniform ? "uniform" : "correlation"; }
-
-KeepMask parse_keep_mask(const std::string& s) {
-  if (s == "correlation") return KeepMask::kCorrelation;
-  if (s == "uniform") return KeepMask::kUniform;
-  throw UsageError("keep_mask: expected \"correlation\" or \"uniform\", got " + quote(s));
-}
+std::string to_string(PenaltyKind k) { return name_of(kPenaltyKinds, k); }
+PenaltyKind parse_penalty_kind(const std::string& s) { return parse_name(kPenaltyKinds, "penalty_kind", s); }
+std::string to_string(Method m) { return name_of(kMethods, m); }
+Method parse_method(const std::string& s) { return parse_name(kMethods, "method", s); }
+std::string to_string(KeepMask k) { return name_of(kKeepMasks, k); }
+KeepMask parse_keep_mask(const std::string& s) { return parse_name(kKeepMasks, "keep_mask", s); }
 
 const char* to_string(Direction d) { return d == Direction::kAdd ? "add" : "remove"; }
 
@@ -203,19 +202,19 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
   if (r.has("prior")) if (auto v = r.number("prior", 0.0, L.max_weight, false)) sp.prior = *v;
   if (r.has("batch_mean")) if (auto v = r.boolean(j["batch_mean"], "batch_mean")) sp.batch_mean = *v;
   if (r.has("target_prob")) sp.target_prob = r.number("target_prob", 0.0, 1.0, true, true);
-  auto enum_field = [&](const char* k, auto parse, auto& dst, const char* allowed) {
+  auto enum_field = [&](const char* k, const auto& names, auto& dst) {
     if (!r.has(k)) return;
     const json& v = j[k];
     try {
       if (!v.is_string()) throw UsageError("");
-      dst = parse(v.get<std::string>());
+      dst = parse_name(names, k, v.get<std::string>());
     } catch (const UsageError&) {
-      e.fail(k, std::string("expected ") + allowed + ", got " + v.dump());
+      e.fail(k, "expected " + alternatives(names) + ", got " + v.dump());
     }
   };
-  enum_field("penalty_kind", parse_penalty_kind, sp.penalty_kind, "\"l2\", \"l1\" or \"squared\"");
-  enum_field("method", parse_method, sp.method, "\"gradient\", \"projected\" or \"boundary\"");
-  enum_field("keep_mask", parse_keep_mask, sp.keep_mask, "\"correlation\" or \"uniform\"");
+  enum_field("penalty_kind", kPenaltyKinds, sp.penalty_kind);
+  enum_field("method", kMethods, sp.method);
+  enum_field("keep_mask", kKeepMasks, sp.keep_mask);
   if (r.has("rank")) if (auto v = r.integer("rank", 1, 64)) sp.rank = static_cast<int>(*v);
   if (r.has("eot")) if (auto v = r.integer("eot", 0, 64)) sp.eot = static_cast<int>(*v);
   if (r.has("strength")) if (auto v = r.number("strength", 0.0, 100.0, true)) sp.strength = *v;
