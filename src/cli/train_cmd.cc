@@ -115,7 +115,6 @@ struct ClsOptions : TrainCommon {
 
 int run_train_classifier(const ClsOptions& o) {
   const int threads = o.common.apply_threads();
-  make_dirs(o.out);
   const Dataset d = o.src.load(o.common.quiet);
   ClassifierTrainOptions t;
   fill_common(o, t, o.role + ".ckpt", 128);
@@ -130,6 +129,7 @@ int run_train_classifier(const ClsOptions& o) {
     t.init = state_dict(*init.module);
     t.hidden_dim = init.hidden_dim;
   }
+  make_dirs(o.out);  // only once the data and the initial weights have loaded
   ProgressBar bar("train " + o.role, o.steps, o.common.quiet);
   TrainStats last;
   auto cb = bar_callback(bar);
@@ -155,8 +155,8 @@ struct GanOptions : TrainCommon {
 
 int run_train_gan(const GanOptions& o) {
   const int threads = o.common.apply_threads();
-  make_dirs(o.out);
   const Dataset d = o.src.load(o.common.quiet);
+  make_dirs(o.out);  // only once the data has loaded
   GanTrainOptions t;
   t.z_dim = o.z_dim;
   t.g_hidden = o.g_hidden;
