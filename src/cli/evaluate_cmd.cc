@@ -2,6 +2,7 @@
 // judged by the bundle's auditor, for the settings under test and the course's plain settings;
 // classifier accuracy on held-out faces; generated vs rendered attribute frequencies and
 // Frechet distance. Prints a table, writes the JSON report and the success-drift plot.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -85,7 +86,15 @@ int run_evaluate(const EvalCliOptions& o) {
   e.heldout = o.heldout;
   e.samples = o.samples;
   json sj = o.flags.to_json();
-  sj["add"] = m.attributes[0];  // a placeholder target so the settings validate; evaluate sets its own
+  // A placeholder target so the settings validate (evaluate sets its own per entry): one that is
+  // not a --condition.
+  sj["add"] = m.attributes[0];
+  for (const auto& a : m.attributes)
+    if (std::find_if(o.flags.condition.begin(), o.flags.condition.end(),
+                     [&](const std::string& c) { return normalize_attribute(c) == normalize_attribute(a); }) == o.flags.condition.end()) {
+      sj["add"] = a;
+      break;
+    }
   const EditSpec spec = settings_from_flags(sj, m.attributes).spec;
   auto strength_of = [](const EditSpec& s) { return s.method == Method::kBoundary ? s.strength : s.steps * s.step_size; };
   if (o.methods.empty()) {

@@ -50,6 +50,8 @@ namespace {
 EvalStats measure(const Models& m, const torch::Tensor& z, const torch::Tensor& aud_before, int attr, Direction dir,
                   EditSpec spec, const torch::Tensor& weights) {
   spec.targets = {{attr, dir, std::nullopt}};
+  // A condition on the attribute under test would make the boundary move impossible: drop it there.
+  spec.condition.erase(std::remove(spec.condition.begin(), spec.condition.end(), attr), spec.condition.end());
   EvalStats s;
   const int64_t N = z.size(0);
   const std::vector<int> others = non_targets(spec, static_cast<int>(m.attributes.size()));
@@ -131,6 +133,9 @@ EvalResult evaluate(const Models& m, const EvalOptions& o, const EvalCallback& p
     }
     if (progress) progress(++done, total, m.attributes[a]);
   }
+  if (res.entries.empty())
+    throw UsageError("seeds: no attribute/direction had " + std::to_string(o.min_latents) + " latents to edit among " +
+                     std::to_string(o.seeds) + " seeds; raise seeds (e.g. 64) so that means are not empty");
   for (size_t p = 0; p < o.points.size(); ++p) {
     EvalStats& s = res.mean[p];
     for (const auto& e : res.entries) {
