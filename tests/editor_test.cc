@@ -23,13 +23,9 @@ test::TempDir* EditorTest::dir = nullptr;
 
 // The course's gradient method, which these tests check against its formula.
 EditSpec spec_for(int attr, Direction d, double penalty) {
-  EditSpec s;
+  EditSpec s = course_spec();
   s.targets = {{attr, d, std::nullopt}};
   s.penalty = penalty;
-  s.method = Method::kGradient;
-  s.eot = 0;
-  s.step_size = 0.1;
-  s.keep_mask = KeepMask::kUniform;
   return s;
 }
 

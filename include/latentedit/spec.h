@@ -133,6 +133,11 @@ std::vector<int> default_record_steps(int steps);
 // Checks a spec against a model with C attributes; throws UsageError naming the field.
 void validate(const EditSpec& spec, int num_attributes, const SettingsLimits& limits = {});
 
+// The course's (C1W4) edit with a per-latent gradient: method gradient, no EOT, every kept
+// attribute weighted 1, 10 steps of 0.1, L2 penalty 0.1. (EditSpec's own defaults differ: they
+// were chosen from the measured success-drift curve.)
+EditSpec course_spec();
+
 // "l2" / "l1" / "squared" and back. parse throws UsageError.
 std::string to_string(PenaltyKind k);
 PenaltyKind parse_penalty_kind(const std::string& s);

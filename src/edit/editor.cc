@@ -162,11 +162,12 @@ EditResult edit_gradient(const Models& m, const torch::Tensor& z0_in, const Edit
   for (int k = 0; k <= spec.steps; ++k) {
     const bool last = k == spec.steps;
     // Copy 0 is the latent itself; copies 1..E-1 its transformed views; then R sketch rows.
-    torch::Tensor zv = (copies == 1 ? z : z.repeat({copies, 1})).detach().set_requires_grad(!last);
+    // The last step only scores z itself.
+    torch::Tensor zv = (copies == 1 || last ? z : z.repeat({copies, 1})).detach().set_requires_grad(!last);
     torch::Tensor img, logits, all_logits;
     {
       torch::AutoGradMode mode(!last);
-      torch::Tensor all_img = m.generator.forward(last ? zv.slice(0, 0, N) : zv);
+      torch::Tensor all_img = m.generator.forward(zv);
       img = all_img.slice(0, 0, N);
       if (E > 1 && !last) {
         auto g = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(k) * 7919ULL + 17);

@@ -17,14 +17,8 @@ namespace latentedit {
 using json = nlohmann::json;
 
 EditSpec course_baseline() {
-  EditSpec s;
-  s.penalty = 0.1;
-  s.penalty_kind = PenaltyKind::kL2;
-  s.steps = 10;
+  EditSpec s = course_spec();
   s.step_size = 0.1 / 8.0;  // course: gradient of the mean over 8 latents
-  s.keep_mask = KeepMask::kUniform;
-  s.method = Method::kGradient;
-  s.eot = 0;
   return s;
 }
 

@@ -97,6 +97,18 @@ struct Reader {
 
 const std::vector<std::string>& EditSettings::fields() { return kFields; }
 
+EditSpec course_spec() {
+  EditSpec s;
+  s.method = Method::kGradient;
+  s.eot = 0;
+  s.keep_mask = KeepMask::kUniform;
+  s.steps = 10;
+  s.step_size = 0.1;
+  s.penalty = 0.1;
+  s.penalty_kind = PenaltyKind::kL2;
+  return s;
+}
+
 std::vector<int> default_record_steps(int steps) { return steps >= 4 ? std::vector<int>{steps / 2} : std::vector<int>{}; }
 
 namespace {
