@@ -44,7 +44,9 @@ std::map<std::string, std::string> job_files(const fs::path& root) {
   std::map<std::string, std::string> m;
   for (const auto& e : fs::recursive_directory_iterator(root)) {
     const std::string rel = fs::relative(e.path(), root).string();
-    if (!e.is_regular_file() || rel.rfind(".journal", 0) == 0 || rel == "summary.json" || rel == "plan.json") continue;
+    if (!e.is_regular_file() || rel.rfind(".journal", 0) == 0 || rel == "summary.json" || rel == "plan.json" ||
+        rel == ".latentedit-output.json")
+      continue;
     m[rel] = slurp(e.path());
   }
   return m;

@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <tuple>
+
 #include "latentedit/bundle.h"
 #include "latentedit/errors.h"
+#include "latentedit/safetensors.h"
 #include "io/fsutil.h"
 #include "test_util.h"
 
@@ -46,7 +50,28 @@ TEST(Bundle, EachMissingOrCorruptPieceHasItsOwnError) {
   const std::string good = read_file(b + "/model.json");
 
   write_file_atomic(b + "/model.json", "{ not json");
-  expect_bundle_error(b, "is not valid JSON");
+  expect_bundle_error(b, ":1:4: invalid JSON");
+  write_file_atomic(b + "/model.json", std::string(100000, '[') + std::string(100000, ']'));
+  expect_bundle_error(b, "nested deeper than 64");
+  write_file_atomic(b + "/model.json", R"({"z_dim": 1e400})");
+  expect_bundle_error(b, "z_dim: number overflow");
+  for (const auto& [field, value, needle] : std::vector<std::tuple<std::string, nlohmann::json, std::string>>{
+           {"format", "stylegan-pkl", "expected \"latentedit-bundle\""},
+           {"version", 2, "version 2 is not supported"},
+           {"image_size", 32, "the generator outputs (1, 3, 64, 64)"},
+           {"image_size", 100000, "image_size must be in 8..1024"},
+           {"attributes", nlohmann::json::array({"Smiling", "Smiling"}), "listed twice"},
+           {"attributes", nlohmann::json::array({""}), "is empty, too long"},
+           {"attributes", nlohmann::json::array({"Smiling"}), "file [40, 16, 4, 4], model [1, 16, 4, 4]"}}) {
+    auto bad = nlohmann::json::parse(good);
+    bad[field] = value;
+    if (field == "attributes" && value.size() == 2) {  // 40 names with one repeated
+      bad[field] = nlohmann::json::parse(good)["attributes"];
+      bad[field][1] = bad[field][0];
+    }
+    write_file_atomic(b + "/model.json", bad.dump());
+    expect_bundle_error(b, needle);
+  }
   auto j = nlohmann::json::parse(good);
   j.erase("generator");
   write_file_atomic(b + "/model.json", j.dump());
@@ -72,6 +97,14 @@ TEST(Bundle, EachMissingOrCorruptPieceHasItsOwnError) {
   expect_bundle_error(b, "not a valid safetensors file");
   write_file_atomic(b + "/classifier.safetensors", gen);  // a generator where the classifier should be
   expect_bundle_error(b, "weights do not fit the architecture");
+
+  // NaN weights fail at load time (one probe forward), not as a NaN "success" mid-edit.
+  test::make_random_bundle(d / "nan");
+  auto w = load_safetensors(d / "nan/generator.safetensors").tensors;
+  for (auto& [name, t] : w)
+    if (name.find("weight") != std::string::npos) t.fill_(std::numeric_limits<float>::quiet_NaN());
+  save_safetensors(d / "nan/generator.safetensors", w);
+  expect_bundle_error(d / "nan", "the generator outputs NaN or infinite pixels");
 }
 
 TEST(Bundle, DefaultBundleHonoursEnvironment) {

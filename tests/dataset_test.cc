@@ -3,6 +3,7 @@
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 
+#include "io/fsutil.h"
 #include "latentedit/dataset.h"
 #include "latentedit/errors.h"
 #include "test_util.h"
@@ -25,9 +26,16 @@ TEST(Dataset, WriterReaderRoundTrip) {
   EXPECT_TRUE(torch::equal(back.labels, mem.labels));
   EXPECT_EQ(back.attributes, mem.attributes);
   EXPECT_EQ(back.files[0], "000001.png");
-  // Refuses to overwrite a non-empty directory, and leaves no partial directory behind.
-  EXPECT_THROW(write_celeba_layout(d / "faces", 7, 3), IoError);
-  for (const auto& e : fs::directory_iterator(d.path)) EXPECT_EQ(e.path().filename(), "faces");
+  // A previous dataset is replaced as a whole (faces 4..12 of the old one are gone); a directory
+  // of someone else's files is refused; neither leaves a partial directory behind.
+  write_celeba_layout(d / "faces", 7, 3);
+  EXPECT_EQ(load_celeba(d / "faces", 64).files.size(), 3u);
+  EXPECT_FALSE(fs::exists(d / "faces/img_align_celeba/000004.png"));
+  make_dirs(d / "mine");
+  write_file_atomic(d / "mine/photo.jpg", "x");
+  EXPECT_THROW(write_celeba_layout(d / "mine", 7, 3), IoError);
+  EXPECT_EQ(read_file(d / "mine/photo.jpg"), "x");
+  for (const auto& e : fs::directory_iterator(d.path)) EXPECT_EQ(e.path().filename().string().find("partial"), std::string::npos);
 }
 
 TEST(Dataset, CelebaJpegLayoutLoadsWithResizeAndCrop) {

@@ -2,6 +2,7 @@
 // and `edit` and `batch` producing the same files for the same edit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "io/fsutil.h"
@@ -12,49 +13,91 @@ using namespace latentedit;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-TEST(StagedDir, IntoDirectoryPublishesAllOrNothingAndLeavesOtherFilesAlone) {
+namespace {
+std::vector<std::string> listing(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) out.push_back(fs::relative(e.path(), dir).generic_string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+void stage(const std::string& dir, const std::vector<std::string>& names, bool force = false, bool commit = true) {
+  StagedDir s(dir, "edit", force);
+  for (const auto& n : names) s.add(n, "v:" + n);
+  if (commit) s.commit();
+}
+}  // namespace
+
+TEST(StagedDir, FreshDirectoryAppearsWholeOrNotAtAll) {
   test::TempDir d;
-  const std::string out = d / "out";
-  make_dirs(out);
-  write_file_atomic(out + "/mine.txt", "not latentedit's");
-  {
-    StagedDir s(out, StagedDir::kIntoDirectory);
-    s.add("a.png", "A");
-    s.add("b.json", "B");
-    EXPECT_FALSE(fs::exists(out + "/a.png"));  // nothing visible before commit
-  }  // no commit: the temporaries are gone
-  for (const auto& e : fs::directory_iterator(out)) EXPECT_EQ(e.path().filename(), "mine.txt");
-  {
-    StagedDir s(out, StagedDir::kIntoDirectory);
-    s.add("a.png", "A");
-    s.commit();
-  }
-  EXPECT_EQ(read_file(out + "/a.png"), "A");
-  EXPECT_EQ(read_file(out + "/mine.txt"), "not latentedit's");
-  {
-    StagedDir s(d / "fresh", StagedDir::kIntoDirectory);
-    s.add("x", "1");
-  }
-  EXPECT_FALSE(fs::exists(d / "fresh")) << "a directory it created and did not fill is removed";
+  stage(d / "new", {"a.png", "sub/b.json"}, false, /*commit=*/false);
+  EXPECT_FALSE(fs::exists(d / "new"));
+  for (const auto& e : fs::directory_iterator(d.path)) ADD_FAILURE() << "left behind: " << e.path();
+  stage(d / "new", {"a.png", "sub/b.json"});
+  EXPECT_EQ(listing(d / "new"), (std::vector<std::string>{kOutputMarker, "a.png", "sub/b.json"}));
+  make_dirs(d / "empty");
+  stage(d / "empty", {"x"});  // an empty directory counts as new
+  EXPECT_EQ(read_file(d / "empty/x"), "v:x");
 }
 
-TEST(StagedDir, NewDirectoryRefusesNonEmptyTargetsAndRenamesWhenComplete) {
+TEST(StagedDir, PreviousOutputIsReplacedAsAWholeAndOtherFilesAreKept) {
   test::TempDir d;
-  make_dirs(d / "full");
-  write_file_atomic(d / "full/x", "x");
-  EXPECT_THROW({ StagedDir s(d / "full", StagedDir::kNewDirectory); }, IoError);
+  const std::string out = d / "out";
+  stage(out, {"grid.png", "latent_000.png", "latent_001.png", "report.json"});
+  write_file_atomic(out + "/notes.txt", "the user's");  // added later by the user
+  stage(out, {"grid.png", "latent_000.png", "report.json"});  // a smaller rerun
+  EXPECT_EQ(listing(out), (std::vector<std::string>{kOutputMarker, "grid.png", "latent_000.png", "notes.txt", "report.json"}));
+  EXPECT_EQ(read_file(out + "/notes.txt"), "the user's");
+  // An abandoned rerun changes nothing.
+  stage(out, {"grid.png"}, false, /*commit=*/false);
+  EXPECT_EQ(listing(out).size(), 5u);
+  // Another command's output is not this command's to replace.
+  EXPECT_THROW({ StagedDir s(out, "sample", false); }, IoError);
+}
+
+TEST(StagedDir, ForeignDirectoriesAreRefusedUnlessForced) {
+  test::TempDir d;
+  const std::string out = d / "photos";
+  make_dirs(out);
+  write_file_atomic(out + "/grid.png", "holiday");
+  write_file_atomic(out + "/other.jpg", "cat");
+  try {
+    stage(out, {"grid.png"});
+    FAIL() << "a directory of someone's files was written into";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("--force"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_file(out + "/grid.png"), "holiday");
+  stage(out, {"grid.png"}, /*force=*/true);
+  EXPECT_EQ(read_file(out + "/grid.png"), "v:grid.png");
+  EXPECT_EQ(read_file(out + "/other.jpg"), "cat");
+  write_file_atomic(d / "file", "x");
+  EXPECT_THROW(stage(d / "file", {"a"}, true), IoError) << "a file is never a directory, forced or not";
+  EXPECT_THROW(stage("/", {"a"}, true), IoError) << "the filesystem root is always refused";
+  EXPECT_THROW(claim_output("/", "edit", true), IoError);
+  // A hand-edited marker cannot make a command delete files outside its directory.
+  const std::string hacked = d / "hacked";
+  stage(hacked, {"a"});
+  write_file_atomic(hacked + "/" + kOutputMarker, R"({"format":"latentedit-output","command":"edit","files":["../file","/etc/hostname"]})");
+  stage(hacked, {"a"});
+  EXPECT_TRUE(fs::exists(d / "file"));
+}
+
+TEST(StagedDir, AddModeKeepsThePreviousFiles) {
+  test::TempDir d;
+  const std::string out = d / "bundle";
   {
-    StagedDir s(d / "new", StagedDir::kNewDirectory);
-    s.add("sub/a.txt", "a");
-    EXPECT_FALSE(fs::exists(d / "new"));
+    StagedDir s(out, "train", false, StagedDir::kAdd);
+    s.add("generator.safetensors", "g");
     s.commit();
   }
-  EXPECT_EQ(read_file(d / "new/sub/a.txt"), "a");
   {
-    StagedDir s(d / "abandoned", StagedDir::kNewDirectory);
-    s.add("a.txt", "a");
+    StagedDir s(out, "train", false, StagedDir::kAdd);
+    s.add("classifier.safetensors", "c");
+    s.commit();
   }
-  for (const auto& e : fs::directory_iterator(d.path)) EXPECT_EQ(e.path().filename().string().find("partial"), std::string::npos);
+  EXPECT_EQ(listing(out), (std::vector<std::string>{kOutputMarker, "classifier.safetensors", "generator.safetensors"}));
+  EXPECT_EQ(claim_output(out, "train", false), OutputClaim::kPrevious);
 }
 
 namespace {

@@ -94,7 +94,8 @@ using BatchCallback = std::function<void(const BatchProgress&)>;
 
 struct BatchRunOptions {
   int shard = 0, shards = 1;
-  bool force = false;            // redo finished jobs too
+  bool redo = false;             // redo finished jobs too
+  bool force = false;            // write into an OUT that is not a batch output (README "Outputs")
 };
 
 struct JobOutcome {

@@ -26,9 +26,11 @@ Dataset render_dataset(uint64_t seed, int64_t start, int64_t count, int size = 6
                        const CountCallback& progress = nullptr);
 
 // Writes `count` procedural faces of `seed` in CelebA's layout (PNG images). Files are
-// written to a temporary directory beside `dir` and moved into place at the end.
+// written to a temporary directory beside `dir` and moved into place at the end. `dir` must be
+// new or empty, or a previous dataset (replaced); `force` writes into any directory (README
+// "Outputs"). Throws IoError otherwise.
 void write_celeba_layout(const std::string& dir, uint64_t seed, int64_t count,
-                         const CountCallback& progress = nullptr);
+                         const CountCallback& progress = nullptr, bool force = false);
 
 // Reads a CelebA-layout folder (real CelebA JPEGs or ours): each image resized on its
 // shorter side to `size` with INTER_AREA and center-cropped. `limit` > 0 reads the first

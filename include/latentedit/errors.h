@@ -50,4 +50,15 @@ class IoError : public Error {
   explicit IoError(const std::string& m) : Error(ErrorKind::kIo, m) {}
 };
 
+// Throws the subclass of `kind` (so callers catching ModelError etc. see it).
+[[noreturn]] inline void throw_error(ErrorKind kind, const std::string& m) {
+  switch (kind) {
+    case ErrorKind::kUsage: throw UsageError(m);
+    case ErrorKind::kInput: throw InputError(m);
+    case ErrorKind::kModel: throw ModelError(m);
+    case ErrorKind::kIo: throw IoError(m);
+  }
+  throw Error(kind, m);
+}
+
 }  // namespace latentedit

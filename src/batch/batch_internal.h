@@ -14,11 +14,16 @@ namespace latentedit::batch {
 
 inline const char* kJournalDir = ".journal";
 inline const char* kPlanFile = "plan.json";
+inline const char* kSummaryFile = "summary.json";
 
 inline std::filesystem::path job_dir(const std::string& out, const std::string& id) { return std::filesystem::path(out) / id; }
 inline std::filesystem::path journal_path(const std::string& out, const std::string& id) {
   return std::filesystem::path(out) / kJournalDir / (id + ".json");
 }
+
+// A job id that is a safe directory name: letters, digits, '.', '_', '-'; no '..'; not
+// starting with '.' or '-'; at most 100 characters.
+bool safe_id(const std::string& id);
 
 // Reads and validates every job of a job file (settings, ids, latents); throws BatchInvalid
 // with every problem at once. Fills each job's id, index, z, settings and source.

@@ -9,6 +9,7 @@
 
 #include "batch_internal.h"
 #include "io/fsutil.h"
+#include "io/json_read.h"
 #include "latentedit/attributes.h"
 
 namespace latentedit {
@@ -33,11 +34,6 @@ std::string join_lines(const std::vector<std::string>& e) {
   std::string s = "the job file has " + std::to_string(e.size()) + " error" + (e.size() == 1 ? "" : "s") + "; nothing was run:";
   for (const auto& l : e) s += "\n  " + l;
   return s;
-}
-
-bool safe_id(const std::string& id) {
-  static const std::regex re("[A-Za-z0-9][A-Za-z0-9._-]{0,99}");
-  return std::regex_match(id, re) && id.find("..") == std::string::npos;
 }
 
 std::string lower(std::string s) {
@@ -68,9 +64,7 @@ std::optional<torch::Tensor> read_latents(const std::string& file, const std::st
   };
   json j;
   try {
-    j = json::parse(read_file(file));
-  } catch (const json::exception& e) {
-    return fail("latents file " + file + " is not valid JSON (" + std::string(e.what()) + ")");
+    j = parse_json(read_file(file), "latents file " + file, ErrorKind::kInput);
   } catch (const Error& e) {
     return fail(e.what());
   }
@@ -170,23 +164,7 @@ void read_source(const json& jj, const std::string& jp, const json* count_v, con
 
 BatchInvalid::BatchInvalid(std::vector<std::string> errors) : InputError(join_lines(errors)), errors_(std::move(errors)) {}
 
-json read_job_file(const std::string& path) {
-  const std::string text = read_file(path);
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    // Turn the byte offset into line:column.
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-      if (text[i] == '\n') ++line, col = 1;
-      else ++col;
-    }
-    std::string what = e.what();
-    what = what.substr(what.find(']') == std::string::npos ? 0 : what.find(']') + 2);
-    throw InputError(path + ":" + std::to_string(line) + ":" + std::to_string(col) + ": invalid JSON: " + what +
-                     " (fix the syntax; a JSON linter such as `jq . FILE` shows the spot)");
-  }
-}
+json read_job_file(const std::string& path) { return parse_json(read_file(path), path, ErrorKind::kInput); }
 
 std::optional<std::string> job_file_model(const json& file, const std::string& job_file_path) {
   if (!file.is_object() || !file.contains("model") || !file["model"].is_string()) return std::nullopt;
@@ -195,6 +173,11 @@ std::optional<std::string> job_file_model(const json& file, const std::string& j
 }
 
 namespace batch {
+
+bool safe_id(const std::string& id) {
+  static const std::regex re("[A-Za-z0-9][A-Za-z0-9._-]{0,99}");
+  return std::regex_match(id, re) && id.find("..") == std::string::npos;
+}
 
 std::vector<BatchJob> read_jobs(const json& file, const std::string& job_file_path, const Models& m, const BatchLimits& L) {
   std::vector<std::string> errors;
@@ -243,9 +226,11 @@ std::vector<BatchJob> read_jobs(const json& file, const std::string& job_file_pa
       errors.push_back(jp + ".id: missing or not a string; give each job a unique id such as \"smile-01\"");
     } else {
       job.id = jj["id"].get<std::string>();
-      if (!safe_id(job.id))
+      if (!batch::safe_id(job.id))
         errors.push_back(jp + ".id: " + quote(job.id) + " is not a safe directory name; use letters, digits, '.', '_' or '-' "
                                                           "(no '/', no '..', not starting with '.' or '-', at most 100 characters)");
+      else if (lower(job.id) == lower(batch::kPlanFile) || lower(job.id) == lower(batch::kSummaryFile))
+        errors.push_back(jp + ".id: " + quote(job.id) + " is reserved (OUT/" + job.id + " is the batch's own file); choose another id");
       else if (auto [it, fresh] = seen_ids.emplace(lower(job.id), jp + ".id"); !fresh)
         errors.push_back(jp + ".id: duplicate id " + quote(job.id) + " (first used at " + it->second + "); ids must be unique, ignoring case");
     }

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 
 #include "batch_internal.h"
 #include "io/fsutil.h"
+#include "io/json_read.h"
 #include "latentedit/outputs.h"
 
 namespace latentedit {
@@ -56,7 +58,8 @@ int BatchRun::failed() const {
 BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& out, const BatchRunOptions& o,
                    const BatchCallback& progress) {
   const auto t0 = std::chrono::steady_clock::now();
-  make_dirs(out);
+  claim_output(out, "batch", o.force);
+  adopt_output(out, "batch");
   make_dirs((fs::path(out) / batch::kJournalDir).string());
   // plan.json: the full job list, identical for every shard, so `merge` can check completeness.
   json pj = {{"format", "latentedit-batch-plan"}, {"version", 1}, {"job_file", plan.job_file},
@@ -67,7 +70,26 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
   const fs::path plan_path = fs::path(out) / batch::kPlanFile;
   std::string existing;
   if (fs::exists(plan_path)) try { existing = read_file(plan_path.string()); } catch (const std::exception&) {}
-  if (existing != plan_text) write_file_atomic(plan_path.string(), plan_text);
+  if (existing != plan_text) {
+    // Another job file ran here before: its jobs that this one lacks are stale outputs of this
+    // command; remove them (their directories and journal entries, nothing else).
+    std::set<std::string> now;
+    for (const auto& j : plan.jobs) now.insert(j.id);
+    try {
+      const json old = parse_json(existing, plan_path.string(), ErrorKind::kInput);
+      for (const auto& oj : old.at("jobs")) {
+        const std::string id = oj.at("id");
+        if (now.count(id) || !batch::safe_id(id)) continue;
+        std::error_code ec;
+        fs::remove_all(job_dir(out, id), ec);
+        fs::remove(journal_path(out, id), ec);
+      }
+    } catch (const std::exception&) {  // no or damaged plan: nothing known to be ours
+    }
+    std::error_code ec;
+    fs::remove(fs::path(out) / batch::kSummaryFile, ec);  // it described the other job file
+    write_file_atomic(plan_path.string(), plan_text);
+  }
 
   BatchRun run;
   BatchProgress bp;
@@ -80,7 +102,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
     for (int i : plan.batches[b]) {
       const BatchJob& j = plan.jobs[i];
       ++bp.jobs_total;
-      if (!o.force && batch::finished_entry(out, j.id, j.fingerprint)) {
+      if (!o.redo && batch::finished_entry(out, j.id, j.fingerprint)) {
         outcomes[i] = {j.id, JobOutcome::kReused, ""};
         ++bp.jobs_done;
       } else if (!torch::isfinite(j.z).all().item<bool>()) {
@@ -129,8 +151,8 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
       const Audit aj = slice(a, at, at + n);
       at += n;
       ++bp.jobs_done;
-      if (!torch::isfinite(rj.logits).all().item<bool>() || !torch::isfinite(rj.z_after).all().item<bool>()) {
-        outcomes[i] = {j.id, JobOutcome::kFailed, "the edit diverged (non-finite scores); lower step_size or check the latents"};
+      if (edit_diverged(rj)) {
+        outcomes[i] = {j.id, JobOutcome::kFailed, std::string(kDivergedHint) + " (step_size)"};
         continue;
       }
       const auto tw = std::chrono::steady_clock::now();
@@ -145,7 +167,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
       fs::remove(journal_path(out, j.id), ec);
       batch::remove_temp_files(fs::path(out) / batch::kJournalDir, j.id + ".json");
       fs::remove_all(job_dir(out, j.id), ec);  // the job's own directory: only this runner writes it
-      StagedDir staged(job_dir(out, j.id).string(), StagedDir::kIntoDirectory);
+      StagedDir staged(job_dir(out, j.id).string(), "batch", false, StagedDir::kOwned);
       json hashes = json::object();
       for (const auto& [name, bytes] : files) {
         staged.add(name, bytes);

@@ -4,6 +4,7 @@
 
 #include "batch_internal.h"
 #include "io/fsutil.h"
+#include "io/json_read.h"
 
 namespace latentedit {
 namespace fs = std::filesystem;
@@ -16,7 +17,7 @@ std::optional<json> finished_entry(const std::string& out, const std::string& id
   if (!fs::exists(jp)) return std::nullopt;
   json e;
   try {
-    e = json::parse(read_file(jp.string()));
+    e = parse_json(read_file(jp.string()), jp.string(), ErrorKind::kInput);
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -50,18 +51,17 @@ json batch_summary(const std::string& out, const BatchRun* run) {
   const fs::path plan_path = fs::path(out) / batch::kPlanFile;
   if (!fs::exists(plan_path))
     throw InputError(out + " is not a batch output directory (no plan.json); run `latentedit batch JOBS.json --out " + out + "` first");
-  json plan;
-  try {
-    plan = json::parse(read_file(plan_path.string()));
-  } catch (const json::exception& e) {
-    throw InputError(plan_path.string() + " is corrupt (" + std::string(e.what()) + "); rerun the batch");
-  }
+  const json plan = parse_json(read_file(plan_path.string()), plan_path.string(), ErrorKind::kInput);
   json jobs = json::array();
   int ok = 0, failed = 0, missing = 0;
   std::map<std::string, JobOutcome::Status> this_run;
   if (run)
     for (const auto& oc : run->outcomes) this_run[oc.id] = oc.status;
-  for (const auto& pj : plan.at("jobs")) {
+  const auto corrupt = [&] { return InputError(plan_path.string() + " is damaged (not the plan latentedit wrote); rerun the batch"); };
+  if (!plan.is_object() || !plan.contains("jobs") || !plan["jobs"].is_array()) throw corrupt();
+  for (const auto& pj : plan["jobs"]) {
+    if (!pj.is_object() || !pj.contains("id") || !pj["id"].is_string() || !pj.contains("fingerprint") || !pj["fingerprint"].is_string())
+      throw corrupt();
     const std::string id = pj.at("id");
     json e;
     if (auto fin = batch::finished_entry(out, id, pj.at("fingerprint"))) {
@@ -70,7 +70,7 @@ json batch_summary(const std::string& out, const BatchRun* run) {
     } else {
       json failed_entry;
       try {
-        failed_entry = json::parse(read_file(batch::journal_path(out, id).string()));
+        failed_entry = parse_json(read_file(batch::journal_path(out, id).string()), id, ErrorKind::kInput);
       } catch (const std::exception&) {
       }
       if (failed_entry.is_object() && failed_entry.value("status", "") == "failed" &&
@@ -98,8 +98,8 @@ json batch_summary(const std::string& out, const BatchRun* run) {
 }
 
 void write_summary(const std::string& out, const json& summary) {
-  batch::remove_temp_files(out, "summary.json");
-  write_file_atomic((fs::path(out) / "summary.json").string(), summary.dump(1) + "\n");
+  batch::remove_temp_files(out, batch::kSummaryFile);
+  write_file_atomic((fs::path(out) / batch::kSummaryFile).string(), summary.dump(1) + "\n");
 }
 
 }  // namespace latentedit

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "latentedit/batch.h"
 #include "latentedit/errors.h"
+#include "io/fsutil.h"
 
 namespace latentedit::cli {
 namespace {
@@ -18,7 +19,7 @@ struct BatchOptions {
   CommonOptions common;
   std::string job_file, out, shard = "0/1";
   int max_batch = 64;
-  bool dry_run = false, force = false, json_out = false;
+  bool dry_run = false, redo = false, force = false, json_out = false;
 };
 
 struct MergeOptions {
@@ -45,6 +46,7 @@ int run_batch_cmd(const BatchOptions& o) {
   const auto [shard, shards] = parse_shard(o.shard);
   if (o.out.empty() && !o.dry_run) throw UsageError("--out DIR is required (where the jobs' outputs go)");
   const int threads = o.common.apply_threads();
+  if (!o.dry_run) claim_output(o.out, "batch", o.force);  // before any work (run_batch checks again)
   const json file = read_job_file(o.job_file);
   CommonOptions common = o.common;
   if (common.model.empty() && common.generator.empty())
@@ -84,7 +86,7 @@ int run_batch_cmd(const BatchOptions& o) {
                           std::to_string(desc["batches"].get<int>()) + " batches, model " + m.name + ", " +
                           std::to_string(threads) + " threads");
   std::unique_ptr<ProgressBar> bar;
-  const BatchRun run = run_batch(m, plan, o.out, {shard, shards, o.force}, [&](const BatchProgress& p) {
+  const BatchRun run = run_batch(m, plan, o.out, {shard, shards, o.redo, o.force}, [&](const BatchProgress& p) {
     if (p.latent_steps_total == 0) return;
     if (!bar) bar = std::make_unique<ProgressBar>("batch", std::max<int64_t>(p.latent_steps_total, 1), o.common.quiet);
     bar->update(p.latent_steps_done, "jobs " + std::to_string(p.jobs_done) + "/" + std::to_string(p.jobs_total) + " " + p.job);
@@ -92,7 +94,7 @@ int run_batch_cmd(const BatchOptions& o) {
   if (bar) bar->finish();
   int reused = 0;
   for (const auto& oc : run.outcomes) reused += oc.status == JobOutcome::kReused;
-  if (reused) log(o.common.quiet, "batch: " + std::to_string(reused) + " finished jobs reused (use --force to redo them)");
+  if (reused) log(o.common.quiet, "batch: " + std::to_string(reused) + " finished jobs reused (use --redo to redo them)");
   if (shards == 1) {
     const json s = batch_summary(o.out, &run);
     write_summary(o.out, s);
@@ -122,9 +124,11 @@ int run_merge(const MergeOptions& o) {
     int shown = 0;
     for (const auto& j : s["jobs"])
       if (j["status"] == "missing" && shown++ < 5) ids += (ids.empty() ? "" : ", ") + j["id"].get<std::string>();
+    std::error_code ec;  // an older summary.json must not claim the batch is complete
+    std::filesystem::remove(std::filesystem::path(o.out) / "summary.json", ec);
     std::cerr << "latentedit: error: " << s["missing"].get<int>() << " job(s) not finished or damaged (" << ids
               << (s["missing"].get<int>() > 5 ? ", ..." : "")
-              << "); run the missing shards (or the whole file again: finished jobs are skipped), then merge; summary.json not written" << std::endl;
+              << "); run the missing shards (or the whole file again: finished jobs are skipped), then merge; summary.json not written (an older one was removed)" << std::endl;
     return static_cast<int>(ExitCode::kIncomplete);
   }
   write_summary(o.out, s);
@@ -142,7 +146,8 @@ void register_batch(CLI::App& root, std::vector<Command>& cmds, const std::strin
   app->add_option("jobs", o->job_file, "Job file (JSON; format in README, schema in docs/batch.schema.json)");
   app->add_option("--out", o->out, "Output directory: OUT/<job id>/..., OUT/summary.json");
   app->add_flag("--dry-run", o->dry_run, "Only validate and print the plan");
-  app->add_flag("--force", o->force, "Redo finished jobs too");
+  app->add_flag("--redo", o->redo, "Redo finished jobs too");
+  app->add_flag("--force", o->force, "Write into an --out that is not a batch output (files of the same names are replaced, nothing else is touched)");
   app->add_option("--shard", o->shard, "Run shard I of N (I/N, 0-based); merge with `batch merge OUT`");
   app->add_option("--batch-size", o->max_batch, "Most latents edited together")->check(CLI::Range(1, 4096));
   app->add_flag("--json", o->json_out, "Print the summary (or with --dry-run, the plan) as JSON");

@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "latentedit/errors.h"
@@ -17,27 +20,35 @@ void CommonOptions::add_to(CLI::App* app, bool models) {
   app->add_option("--model", model, "Model bundle directory (default: $LATENTEDIT_MODEL or the bundled pretrained/faces64)");
   auto* g = app->add_option("--generator", generator, "Generator file (.pth, .safetensors or TorchScript .pt) instead of --model");
   auto* c = app->add_option("--classifier", classifier, "Classifier file (.pth, .safetensors or TorchScript .pt) instead of --model");
-  g->needs(c);
-  c->needs(g);
   g->excludes("--model");
   c->excludes("--model");
 }
 
 int CommonOptions::apply_threads() const { return set_threads(threads); }
 
-Models CommonOptions::load_models() const {
-  if (!generator.empty()) return load_from_files(generator, classifier);
-  return load_bundle(model.empty() ? default_bundle_dir(argv0) : model);
+Models CommonOptions::load_models(Needs needs) const {
+  if (generator.empty() && classifier.empty()) return load_bundle(model.empty() ? default_bundle_dir(argv0) : model);
+  if (generator.empty() && needs != kClassifier)
+    throw UsageError("--classifier needs --generator FILE too (this command generates images), or use --model DIR");
+  if (classifier.empty() && needs != kGenerator)
+    throw UsageError("--generator needs --classifier FILE too (this command scores images), or use --model DIR");
+  return load_from_files(needs == kClassifier ? "" : generator, needs == kGenerator && classifier.empty() ? "" : classifier);
+}
+
+void OutOptions::add_to(CLI::App* app, const std::string& what) {
+  app->add_option("--out", out, what + " (must be new or empty, or a previous output of this command, which is replaced)")
+      ->required();
+  app->add_flag("--force", force, "Write into an --out that holds other files (files of the same names are replaced, nothing else is touched)");
 }
 
 void EditFlags::add_to(CLI::App* app) {
   app->add_option("--steps", steps, "Gradient steps")->check(CLI::Range(1, 100000));
-  app->add_option("--step-size", step_size, "Step size per update")->check(CLI::PositiveNumber);
-  app->add_option("--penalty", penalty, "Weight of the kept attributes' change")->check(CLI::NonNegativeNumber);
+  app->add_option("--step-size", step_size, "Step size per update")->check(positive());
+  app->add_option("--penalty", penalty, "Weight of the kept attributes' change")->check(non_negative());
   app->add_option("--penalty-kind", penalty_kind, "l2 (course), l1 or squared")->check(CLI::IsMember({"l2", "l1", "squared"}));
-  app->add_option("--prior", prior, "Weight keeping ||z|| near sqrt(z_dim)")->check(CLI::NonNegativeNumber);
+  app->add_option("--prior", prior, "Weight keeping ||z|| near sqrt(z_dim)")->check(non_negative());
   app->add_option("--target-prob", target_prob, "Stop a latent once every target reaches this probability (remove: 1-p)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(real_range(0.0, 1.0));
   app->add_flag("--batch-mean", batch_mean, "Course-exact scaling: gradient of the batch mean (step shrinks with the batch)");
   app->add_option("--method", method,
                   "gradient: ascend target logits - penalty (course); projected: gradient minus its components along the "
@@ -53,7 +64,7 @@ void EditFlags::add_to(CLI::App* app) {
   app->add_option("--eot", eot, "gradient/projected: average the target's gradient over N extra random flips/shifts of the image")
       ->check(CLI::Range(0, 64));
   app->add_option("--strength", strength, "boundary: signed distance in z past the target's boundary that each latent reaches")
-      ->check(CLI::Range(0.001, 100.0));
+      ->check(real_range(0.001, 100.0));
   app->add_option("--condition", condition, "boundary: move orthogonally to these attributes' normals (comma-separated)")
       ->delimiter(',');
 }
@@ -77,6 +88,59 @@ EditSettings settings_from_flags(const nlohmann::json& j, const std::vector<std:
   EditSettings s = EditSettings::from_json(j, attributes, e);
   if (!e.empty()) throw UsageError(e.errors.front());
   return s;
+}
+
+namespace {
+CLI::Validator real_check(std::string desc, std::function<bool(double)> ok, std::string want) {
+  return CLI::Validator(
+      [ok, want](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (end == s.c_str() || *end != '\0') return s + " is not a number";
+        if (!std::isfinite(v)) return s + " is not a finite number";
+        return ok(v) ? std::string() : s + " is out of range; use " + want;
+      },
+      std::move(desc));
+}
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+}  // namespace
+
+CLI::Validator positive() { return real_check("> 0", [](double v) { return v > 0; }, "a value > 0"); }
+CLI::Validator non_negative() { return real_check(">= 0", [](double v) { return v >= 0; }, "a value >= 0"); }
+CLI::Validator real_range(double lo, double hi) {
+  return real_check(num(lo) + ".." + num(hi), [lo, hi](double v) { return v >= lo && v <= hi; }, num(lo) + ".." + num(hi));
+}
+
+void check_numbers(const CLI::App& app) {
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->count() == 0) continue;
+    const std::string type = opt->get_type_name(), name = opt->get_name();
+    for (const std::string& r : opt->results()) {
+      if (type.rfind("FLOAT", 0) == 0) {  // "FLOAT" or "FLOAT:POSITIVE", ...
+        char* end = nullptr;
+        const double v = std::strtod(r.c_str(), &end);
+        if (!std::isfinite(v)) throw UsageError(name + ": " + r + " is not a finite number");
+      } else if (type.rfind("UINT", 0) == 0) {
+        errno = 0;
+        if (r.empty() || r.find_first_not_of("0123456789") != std::string::npos)
+          throw UsageError(name + ": " + r + " is not a whole number >= 0");
+        std::strtoull(r.c_str(), nullptr, 10);
+        if (errno == ERANGE) throw UsageError(name + ": " + r + " is too large (at most 18446744073709551615)");
+      }
+    }
+  }
+  for (const CLI::App* sub : app.get_subcommands()) check_numbers(*sub);
+}
+
+std::string reword_parse_error(std::string what) {
+  for (const char* missing : {": 1 required TEXT missing", ": 1 required INT missing", ": 1 required FLOAT missing",
+                              ": 1 required UINT missing"})
+    if (auto p = what.find(missing); p != std::string::npos) what.replace(p, std::strlen(missing), ": a value is missing");
+  return what;
 }
 
 ExitCode exit_code(const Error& e) {

@@ -23,8 +23,18 @@ struct CommonOptions {
   void add_to(CLI::App* app, bool models = true);
   // Applies --threads; returns the thread count in use.
   int apply_threads() const;
-  // Loads --generator/--classifier if given, else --model, else the bundled default.
-  Models load_models() const;
+  // Loads --generator/--classifier if given, else --model, else the bundled default. With files,
+  // only the networks the subcommand uses are required (score: a classifier; sample: a generator).
+  enum Needs { kBoth, kGenerator, kClassifier };
+  Models load_models(Needs needs = kBoth) const;
+};
+
+// --out DIR and --force, for every command that writes a directory; the policy is claim_output's
+// (io/fsutil.h, README "Outputs").
+struct OutOptions {
+  std::string out;
+  bool force = false;
+  void add_to(CLI::App* app, const std::string& what);
 };
 
 // The edit settings both `edit` and `evaluate` take (--steps, --step-size, --penalty, ...),
@@ -48,6 +58,19 @@ struct EditFlags {
 // EditSettings::from_json for settings that came from flags: an error names the flag
 // ("--step-size: ...") instead of the field; throws UsageError with the first problem.
 EditSettings settings_from_flags(const nlohmann::json& j, const std::vector<std::string>& attributes);
+
+// Validators for real-valued options whose messages print numbers as a person writes them
+// (CLI11's own print DBL_MAX with 309 digits): > 0, >= 0, lo..hi.
+CLI::Validator positive();
+CLI::Validator non_negative();
+CLI::Validator real_range(double lo, double hi);
+
+// CLI11 lets through what no option means: nan/inf for real numbers, "-1" or 2^64 for
+// unsigned ones (wrapped). Checks every given numeric option of the parsed subcommands;
+// throws UsageError naming the option.
+void check_numbers(const CLI::App& app);
+// CLI11's parse messages in the tool's words ("--keep: a value is missing").
+std::string reword_parse_error(std::string what);
 
 // Exit codes (documented in README.md "Exit codes").
 enum class ExitCode : int {

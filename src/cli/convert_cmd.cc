@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 
 struct ConvertOptions {
   CommonOptions common;
-  std::string auditor, out, name;
+  std::string auditor, name;
+  OutOptions out;
 };
 
 int run_convert(const ConvertOptions& o) {
@@ -26,7 +27,7 @@ int run_convert(const ConvertOptions& o) {
   std::optional<Network> auditor;
   if (!o.auditor.empty()) auditor = load_from_files(o.common.generator, o.auditor).classifier;
   // Everything goes into a staging directory that is renamed into place once the bundle loads.
-  StagedDir staged(o.out, StagedDir::kNewDirectory);
+  StagedDir staged(o.out.out, "convert", o.out.force);
   nlohmann::json j = manifest_header(o.name.empty() ? m.name : o.name, m.z_dim, m.image_size, m.range_lo, m.range_hi, m.attributes);
   auto put = [&](const Network& net, const std::string& role) {
     const bool script = net.arch == "torchscript";
@@ -39,9 +40,9 @@ int run_convert(const ConvertOptions& o) {
   put(m.classifier, "classifier");
   if (auditor) put(*auditor, "auditor");
   staged.add("model.json", j.dump(2) + "\n");
-  load_bundle(fs::path(staged.staging_path("model.json")).parent_path().string());  // it must load before it is published
+  load_bundle(staged.staging_dir());  // it must load before it is published
   staged.commit();
-  std::printf("wrote bundle %s (generator %s, classifier %s%s)\n", o.out.c_str(), m.generator.arch.c_str(),
+  std::printf("wrote bundle %s (generator %s, classifier %s%s)\n", o.out.out.c_str(), m.generator.arch.c_str(),
               m.classifier.arch.c_str(), auditor ? ", auditor" : "");
   return 0;
 }
@@ -52,7 +53,7 @@ void register_convert(CLI::App& root, std::vector<Command>& cmds, const std::str
   o->common.argv0 = argv0;
   CLI::App* app = root.add_subcommand("convert", "Convert PyTorch .pth / TorchScript files into a model bundle");
   app->add_option("--auditor", o->auditor, "Optional auditor classifier file");
-  app->add_option("--out", o->out, "Bundle directory to create")->required();
+  o->out.add_to(app, "Bundle directory to create");
   app->add_option("--name", o->name, "Bundle name");
   o->common.add_to(app);
   cmds.push_back({app, [o] { return run_convert(*o); }});

@@ -29,7 +29,7 @@ int run_directions(const DirectionsCliOptions& o) {
   json manifest = m.manifest;
   manifest["directions"] = {{"weights", "directions.safetensors"}, {"samples", o.d.samples}, {"seed", o.d.seed},
                             {"confidence", o.d.confidence}, {"correlation_from", o.d.correlation_from}, {"threads", threads}};
-  StagedDir staged(dir, StagedDir::kIntoDirectory);
+  StagedDir staged(dir, "directions", false, StagedDir::kOwned);  // the bundle it was asked to extend
   staged.add("directions.safetensors", serialize_safetensors(directions_tensors(d), {{"format", "latentedit-directions"}}));
   staged.add("model.json", manifest.dump(2) + "\n");
   staged.commit();
@@ -53,7 +53,7 @@ void register_directions(CLI::App& root, std::vector<Command>& cmds, const std::
   app->add_option("--samples", o->d.samples, "Latents sampled and labelled by the editing classifier")
       ->check(CLI::Range(int64_t{100}, int64_t{10000000}));
   app->add_option("--seed", o->d.seed, "Seed of those latents");
-  app->add_option("--confidence", o->d.confidence, "Use a label only when p >= this or p <= 1 - this")->check(CLI::Range(0.51, 0.999));
+  app->add_option("--confidence", o->d.confidence, "Use a label only when p >= this or p <= 1 - this")->check(real_range(0.51, 0.999));
   app->add_option("--correlation-from", o->d.correlation_from,
                   "Attribute correlation from the classifier's labels of generated samples, or from latentedit's procedural "
                   "face labels (the training labels of procedural bundles)")

@@ -21,7 +21,7 @@ struct EditOptions {
   int count = 8, scale = OutputOptions{}.scale;
   std::vector<int> show_steps;
   bool json_out = false;
-  std::string out;
+  OutOptions out;
 };
 
 // Prints one line per latent: the targets' probabilities before -> after (and the auditor's).
@@ -63,6 +63,8 @@ int run_edit(const EditOptions& o) {
   if (side > 32768)
     throw UsageError("the grid would be about " + std::to_string(side) + " px tall (limit 32768); lower --count or --scale");
 
+  StagedDir staged(o.out.out, "edit", o.out.force);  // refuses someone else's directory before any work
+
   const torch::Tensor z0 = sample_latents(o.seed, o.count, m.z_dim);
   std::unique_ptr<ProgressBar> bar;  // created on the first report: micro-batches multiply the updates
   const EditResult r = edit(m, z0, settings.spec, [&](const EditProgress& p) {
@@ -72,6 +74,7 @@ int run_edit(const EditOptions& o) {
     bar->update(p.step, b);
   });
   if (bar) bar->finish();
+  if (edit_diverged(r)) throw UsageError(std::string(kDivergedHint) + " (--step-size); nothing was written");
   const Audit a = audit_edit(m, settings.spec, r);
 
   // Everything is rendered in memory first; files are written only once all succeeded.
@@ -80,13 +83,12 @@ int run_edit(const EditOptions& o) {
   ctx.command = "edit";
   ctx.source = {{"seed", o.seed}, {"count", o.count}};
   ctx.label = "seed " + std::to_string(o.seed);
-  ctx.header = {{"threads", threads}, {"out", o.out}};
+  ctx.header = {{"threads", threads}, {"out", o.out.out}};
   EditOutputs outputs = make_edit_outputs(m, settings, r, a, ctx);
   auto secs = [](auto a0, auto b0) { return std::chrono::duration<double>(b0 - a0).count(); };
   const auto t_end = std::chrono::steady_clock::now();
   outputs.report["timings"] = {{"load_s", secs(t0, t_loaded)}, {"edit_s", r.seconds}, {"render_s", secs(t_render, t_end)},
                                {"total_s", secs(t0, t_end)}};
-  StagedDir staged(o.out, StagedDir::kIntoDirectory);
   for (const auto& [name, bytes] : outputs.files()) staged.add(name, bytes);
   staged.commit();
 
@@ -94,7 +96,7 @@ int run_edit(const EditOptions& o) {
     print_json(report_summary(outputs.report));
   } else {
     print_latents(outputs.report);
-    std::printf("wrote %s (grid.png, %d before/after pairs, report.json)\n", o.out.c_str(), o.count);
+    std::printf("wrote %s (grid.png, %d before/after pairs, report.json)\n", o.out.out.c_str(), o.count);
   }
   return 0;
 }
@@ -112,7 +114,7 @@ void register_edit(CLI::App& root, std::vector<Command>& cmds, const std::string
   o->flags.add_to(app);
   app->add_option("--show-steps", o->show_steps, "Intermediate steps shown in the grid (default: steps/2)")->delimiter(',');
   app->add_option("--scale", o->scale, "Upscaling of each face in the grid")->check(CLI::Range(1, 8));
-  app->add_option("--out", o->out, "Output directory")->required();
+  o->out.add_to(app, "Output directory");
   app->add_flag("--json", o->json_out, "Print the report summary as JSON on stdout");
   o->common.add_to(app);
   cmds.push_back({app, [o] { return run_edit(*o); }});

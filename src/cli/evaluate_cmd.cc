@@ -162,9 +162,9 @@ void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::st
       ->delimiter(',');
   app->add_option("--strengths", o->strengths, "Strengths swept for gradient/projected: steps x step size "
                   "(default 0.125,0.25,0.5,1,2)")
-      ->delimiter(',')->check(CLI::PositiveNumber);
+      ->delimiter(',')->check(positive());
   app->add_option("--boundary-strengths", o->boundary_strengths, "Strengths swept for boundary: distance in z past the boundary")
-      ->delimiter(',')->check(CLI::Range(0.001, 100.0));
+      ->delimiter(',')->check(real_range(0.001, 100.0));
   app->add_option("--out", o->out, "Also write the JSON report to this file");
   app->add_option("--plot", o->plot, "Also draw success vs drift, one line per method, to this PNG");
   app->add_flag("--json", o->json_out, "Print the JSON report instead of the table");

@@ -20,13 +20,13 @@ struct InfoOptions {
   bool json_out = false;
   uint64_t seed = 0;
   int count = 8;
-  std::string out;
+  OutOptions out;
   std::vector<std::string> images;
 };
 
 int run_attributes(const InfoOptions& o) {
   o.common.apply_threads();
-  const Models m = o.common.load_models();
+  const Models m = o.common.load_models(CommonOptions::kClassifier);
   if (o.json_out) {
     print_json({{"model", m.name}, {"attributes", m.attributes}});
   } else {
@@ -37,18 +37,22 @@ int run_attributes(const InfoOptions& o) {
 
 int run_sample(const InfoOptions& o) {
   o.common.apply_threads();
-  const Models m = o.common.load_models();
+  StagedDir staged(o.out.out, "sample", o.out.force);  // all images appear together, or none
+  const Models m = o.common.load_models(CommonOptions::kGenerator);
   const torch::Tensor z = sample_latents(o.seed, o.count, m.z_dim);
   const torch::Tensor img = generate(m, z);
-  const torch::Tensor probs = torch::sigmoid(classify(m.classifier, img));
-  StagedDir staged(o.out, StagedDir::kIntoDirectory);  // all images appear together, or none
+  if (!torch::isfinite(img).all().item<bool>())
+    throw ModelError(m.generator.source + ": the generator produced NaN or infinite pixels for seed " + std::to_string(o.seed) +
+                     "; nothing was written (check the generator's weights)");
+  const bool scored = static_cast<bool>(m.classifier.forward);  // --generator alone: images only
+  const torch::Tensor probs = scored ? torch::sigmoid(classify(m.classifier, img)) : torch::Tensor();
   json samples = json::array();
   for (int i = 0; i < o.count; ++i) {
     char name[48];
     std::snprintf(name, sizeof name, "sample_%03d.png", i);
     staged.add(name, encode_png(tensor_to_bgr(img[i], m.range_lo, m.range_hi)));
     json present = json::array();
-    for (size_t c = 0; c < m.attributes.size(); ++c)
+    for (size_t c = 0; scored && c < m.attributes.size(); ++c)
       if (probs[i][static_cast<int64_t>(c)].item<double>() > 0.5) present.push_back(m.attributes[c]);
     samples.push_back({{"file", name}, {"index", i}, {"attributes", present}});
   }
@@ -62,11 +66,13 @@ int run_sample(const InfoOptions& o) {
 
 int run_score(const InfoOptions& o) {
   o.common.apply_threads();
-  const Models m = o.common.load_models();
+  const Models m = o.common.load_models(CommonOptions::kClassifier);
   std::vector<torch::Tensor> batch;
   for (const auto& p : o.images)
     batch.push_back(load_image_for_model(p, static_cast<int>(m.image_size), m.range_lo, m.range_hi));
   const torch::Tensor logits = classify(m.classifier, torch::stack(batch));
+  if (!torch::isfinite(logits).all().item<bool>())
+    throw ModelError(m.classifier.source + ": the classifier produced NaN or infinite scores; check its weights");
   const torch::Tensor probs = torch::sigmoid(logits);
   json out = json::array();
   for (size_t i = 0; i < o.images.size(); ++i) {
@@ -105,7 +111,7 @@ void register_info(CLI::App& root, std::vector<Command>& cmds, const std::string
   CLI::App* s = root.add_subcommand("sample", "Generate images from seeded latents");
   s->add_option("--seed", so->seed, "Seed: z = torch.manual_seed(seed); torch.randn(count, z_dim)");
   s->add_option("--count", so->count, "Number of images")->check(CLI::Range(1, 4096));
-  s->add_option("--out", so->out, "Output directory")->required();
+  so->out.add_to(s, "Output directory");
   s->add_flag("--json", so->json_out, "Print JSON");
   so->common.add_to(s);
   cmds.push_back({s, [so] { return run_sample(*so); }});

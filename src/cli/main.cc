@@ -2,6 +2,8 @@
 // parses, dispatches, and maps errors to exit codes (see README "Exit codes").
 #include <c10/util/Exception.h>
 
+#include <opencv2/core/utils/logger.hpp>
+
 #include <iostream>
 
 #include "common.h"
@@ -11,6 +13,7 @@
 int main(int argc, char** argv) {
   using namespace latentedit;
   tune_allocator();
+  cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);  // our one-line errors only
   CLI::App app{"latentedit: edit GAN latents toward CelebA attributes (controllable generation)"};
   app.set_version_flag("--version", std::string("latentedit ") + LATENTEDIT_VERSION);
   app.require_subcommand(1);
@@ -25,6 +28,15 @@ int main(int argc, char** argv) {
   cli::register_convert(app, cmds, argv0);
   cli::register_batch(app, cmds, argv0);
   cli::register_directions(app, cmds, argv0);
+  // CLI11 turns a list option given only separators ("--keep ,") into a confusing message
+  // about another option: say what is wrong instead.
+  for (int i = 1; i + 1 < argc; ++i) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a.rfind("--", 0) == 0 && !v.empty() && v.find_first_not_of(", ") == std::string::npos) {
+      std::cerr << "latentedit: usage error: " << a << ": \"" << v << "\" is an empty list; give names separated by commas (see --help)" << std::endl;
+      return static_cast<int>(cli::ExitCode::kUsage);
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -34,10 +46,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "latentedit: usage error: " << e.what() << " (see --help)" << std::endl;
+    std::cerr << "latentedit: usage error: " << cli::reword_parse_error(e.what()) << " (see --help)" << std::endl;
     return static_cast<int>(cli::ExitCode::kUsage);
   }
   try {
+    cli::check_numbers(app);
     for (auto& c : cmds)
       if (c.app->parsed()) return c.run();
     std::cerr << "latentedit: usage error: no subcommand (see --help)" << std::endl;

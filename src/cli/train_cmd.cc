@@ -11,6 +11,7 @@
 #include "latentedit/dataset.h"
 #include "latentedit/errors.h"
 #include "io/fsutil.h"
+#include "io/json_read.h"
 #include "latentedit/safetensors.h"
 #include "latentedit/train.h"
 
@@ -30,7 +31,7 @@ struct DataSource {
     app->add_option("--procedural", procedural, "Number of procedural faces to render when --data is not given")
         ->check(CLI::Range(int64_t{16}, int64_t{5000000}));
     app->add_option("--data-seed", data_seed, "Seed of the procedural faces");
-    app->add_option("--limit", limit, "Use only the first N images of --data");
+    app->add_option("--limit", limit, "Use only the first N images of --data (0: all)")->check(non_negative());
   }
   Dataset load(bool quiet) const {
     ProgressBar bar(data.empty() ? "render" : "load", data.empty() ? procedural : 1, quiet);
@@ -47,7 +48,8 @@ struct DataSource {
 struct TrainCommon {
   CommonOptions common;
   DataSource src;
-  std::string out, name = "faces64";
+  OutOptions out;
+  std::string name = "faces64";
   uint64_t seed = 1;
   int64_t steps = 3000, batch = 0, checkpoint_every = 500;
   bool resume = false;
@@ -57,14 +59,10 @@ struct TrainCommon {
 // else a fresh manifest for `d`; `role` set), staged and committed together.
 void publish(const TrainCommon& o, const Dataset& d, const std::string& role, const NamedTensors& weights, const std::string& arch,
              int64_t hidden, const json& training, int64_t z_dim) {
-  const std::string path = (fs::path(o.out) / "model.json").string();
+  const std::string path = (fs::path(o.out.out) / "model.json").string();
   json j;
   if (fs::exists(path)) {
-    try {
-      j = json::parse(read_file(path, true));
-    } catch (const json::exception& e) {
-      throw ModelError(path + " is not valid JSON; remove it or choose another --out");
-    }
+    j = parse_json(read_file(path, true), path, ErrorKind::kModel);
     if (j.value("attributes", json(d.attributes)) != json(d.attributes))
       throw ModelError(path + " lists other attributes than the training data; choose another --out");
   } else {
@@ -74,7 +72,7 @@ void publish(const TrainCommon& o, const Dataset& d, const std::string& role, co
   const std::string file = role + ".safetensors";
   j[role] = manifest_entry(arch, hidden, file);
   j["training"][role] = training;
-  StagedDir staged(o.out, StagedDir::kIntoDirectory);
+  StagedDir staged(o.out.out, "train", o.out.force, StagedDir::kAdd);  // the bundle grows: other networks stay
   staged.add(file, serialize_safetensors(weights, {{"format", "pt"}}));
   staged.add("model.json", j.dump(2) + "\n");
   staged.commit();
@@ -98,7 +96,7 @@ void fill_common(const TrainCommon& o, T& t, const std::string& checkpoint_name,
   t.steps = o.steps;
   t.batch = o.batch > 0 ? o.batch : default_batch;
   t.seed = o.seed;
-  t.checkpoint = (fs::path(o.out) / checkpoint_name).string();
+  t.checkpoint = (fs::path(o.out.out) / checkpoint_name).string();
   t.checkpoint_every = o.checkpoint_every;
   t.resume = o.resume;
 }
@@ -115,6 +113,7 @@ struct ClsOptions : TrainCommon {
 
 int run_train_classifier(const ClsOptions& o) {
   const int threads = o.common.apply_threads();
+  claim_output(o.out.out, "train", o.out.force);  // before any work; created only once training starts
   const Dataset d = o.src.load(o.common.quiet);
   ClassifierTrainOptions t;
   fill_common(o, t, o.role + ".ckpt", 128);
@@ -129,7 +128,7 @@ int run_train_classifier(const ClsOptions& o) {
     t.init = state_dict(*init.module);
     t.hidden_dim = init.hidden_dim;
   }
-  make_dirs(o.out);  // only once the data and the initial weights have loaded
+  adopt_output(o.out.out, "train");  // only once the data and the initial weights have loaded
   ProgressBar bar("train " + o.role, o.steps, o.common.quiet);
   TrainStats last;
   auto cb = bar_callback(bar);
@@ -143,7 +142,7 @@ int run_train_classifier(const ClsOptions& o) {
                          {"init", o.init.empty() ? json(nullptr) : json(o.init)},
                          {"seconds", secs}, {"final_losses", last.losses}, {"source", o.src.describe()}};
   publish(o, d, o.role, state_dict(*net), "dcgan-course-classifier", t.hidden_dim, training, 0);
-  std::printf("wrote %s/%s (%s, hidden %lld) in %.0f s\n", o.out.c_str(), file.c_str(), o.role.c_str(),
+  std::printf("wrote %s/%s (%s, hidden %lld) in %.0f s\n", o.out.out.c_str(), file.c_str(), o.role.c_str(),
               static_cast<long long>(o.hidden), secs);
   return 0;
 }
@@ -155,8 +154,9 @@ struct GanOptions : TrainCommon {
 
 int run_train_gan(const GanOptions& o) {
   const int threads = o.common.apply_threads();
+  claim_output(o.out.out, "train", o.out.force);
   const Dataset d = o.src.load(o.common.quiet);
-  make_dirs(o.out);  // only once the data has loaded
+  adopt_output(o.out.out, "train");  // only once the data has loaded
   GanTrainOptions t;
   t.z_dim = o.z_dim;
   t.g_hidden = o.g_hidden;
@@ -177,14 +177,14 @@ int run_train_gan(const GanOptions& o) {
                          {"seed", o.seed}, {"threads", threads}, {"seconds", secs}, {"final_losses", last.losses},
                          {"source", o.src.describe()}};
   publish(o, d, "generator", state_dict(*g), "dcgan-course-generator", o.g_hidden, training, o.z_dim);
-  std::printf("wrote %s/generator.safetensors (hidden %lld, %lld steps) in %.0f s\n", o.out.c_str(),
+  std::printf("wrote %s/generator.safetensors (hidden %lld, %lld steps) in %.0f s\n", o.out.out.c_str(),
               static_cast<long long>(o.g_hidden), static_cast<long long>(o.steps), secs);
   return 0;
 }
 
 void add_common(CLI::App* app, TrainCommon& o) {
   o.src.add_to(app);
-  app->add_option("--out", o.out, "Bundle directory to write into (created; model.json is updated)")->required();
+  o.out.add_to(app, "Bundle directory to write into (networks trained into it accumulate; model.json is updated)");
   app->add_option("--name", o.name, "Bundle name (when model.json is new)");
   app->add_option("--seed", o.seed, "Training seed (initialisation, batch order, noise)");
   app->add_option("--steps", o.steps, "Optimisation steps")->check(CLI::Range(int64_t{1}, int64_t{100000000}));
@@ -204,12 +204,12 @@ void register_train(CLI::App& root, std::vector<Command>& cmds, const std::strin
   CLI::App* ca = train->add_subcommand("classifier", "Train the course classifier (or the auditor with --role auditor)");
   add_common(ca, *c);
   ca->add_option("--hidden", c->hidden, "hidden_dim of the course classifier")->check(CLI::Range(int64_t{1}, int64_t{1024}));
-  ca->add_option("--lr", c->lr, "Adam learning rate")->check(CLI::PositiveNumber);
+  ca->add_option("--lr", c->lr, "Adam learning rate")->check(positive());
   ca->add_option("--role", c->role, "classifier (used to edit) or auditor (only judges edits)")
       ->check(CLI::IsMember({"classifier", "auditor"}));
   ca->add_option("--adversarial", c->adversarial,
                  "PGD adversarial training: L-inf radius EPS in the [-1,1] input range (0 = off); loss = (clean + adversarial) / 2")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(real_range(0.0, 1.0));
   ca->add_option("--pgd-steps", c->pgd_steps, "PGD steps per batch (step 2.5*EPS/K, random start)")->check(CLI::Range(int64_t{1}, int64_t{100}));
   ca->add_flag("--augment", c->augment, "Random horizontal flips and +-2 px shifts");
   ca->add_option("--init", c->init, "Start from this classifier's weights (.safetensors/.pth) instead of random: fine-tuning");
@@ -222,9 +222,9 @@ void register_train(CLI::App& root, std::vector<Command>& cmds, const std::strin
   ga->add_option("--z-dim", g->z_dim, "Latent size")->check(CLI::Range(int64_t{1}, int64_t{4096}));
   ga->add_option("--g-hidden", g->g_hidden, "Generator hidden_dim")->check(CLI::Range(int64_t{1}, int64_t{1024}));
   ga->add_option("--d-hidden", g->d_hidden, "Discriminator width")->check(CLI::Range(int64_t{1}, int64_t{1024}));
-  ga->add_option("--lr-g", g->lr_g, "Generator Adam learning rate")->check(CLI::PositiveNumber);
-  ga->add_option("--lr-d", g->lr_d, "Discriminator Adam learning rate")->check(CLI::PositiveNumber);
-  ga->add_option("--ema", g->ema, "EMA decay of the exported generator (0 = off)")->check(CLI::Range(0.0, 0.99999));
+  ga->add_option("--lr-g", g->lr_g, "Generator Adam learning rate")->check(positive());
+  ga->add_option("--lr-d", g->lr_d, "Discriminator Adam learning rate")->check(positive());
+  ga->add_option("--ema", g->ema, "EMA decay of the exported generator (0 = off)")->check(real_range(0.0, 0.99999));
   cmds.push_back({ga, [g] { return run_train_gan(*g); }});
 }
 

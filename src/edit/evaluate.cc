@@ -54,6 +54,7 @@ EvalStats measure(const Models& m, const torch::Tensor& z, const torch::Tensor& 
   for (int64_t i = 0; i < N; i += 128) {
     const auto zc = z.slice(0, i, std::min(N, i + 128));
     const EditResult r = edit(m, zc, spec);
+    if (edit_diverged(r)) throw UsageError(m.attributes[attr] + ": " + kDivergedHint + "; nothing was written");
     const auto& first = r.images.begin()->second;
     const auto& last = r.images.rbegin()->second;
     const auto after = torch::sigmoid(classify(*m.auditor, last)).to(torch::kFloat64);

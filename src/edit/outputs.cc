@@ -130,6 +130,13 @@ Audit audit_edit(const Models& m, const EditSpec& spec, const EditResult& r) {
   return a;
 }
 
+bool edit_diverged(const EditResult& r) {
+  if (!torch::isfinite(r.logits).all().item<bool>() || !torch::isfinite(r.z_after).all().item<bool>()) return true;
+  for (const auto& [step, img] : r.images)
+    if (!torch::isfinite(img).all().item<bool>()) return true;
+  return false;
+}
+
 EditResult slice(const EditResult& r, int64_t b, int64_t e) {
   EditResult s;
   s.z_before = r.z_before.slice(0, b, e);

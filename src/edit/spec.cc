@@ -78,12 +78,16 @@ struct Reader {
     }
     for (size_t i = 0; i < x.size(); ++i) {
       const std::string f = k + "[" + std::to_string(i) + "]";
-      if (!x[i].is_string()) e.fail(f, "expected an attribute name (a string), got " + x[i].dump());
+      if (!x[i].is_string()) e.fail(f, "expected an attribute name (a string), got " + x[i].dump().substr(0, 40));
       else out.emplace_back(x[i].get<std::string>(), f);
     }
     return out;
   }
   std::optional<int> attribute(const std::vector<std::string>& attrs, const std::string& name, const std::string& f) {
+    if (name.empty()) {
+      e.fail(f, "empty attribute name; give names such as Smiling (list them with `latentedit attributes`)");
+      return std::nullopt;
+    }
     try {
       return find_attribute(attrs, name);
     } catch (const Error&) {

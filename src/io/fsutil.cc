@@ -10,6 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <algorithm>
+#include <optional>
+
+#include <nlohmann/json.hpp>
 
 #include "latentedit/errors.h"
 
@@ -63,64 +67,144 @@ void fsync_dir(const std::string& dir) {
 }
 }  // namespace
 
-StagedDir::StagedDir(std::string dir, Mode mode) : dir_(std::move(dir)), mode_(mode) {
+namespace {
+// `dir` as an absolute, normal path without a trailing separator.
+fs::path normal_dir(const std::string& dir) {
+  fs::path p = fs::absolute(dir).lexically_normal();
+  if (p.has_relative_path() && p.filename().empty()) p = p.parent_path();
+  return p;
+}
+
+// The marker's JSON, or nothing when absent or unreadable.
+std::optional<nlohmann::json> read_marker(const fs::path& dir) {
   std::error_code ec;
-  if (mode_ == kNewDirectory) {
-    if (fs::exists(dir_) && !(fs::is_directory(dir_) && fs::is_empty(dir_, ec)))
-      throw IoError(dir_ + " exists and is not empty; choose a new output directory (nothing is overwritten)");
-    stage_ = dir_ + ".partial-" + std::to_string(::getpid());
-    fs::remove_all(stage_, ec);
-    make_dirs(stage_);
-  } else {
-    if (fs::exists(dir_) && !fs::is_directory(dir_)) throw IoError(dir_ + " exists and is not a directory; choose another output directory");
-    created_dir_ = !fs::exists(dir_);
-    make_dirs(dir_);
-    stage_ = dir_;
+  const fs::path m = dir / kOutputMarker;
+  if (!fs::is_regular_file(m, ec)) return std::nullopt;
+  try {
+    std::ifstream f(m, std::ios::binary);
+    nlohmann::json j = nlohmann::json::parse(f, nullptr, true);
+    if (j.is_object() && j.value("format", "") == "latentedit-output" && j.contains("command") && j["command"].is_string())
+      return j;
+  } catch (const std::exception&) {
   }
+  return std::nullopt;
+}
+
+std::vector<std::string> marker_files(const std::optional<nlohmann::json>& m) {
+  std::vector<std::string> out;
+  if (!m || !m->contains("files") || !(*m)["files"].is_array()) return out;
+  for (const auto& f : (*m)["files"])
+    if (f.is_string()) out.push_back(f.get<std::string>());
+  return out;
+}
+
+std::string marker_text(const std::string& command, std::vector<std::string> files) {
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return nlohmann::json({{"format", "latentedit-output"}, {"command", command}, {"files", files}}).dump(1) + "\n";
+}
+
+// A listed name that stays inside the directory (a hand-edited marker cannot point elsewhere).
+bool safe_relative(const std::string& name) {
+  const fs::path p = fs::path(name).lexically_normal();
+  return !name.empty() && p.is_relative() && *p.begin() != ".." && name.find('\0') == std::string::npos;
+}
+}  // namespace
+
+OutputClaim claim_output(const std::string& dir, const std::string& command, bool force) {
+  if (dir.empty()) throw UsageError("the output directory is empty; pass --out DIR");
+  const fs::path p = normal_dir(dir);
+  if (p == p.root_path()) throw IoError("refusing to write into the filesystem root " + p.string() + "; pass --out DIR with a new directory");
+  std::error_code ec;
+  const auto st = fs::status(p, ec);
+  if (!fs::exists(st)) return OutputClaim::kFresh;
+  if (!fs::is_directory(st))
+    throw IoError(dir + " exists and is not a directory; choose a new --out directory (nothing was written)");
+  if (fs::is_empty(p, ec)) return OutputClaim::kFresh;
+  const auto m = read_marker(p);
+  if (m && (*m)["command"] == command) return OutputClaim::kPrevious;
+  if (force) return OutputClaim::kForced;
+  const std::string what = m ? "the output of `latentedit " + (*m)["command"].get<std::string>() + "`" : "files latentedit did not write";
+  throw IoError(dir + " is not empty and holds " + what + "; choose a new --out directory, or pass --force to write into it "
+                "(files of the same names are replaced, nothing else is touched)");
+}
+
+void adopt_output(const std::string& dir, const std::string& command) {
+  make_dirs(dir);
+  const fs::path p = normal_dir(dir);
+  if (!read_marker(p)) write_file_atomic((p / kOutputMarker).string(), marker_text(command, {}));
+}
+
+StagedDir::StagedDir(std::string dir, std::string command, bool force, Mode mode)
+    : dir_(std::move(dir)), command_(std::move(command)), mode_(mode) {
+  const fs::path p = normal_dir(dir_);
+  if (mode_ == kOwned) {
+    std::error_code ec;
+    if (fs::exists(p, ec) && !fs::is_directory(p, ec)) throw IoError(dir_ + " exists and is not a directory");
+    claim_ = fs::exists(p, ec) && !fs::is_empty(p, ec) ? OutputClaim::kForced : OutputClaim::kFresh;
+  } else {
+    claim_ = claim_output(dir_, command_, force);
+  }
+  if (!p.parent_path().empty()) make_dirs(p.parent_path().string());
+  stage_ = (p.parent_path() / ("." + p.filename().string() + ".partial-" + std::to_string(::getpid()))).string();
+  std::error_code ec;
+  fs::remove_all(stage_, ec);
+  make_dirs(stage_);
 }
 
 StagedDir::~StagedDir() {
   if (committed_) return;
   std::error_code ec;
-  if (mode_ == kNewDirectory) {
-    fs::remove_all(stage_, ec);
-  } else {
-    for (const auto& [tmp, fin] : staged_) fs::remove(tmp, ec);
-    if (created_dir_ && fs::is_empty(dir_, ec)) fs::remove(dir_, ec);
-  }
+  fs::remove_all(stage_, ec);
 }
 
 std::string StagedDir::staging_path(const std::string& name) {
-  if (mode_ != kNewDirectory) throw std::logic_error("StagedDir::staging_path needs kNewDirectory");
+  if (!safe_relative(name) || name == kOutputMarker) throw std::logic_error("StagedDir: bad file name " + name);
   const fs::path p = fs::path(stage_) / name;
   if (p.has_parent_path()) make_dirs(p.parent_path().string());
   return p.string();
 }
 
 void StagedDir::add(const std::string& name, const std::string& bytes) {
-  if (mode_ == kNewDirectory) {
-    write_file_atomic(staging_path(name), bytes);
-    return;
-  }
-  const std::string fin = (fs::path(dir_) / name).string();
-  const std::string tmp = fin + ".tmp." + std::to_string(::getpid());
-  write_synced(tmp, fin, bytes);
-  staged_.emplace_back(tmp, fin);
+  const std::string path = staging_path(name);
+  write_synced(path, (fs::path(dir_) / name).string(), bytes);
 }
 
 void StagedDir::commit() {
   std::error_code ec;
-  if (mode_ == kNewDirectory) {
-    if (fs::exists(dir_)) fs::remove(dir_, ec);  // an empty directory (checked at construction)
-    fs::rename(stage_, dir_, ec);
+  const fs::path p = normal_dir(dir_);
+  const auto old = mode_ == kOwned ? std::nullopt : read_marker(p);
+  std::vector<std::string> names;  // everything staged, whoever wrote it (add, or a staging_path writer)
+  for (auto it = fs::recursive_directory_iterator(stage_, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+    if (it->is_regular_file()) names.push_back(fs::path(it->path()).lexically_relative(stage_).generic_string());
+  if (ec) throw IoError("cannot list the staged output " + stage_ + ": " + ec.message());
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> listed = names;
+  if (mode_ == kAdd)
+    for (const auto& f : marker_files(old)) listed.push_back(f);
+  if (mode_ != kOwned) write_synced((fs::path(stage_) / kOutputMarker).string(), dir_, marker_text(command_, listed));
+  if (claim_ == OutputClaim::kFresh) {
+    if (fs::exists(p, ec)) fs::remove(p, ec);  // an empty directory (checked by the claim)
+    fs::rename(stage_, p, ec);
     if (ec) throw IoError("cannot create " + dir_ + ": " + ec.message());
-    fsync_dir(fs::absolute(dir_).parent_path().string());
+    fsync_dir(p.parent_path().string());
   } else {
-    for (const auto& [tmp, fin] : staged_) {
-      fs::rename(tmp, fin, ec);
-      if (ec) throw IoError("cannot write " + fin + ": " + ec.message());
+    // Files first, the marker last: a kill in between leaves the previous marker, still naming
+    // only files this command wrote.
+    std::vector<std::string> order = names;
+    if (mode_ != kOwned) order.push_back(kOutputMarker);
+    for (const auto& n : order) {
+      const fs::path to = p / n;
+      if (to.has_parent_path()) make_dirs(to.parent_path().string());
+      fs::rename(fs::path(stage_) / n, to, ec);
+      if (ec) throw IoError("cannot write " + to.string() + ": " + ec.message());
     }
-    fsync_dir(dir_);
+    if (mode_ == kReplace && claim_ == OutputClaim::kPrevious) {
+      for (const auto& f : marker_files(old))
+        if (safe_relative(f) && f != kOutputMarker && !std::binary_search(names.begin(), names.end(), f)) fs::remove(p / f, ec);
+    }
+    fs::remove_all(stage_, ec);
+    fsync_dir(p.string());
   }
   committed_ = true;
 }

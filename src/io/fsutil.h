@@ -19,38 +19,55 @@ void make_dirs(const std::string& path);
 // SHA-256 of `bytes` as 64 lowercase hex digits.
 std::string sha256_hex(const std::string& bytes);
 
-// Writes a set of files so that readers (and a process killed at any moment) see either none
-// of them or all of them complete. Each file goes to a temporary name first and is fsync'd;
-// commit() renames them all. Without commit (an error, an exception) the destructor removes
-// every temporary file and any directory it created.
-//
-//   kNewDirectory:  `dir` must not exist or be empty; files are staged in dir.partial-PID/ and
-//                   the directory is renamed into place on commit (dataset, convert, sample).
-//   kIntoDirectory: files are staged as NAME.tmp.PID inside `dir` (created if needed) and
-//                   renamed on commit; files of other names in `dir` are never touched (edit,
-//                   batch jobs).
+// The one policy for every writing command's --out directory (README "Outputs"):
+//   absent or empty                                   -> kFresh: created when committed;
+//   a previous output of the same command (its marker  -> kPrevious: replaced as a whole — the
+//   file OUT/.latentedit-output.json names the command)   files it listed and the new output does
+//                                                          not are removed, nothing else is touched;
+//   anything else (a file, someone's files, another    -> refused with IoError (exit 5), unless
+//   command's output)                                      `force`: kForced, written into, only
+//                                                          files of the same names replaced.
+// The filesystem root is always refused. Nothing is created by the check itself.
+inline constexpr const char* kOutputMarker = ".latentedit-output.json";
+enum class OutputClaim { kFresh, kPrevious, kForced };
+OutputClaim claim_output(const std::string& dir, const std::string& command, bool force);
+// For commands that write an output piece by piece (train checkpoints, batch journals): creates
+// `dir` and its marker if missing (after claim_output said it may).
+void adopt_output(const std::string& dir, const std::string& command);
+
+// Writes a set of files so that readers (and a process killed at any moment) see either the
+// old output or the complete new one. Files are staged in a hidden sibling directory
+// (.NAME.partial-PID) and fsync'd; commit() renames the whole directory into place (kFresh) or
+// moves each file in, then removes the previous output's stale files. Without commit (an error,
+// an exception) the destructor removes the staging directory: nothing half-written remains.
+//   kReplace: the output is everything staged (edit, sample, convert, dataset).
+//   kAdd:     the output grows: the previous output's files stay (train adds networks to a bundle).
+//   kOwned:   no claim and no marker: `dir` is already the caller's (a batch job's directory, the
+//             bundle `directions` was asked to extend).
 class StagedDir {
  public:
-  enum Mode { kNewDirectory, kIntoDirectory };
-  StagedDir(std::string dir, Mode mode);
+  enum Mode { kReplace, kAdd, kOwned };
+  StagedDir(std::string dir, std::string command, bool force, Mode mode = kReplace);
   ~StagedDir();
   StagedDir(const StagedDir&) = delete;
   StagedDir& operator=(const StagedDir&) = delete;
 
-  // Stages one file (name may contain '/' in kNewDirectory mode). Throws IoError.
+  // Stages one file (name may contain '/'). Throws IoError.
   void add(const std::string& name, const std::string& bytes);
-  // A path inside the staging area for writers that need one (kNewDirectory only); the file
-  // is committed with the rest.
+  // A path inside the staging area for writers that need one; the file is committed with the
+  // rest (the caller must write it before commit).
   std::string staging_path(const std::string& name);
+  // The staging directory itself (to load a bundle before publishing it).
+  const std::string& staging_dir() const { return stage_; }
   // Publishes everything. Throws IoError.
   void commit();
   const std::string& dir() const { return dir_; }
 
  private:
-  std::string dir_, stage_;
+  std::string dir_, stage_, command_;
   Mode mode_;
-  bool committed_ = false, created_dir_ = false;
-  std::vector<std::pair<std::string, std::string>> staged_;  // temp path -> final path
+  OutputClaim claim_ = OutputClaim::kFresh;
+  bool committed_ = false;
 };
 
 }  // namespace latentedit

@@ -4,6 +4,11 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+
+#include "io/fsutil.h"
 
 #include "latentedit/errors.h"
 
@@ -44,10 +49,57 @@ cv::Mat resize_center_crop(const cv::Mat& bgr, int size) {
   return r(cv::Rect(left, top, size, size)).clone();
 }
 
+namespace {
+// Width and height as PNG's IHDR or a JPEG SOFn marker declares them, read before decoding.
+std::optional<std::pair<uint64_t, uint64_t>> declared_dims(const std::string& b) {
+  auto be16 = [&](size_t o) { return (uint64_t(uint8_t(b[o])) << 8) | uint8_t(b[o + 1]); };
+  auto be32 = [&](size_t o) { return (be16(o) << 16) | be16(o + 2); };
+  if (b.size() >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0 && b.compare(12, 4, "IHDR") == 0) return std::pair(be32(16), be32(20));
+  if (b.size() >= 4 && uint8_t(b[0]) == 0xFF && uint8_t(b[1]) == 0xD8) {
+    for (size_t i = 2; i + 9 < b.size();) {
+      if (uint8_t(b[i]) != 0xFF) return std::nullopt;
+      const uint8_t mk = uint8_t(b[i + 1]);
+      if (mk == 0xFF) { ++i; continue; }
+      if (mk == 0xD8 || mk == 0x01 || (mk >= 0xD0 && mk <= 0xD7)) { i += 2; continue; }
+      if (mk >= 0xC0 && mk <= 0xCF && mk != 0xC4 && mk != 0xC8 && mk != 0xCC) return std::pair(be16(i + 7), be16(i + 5));
+      i += 2 + be16(i + 2);
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+cv::Mat read_image(const std::string& path) {
+  constexpr uint64_t kMaxPixels = 50'000'000, kMaxBytes = 256ull << 20;
+  std::error_code ec;
+  const auto bytes_on_disk = std::filesystem::file_size(path, ec);
+  if (ec) throw InputError("cannot read image " + path + ": " + (std::filesystem::exists(path) ? "not a readable file" : "no such file"));
+  if (bytes_on_disk > kMaxBytes)
+    throw InputError("image " + path + " is " + std::to_string(bytes_on_disk >> 20) + " MB; latentedit reads images up to 256 MB (downscale it first)");
+  const std::string bytes = read_file(path);
+  auto too_big = [&](uint64_t w, uint64_t h) {
+    return InputError("image " + path + " is " + std::to_string(w) + "x" + std::to_string(h) +
+                      " pixels; latentedit reads images up to 50 megapixels (downscale it first, e.g. to 1024 px)");
+  };
+  if (const auto d = declared_dims(bytes); d && d->first * d->second > kMaxPixels) throw too_big(d->first, d->second);
+  // Other formats: OpenCV's own cap, set once to the same limit (a user's setting wins).
+  static const bool capped = (::setenv("OPENCV_IO_MAX_IMAGE_PIXELS", "50000000", 0), true);
+  (void)capped;
+  cv::Mat img;
+  try {
+    img = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data())), cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    throw InputError("cannot decode image " + path + " (damaged, or larger than 50 megapixels): " + e.err);
+  }
+  if (img.empty()) throw InputError("cannot read image " + path + ": not a PNG/JPEG/BMP/TIFF/WebP image, or damaged");
+  if (std::max(img.cols, img.rows) > 16 * std::min(img.cols, img.rows))
+    throw InputError("image " + path + " is " + std::to_string(img.cols) + "x" + std::to_string(img.rows) +
+                     " pixels; a face photo's sides differ at most 16 times (crop it first)");
+  return img;
+}
+
 torch::Tensor load_image_for_model(const std::string& path, int size, double lo, double hi) {
-  cv::Mat img = cv::imread(path, cv::IMREAD_COLOR);
-  if (img.empty()) throw InputError("cannot read image " + path + " (missing, or not a PNG/JPEG/BMP/... file)");
-  return bgr_to_tensor(resize_center_crop(img, size), lo, hi);
+  return bgr_to_tensor(resize_center_crop(read_image(path), size), lo, hi);
 }
 
 std::string encode_png(const cv::Mat& img) {

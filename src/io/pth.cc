@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "latentedit/errors.h"
@@ -510,6 +511,60 @@ PyPtr parse_legacy_pth(const uint8_t* data, size_t size, const std::string& what
   return root;
 }
 
+namespace {
+// The uncompressed size each member of a zip archive declares in its central directory (the
+// names as stored, e.g. "archive/data/0"), read before anything is inflated: a small file must
+// not make the reader allocate gigabytes. Empty when the directory cannot be found (the stream
+// reader then reports the damage).
+std::map<std::string, uint64_t> zip_declared_sizes(const std::string& b) {
+  std::map<std::string, uint64_t> out;
+  auto u16 = [&](size_t o) { return o + 2 <= b.size() ? uint64_t(uint8_t(b[o])) | uint64_t(uint8_t(b[o + 1])) << 8 : 0; };
+  auto u32 = [&](size_t o) { return o + 4 <= b.size() ? u16(o) | u16(o + 2) << 16 : 0; };
+  auto u64 = [&](size_t o) { return o + 8 <= b.size() ? u32(o) | u32(o + 4) << 32 : 0; };
+  if (b.size() < 22) return out;
+  size_t eocd = std::string::npos;
+  for (size_t i = b.size() - 22 + 1; i-- > 0 && b.size() - i <= 22 + 65535;)
+    if (u32(i) == 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  if (eocd == std::string::npos) return out;
+  uint64_t entries = u16(eocd + 10), at = u32(eocd + 16);
+  if ((entries == 0xFFFF || at == 0xFFFFFFFF) && eocd >= 20 && u32(eocd - 20) == 0x07064b50) {  // zip64
+    const uint64_t z = u64(eocd - 20 + 8);
+    if (z + 56 <= b.size() && u32(z) == 0x06064b50) entries = u64(z + 32), at = u64(z + 48);
+  }
+  for (uint64_t e = 0; e < entries && at + 46 <= b.size(); ++e) {
+    if (u32(at) != 0x02014b50) break;
+    uint64_t usize = u32(at + 24);
+    const uint64_t nlen = u16(at + 28), xlen = u16(at + 30), clen = u16(at + 32);
+    if (at + 46 + nlen + xlen > b.size()) break;
+    const std::string name = b.substr(at + 46, nlen);
+    if (usize == 0xFFFFFFFF)  // the real size is in the zip64 extra field
+      for (uint64_t x = at + 46 + nlen; x + 4 <= at + 46 + nlen + xlen;) {
+        const uint64_t id = u16(x), len = u16(x + 2);
+        if (id == 0x0001 && len >= 8) {
+          usize = u64(x + 4);
+          break;
+        }
+        x += 4 + len;
+      }
+    out[name] = usize;
+    at += 46 + nlen + xlen + clen;
+  }
+  return out;
+}
+
+// The declared size of the record `rec` ("data.pkl", "data/0") whatever the archive's top folder.
+std::optional<uint64_t> declared_size(const std::map<std::string, uint64_t>& sizes, const std::string& rec) {
+  for (const auto& [name, size] : sizes) {
+    const auto slash = name.find('/');
+    if (slash != std::string::npos && name.compare(slash + 1, std::string::npos, rec) == 0) return size;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 PyPtr load_pth(const std::string& path) {
   const std::string bytes = read_file(path, true);
   const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
@@ -523,12 +578,22 @@ PyPtr load_pth(const std::string& path) {
     }
     if (!reader->hasRecord("data.pkl"))
       throw ModelError(path + ": zip archive has no data.pkl: not a torch.save checkpoint");
+    const auto sizes = zip_declared_sizes(bytes);
+    constexpr uint64_t kMaxPickle = 64ull << 20;
+    if (declared_size(sizes, "data.pkl").value_or(0) > kMaxPickle)
+      throw ModelError(path + ": data.pkl declares more than 64 MB; a state_dict's pickle is a few KB (not a checkpoint latentedit reads)");
     try {
       auto [pkl, n] = reader->getRecord("data.pkl");
       return unpickle(static_cast<const uint8_t*>(pkl.get()), n, path,
                       [&](const std::string& key, torch::Dtype dt, int64_t numel) {
                         const std::string rec = "data/" + key;
                         if (!reader->hasRecord(rec)) throw ModelError(path + ": zip checkpoint lacks storage record " + rec);
+                        const uint64_t need = static_cast<uint64_t>(numel) * element_size(dt);
+                        const auto declared = declared_size(sizes, rec);
+                        if (!declared || *declared != need)
+                          throw ModelError(path + ": storage record " + rec + " declares " +
+                                           (declared ? std::to_string(*declared) : std::string("no")) + " bytes but its tensor needs " +
+                                           std::to_string(need) + " (damaged or crafted file; re-save it with torch.save)");
                         auto [ptr, sz] = reader->getRecord(rec);
                         if (static_cast<uint64_t>(numel) > sz / element_size(dt))
                           throw ModelError(path + ": storage record " + rec + " is shorter than its tensor needs");

@@ -9,6 +9,7 @@
 
 #include "latentedit/errors.h"
 #include "io/fsutil.h"
+#include "io/json_read.h"
 
 namespace latentedit {
 namespace {
@@ -51,9 +52,9 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::s
   if (n > 100u * 1024 * 1024) bad(what, "header larger than 100 MB");
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(data + 8, data + 8 + n);
-  } catch (const std::exception& e) {
-    bad(what, std::string("header is not JSON (") + e.what() + ")");
+    header = parse_json(std::string(reinterpret_cast<const char*>(data) + 8, n), "header", ErrorKind::kModel);
+  } catch (const Error& e) {
+    bad(what, e.what());
   }
   if (!header.is_object()) bad(what, "header is not a JSON object");
   const uint8_t* buf = data + 8 + n;

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "latentedit/attributes.h"
 #include "latentedit/errors.h"
 #include "model/fused.h"
 #include "io/fsutil.h"
+#include "io/json_read.h"
 #include "latentedit/models.h"
 #include "io/pth.h"
 #include "latentedit/safetensors.h"
@@ -126,7 +128,7 @@ T get_field(const json& j, const char* key, const std::string& where) {
   try {
     return j.at(key).get<T>();
   } catch (const json::exception&) {
-    throw ModelError(where + ": \"" + key + "\" has the wrong type (" + j.at(key).dump() + ")");
+    throw ModelError(where + ": \"" + key + "\" has the wrong type (" + j.at(key).dump().substr(0, 60) + ")");
   }
 }
 
@@ -161,6 +163,69 @@ Network load_network(const json& spec, const std::string& dir, const std::string
 
 }  // namespace
 
+namespace {
+std::string shape_str(const torch::Tensor& t) {
+  std::string s = "(";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + ")";
+}
+
+// One probe forward through each loaded network, so a wrong kind of file, a wrong size or
+// NaN/Inf weights fail at load time with one line instead of mid-edit: the generator must map a
+// (1, z_dim) latent to finite (1, 3, S, S) pixels, each classifier an image to finite (1, C) logits.
+void probe_networks(Models& m) {
+  torch::NoGradGuard ng;
+  auto run = [&](const Network& net, const std::string& role, const torch::Tensor& x) {
+    try {
+      return net.forward(x);
+    } catch (const c10::Error& e) {
+      std::string first = e.what_without_backtrace();
+      first = first.substr(0, first.find('\n'));
+      throw ModelError(net.source + ": the " + role + " fails on a " + shape_str(x) + " input: " + first +
+                       " (is it a " + role + " of this kind, for this model's sizes?)");
+    }
+  };
+  const int64_t S = m.image_size;
+  torch::Tensor img = torch::zeros({1, 3, S, S});
+  if (m.generator.forward) {
+    const torch::Tensor z = torch::linspace(-1.5, 1.5, m.z_dim).view({1, m.z_dim});
+    img = run(m.generator, "generator", z);
+    if (img.dim() != 4 || img.size(0) != 1 || img.size(1) != 3 || img.size(2) != S || img.size(3) != S)
+      throw ModelError(m.generator.source + ": the generator outputs " + shape_str(img) + " for one latent; latentedit needs (1, 3, " +
+                       std::to_string(S) + ", " + std::to_string(S) + ") (an RGB generator of the model's image_size)");
+    if (!torch::isfinite(img).all().item<bool>())
+      throw ModelError(m.generator.source + ": the generator outputs NaN or infinite pixels (damaged weights?); retrain or re-export it");
+  }
+  const int64_t C = static_cast<int64_t>(m.attributes.size());
+  auto check_classifier = [&](Network& net, const std::string& role) {
+    if (!net.forward) return;
+    const torch::Tensor y = run(net, role, img);
+    if (y.dim() != 2 || y.size(0) != 1 || y.size(1) != C)
+      throw ModelError(net.source + ": the " + role + " outputs " + shape_str(y) + " for one image; latentedit needs (1, " +
+                       std::to_string(C) + "), one logit per attribute");
+    if (!torch::isfinite(y).all().item<bool>())
+      throw ModelError(net.source + ": the " + role + " outputs NaN or infinite scores (damaged weights?); retrain or re-export it");
+  };
+  check_classifier(m.classifier, "classifier");
+  if (m.auditor) check_classifier(*m.auditor, "auditor");
+}
+
+// model.json's fields beyond the networks: what this version reads.
+void check_manifest(const json& j, const std::string& mpath, const Models& m) {
+  if (j.contains("format") && j["format"] != "latentedit-bundle")
+    throw ModelError(mpath + ": \"format\" is " + j["format"].dump() + "; expected \"latentedit-bundle\"");
+  if (j.contains("version") && j["version"] != 1)
+    throw ModelError(mpath + ": bundle version " + j["version"].dump() + " is not supported (this latentedit reads version 1; upgrade latentedit)");
+  if (m.image_size < 8 || m.image_size > 1024) throw ModelError(mpath + ": image_size must be in 8..1024");
+  std::set<std::string> seen;
+  for (const auto& a : m.attributes) {
+    if (a.empty() || a.size() > 100 || a.find_first_of(",: \t\n") != std::string::npos)
+      throw ModelError(mpath + ": attribute name \"" + a.substr(0, 100) + "\" is empty, too long or holds ',', ':' or spaces; rename it");
+    if (!seen.insert(a).second) throw ModelError(mpath + ": attribute \"" + a + "\" is listed twice; attribute names must be unique");
+  }
+}
+}  // namespace
+
 Models load_bundle(const std::string& dir) {
   if (!fs::is_directory(dir))
     throw ModelError("model bundle " + dir + " is not a directory (pass --model DIR with a model.json, or set LATENTEDIT_MODEL)");
@@ -168,18 +233,14 @@ Models load_bundle(const std::string& dir) {
   if (!fs::exists(mpath))
     throw ModelError(dir + " has no model.json (not a latentedit model bundle; see README \"Model bundles\")");
   json j;
-  try {
-    j = json::parse(read_file(mpath, true));
-  } catch (const json::exception& e) {
-    throw ModelError(mpath + " is not valid JSON: " + std::string(e.what()));
-  }
+  j = parse_json(read_file(mpath, true), mpath, ErrorKind::kModel);
   if (!j.is_object()) throw ModelError(mpath + " must hold a JSON object");
   Models m;
   m.dir = dir;
   m.manifest = j;
   m.name = j.value("name", fs::path(dir).filename().string());
   m.z_dim = get_field<int64_t>(j, "z_dim", mpath);
-  m.image_size = j.value("image_size", 64);
+  m.image_size = j.contains("image_size") ? get_field<int64_t>(j, "image_size", mpath) : 64;
   if (m.z_dim <= 0 || m.z_dim > 65536) throw ModelError(mpath + ": z_dim must be in 1..65536");
   if (j.contains("output_range")) {
     auto r = get_field<std::vector<double>>(j, "output_range", mpath);
@@ -190,6 +251,7 @@ Models load_bundle(const std::string& dir) {
   m.attributes = j.contains("attributes") ? get_field<std::vector<std::string>>(j, "attributes", mpath)
                                           : celeba_attributes();
   if (m.attributes.empty()) throw ModelError(mpath + ": \"attributes\" is empty");
+  check_manifest(j, mpath, m);
   if (!j.contains("generator"))
     throw ModelError(mpath + ": no \"generator\" (train one with `latentedit train gan --out " + dir + "`)");
   if (!j.contains("classifier"))
@@ -220,6 +282,7 @@ Models load_bundle(const std::string& dir) {
       throw ModelError(file + " holds non-finite values (refit with `latentedit directions`)");
     m.directions = dirs;
   }
+  probe_networks(m);
   return m;
 }
 
@@ -233,26 +296,28 @@ Network load_network_file(const std::string& file, const std::string& role, bool
 Models load_from_files(const std::string& generator_file, const std::string& classifier_file) {
   Models m;
   m.attributes = celeba_attributes();
-  m.generator = load_network_file(generator_file, "generator", true);
-  m.classifier = load_network_file(classifier_file, "classifier", false);
-  if (m.generator.arch == "torchscript") {
+  if (!generator_file.empty()) m.generator = load_network_file(generator_file, "generator", true);
+  if (!classifier_file.empty()) m.classifier = load_network_file(classifier_file, "classifier", false);
+  if (generator_file.empty() || m.generator.arch == "torchscript") {
     // Probe z_dim: the course uses 64; a TorchScript generator must accept (N, z_dim).
     m.z_dim = 64;
   } else {
     m.z_dim = infer_generator_options(read_weights(generator_file, "gen"), generator_file).z_dim;
   }
-  if (m.classifier.arch != "torchscript") {
+  if (!classifier_file.empty() && m.classifier.arch != "torchscript") {
     const auto co = infer_classifier_options(read_weights(classifier_file, "classifier"), classifier_file);
     if (co.n_classes != static_cast<int64_t>(m.attributes.size())) {
       m.attributes.clear();
       for (int64_t i = 0; i < co.n_classes; ++i) m.attributes.push_back("class_" + std::to_string(i));
     }
   }
-  m.name = fs::path(generator_file).stem().string() + "+" + fs::path(classifier_file).stem().string();
+  m.name = fs::path(generator_file).stem().string() + (generator_file.empty() || classifier_file.empty() ? "" : "+") +
+           fs::path(classifier_file).stem().string();
   m.manifest = {{"name", m.name}, {"z_dim", m.z_dim}, {"image_size", m.image_size},
                 {"output_range", {m.range_lo, m.range_hi}}, {"attributes", m.attributes},
                 {"generator", {{"arch", m.generator.arch}, {"file", generator_file}}},
                 {"classifier", {{"arch", m.classifier.arch}, {"file", classifier_file}}}};
+  probe_networks(m);
   return m;
 }
 
