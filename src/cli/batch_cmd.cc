@@ -24,7 +24,7 @@ struct BatchOptions {
 
 struct MergeOptions {
   std::string out;
-  bool json_out = false;
+  bool json_out = false, quiet = false;
 };
 
 std::pair<int, int> parse_shard(const std::string& s) {
@@ -56,10 +56,13 @@ int run_batch_cmd(const BatchOptions& o) {
   try {
     plan = plan_batch(file, o.job_file, m, o.max_batch);
   } catch (const BatchInvalid& e) {
-    // Every error on its own line, then the exit code of bad input.
-    std::cerr << "latentedit: error: " << o.job_file << ": " << e.errors().size() << " error"
-              << (e.errors().size() == 1 ? "" : "s") << "; nothing was run" << std::endl;
-    for (const auto& l : e.errors()) std::cerr << "  " << l << std::endl;
+    // One error: one line. Several: a count, then each on its own line.
+    if (e.errors().size() == 1) {
+      std::cerr << "latentedit: error: " << o.job_file << ": " << e.errors()[0] << "; nothing was run" << std::endl;
+    } else {
+      std::cerr << "latentedit: error: " << o.job_file << ": " << e.errors().size() << " errors; nothing was run" << std::endl;
+      for (const auto& l : e.errors()) std::cerr << "  " << l << std::endl;
+    }
     return static_cast<int>(ExitCode::kBadInput);
   }
   const json desc = describe_plan(plan, shard, shards);
@@ -157,6 +160,7 @@ void register_batch(CLI::App& root, std::vector<Command>& cmds, const std::strin
   CLI::App* merge = app->add_subcommand("merge", "Check that every job of a sharded batch finished and write OUT/summary.json");
   merge->add_option("out", mo->out, "The shared output directory")->required();
   merge->add_flag("--json", mo->json_out, "Print the summary as JSON");
+  merge->add_flag("-q,--quiet", mo->quiet, "No log lines on stderr (merge prints none; accepted like every subcommand)");
   cmds.push_back({merge, [mo] { return run_merge(*mo); }});
   cmds.push_back({app, [o] {
                     if (o->job_file.empty()) throw UsageError("give a job file: latentedit batch JOBS.json --out DIR (see --help)");

@@ -24,6 +24,7 @@ struct EvalCliOptions {
   std::vector<std::string> attributes, methods;
   std::vector<double> strengths, boundary_strengths = {0.5, 1, 2, 3, 4};
   std::string out, plot;
+  bool force = false;
   bool json_out = false;
 };
 
@@ -79,6 +80,8 @@ std::string format_table(const Models& m, const EvalResult& r) {
 
 int run_evaluate(const EvalCliOptions& o) {
   const int threads = o.common.apply_threads();
+  for (const auto& f : {o.out, o.plot})
+    if (!f.empty()) claim_output_file(f, o.force);  // before minutes of work
   const Models m = o.common.load_models();
   EvalOptions e;
   e.seeds = o.seeds;
@@ -168,6 +171,7 @@ void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::st
   app->add_option("--out", o->out, "Also write the JSON report to this file");
   app->add_option("--plot", o->plot, "Also draw success vs drift, one line per method, to this PNG");
   app->add_flag("--json", o->json_out, "Print the JSON report instead of the table");
+  app->add_flag("--force", o->force, "Replace existing --out / --plot files");
   o->common.add_to(app);
   cmds.push_back({app, [o] { return run_evaluate(*o); }});
 }

@@ -129,6 +129,14 @@ OutputClaim claim_output(const std::string& dir, const std::string& command, boo
                 "(files of the same names are replaced, nothing else is touched)");
 }
 
+void claim_output_file(const std::string& path, bool force) {
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (!fs::exists(st)) return;
+  if (fs::is_directory(st)) throw IoError(path + " is a directory; name a file to write");
+  if (!force) throw IoError(path + " exists; choose another file name, or pass --force to replace it");
+}
+
 void adopt_output(const std::string& dir, const std::string& command) {
   make_dirs(dir);
   const fs::path p = normal_dir(dir);

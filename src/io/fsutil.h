@@ -31,6 +31,9 @@ std::string sha256_hex(const std::string& bytes);
 inline constexpr const char* kOutputMarker = ".latentedit-output.json";
 enum class OutputClaim { kFresh, kPrevious, kForced };
 OutputClaim claim_output(const std::string& dir, const std::string& command, bool force);
+// The same policy for a single output file (evaluate --out/--plot): a new path is fine; an
+// existing file is replaced only with `force`; a directory never. Throws IoError.
+void claim_output_file(const std::string& path, bool force);
 // For commands that write an output piece by piece (train checkpoints, batch journals): creates
 // `dir` and its marker if missing (after claim_output said it may).
 void adopt_output(const std::string& dir, const std::string& command);

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fcntl.h>
+#include <unistd.h>
 #include <filesystem>
 #include <optional>
 
@@ -67,6 +69,22 @@ std::optional<std::pair<uint64_t, uint64_t>> declared_dims(const std::string& b)
   }
   return std::nullopt;
 }
+// libpng and libtiff print their own diagnostics on stderr while OpenCV decodes; the library
+// never prints, so stderr is pointed at /dev/null for the duration of one decode (the caller
+// gets the failure as an InputError).
+class QuietStderr {
+ public:
+  QuietStderr() : saved_(::dup(2)) {
+    const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) ::dup2(null, 2), ::close(null);
+  }
+  ~QuietStderr() {
+    if (saved_ >= 0) ::dup2(saved_, 2), ::close(saved_);
+  }
+
+ private:
+  int saved_;
+};
 }  // namespace
 
 cv::Mat read_image(const std::string& path) {
@@ -87,6 +105,7 @@ cv::Mat read_image(const std::string& path) {
   (void)capped;
   cv::Mat img;
   try {
+    QuietStderr quiet;
     img = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data())), cv::IMREAD_COLOR);
   } catch (const cv::Exception& e) {
     throw InputError("cannot decode image " + path + " (damaged, or larger than 50 megapixels): " + e.err);

@@ -178,9 +178,12 @@ void probe_networks(Models& m) {
   auto run = [&](const Network& net, const std::string& role, const torch::Tensor& x) {
     try {
       return net.forward(x);
-    } catch (const c10::Error& e) {
-      std::string first = e.what_without_backtrace();
-      first = first.substr(0, first.find('\n'));
+    } catch (const std::exception& e) {
+      // libtorch's first line, or a TorchScript traceback's last ("RuntimeError: ...").
+      const auto* ce = dynamic_cast<const c10::Error*>(&e);
+      std::string m = ce ? ce->what_without_backtrace() : e.what();
+      while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+      const std::string first = m.find("Traceback") != std::string::npos ? m.substr(m.rfind('\n') + 1) : m.substr(0, m.find('\n'));
       throw ModelError(net.source + ": the " + role + " fails on a " + shape_str(x) + " input: " + first +
                        " (is it a " + role + " of this kind, for this model's sizes?)");
     }

@@ -1,0 +1,361 @@
+// The bad-input regression suite: hostile or mistaken inputs to every subcommand. Each case
+// asserts the exit code (README "Exit codes"), that stderr is exactly one line saying what is
+// wrong, and that nothing in the working directory changed (no output, no leftovers, nobody's
+// files touched). The inputs are generated at test time (no large files in the repository).
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include <fstream>
+#include <limits>
+#include <map>
+
+#include "io/fsutil.h"
+#include "latentedit/safetensors.h"
+#include "test_util.h"
+
+using namespace latentedit;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string bundled() { return fs::canonical(std::string(LATENTEDIT_TEST_FIXTURES) + "/../../pretrained/faces64").string(); }
+
+std::string png_bytes(int w, int h, int type = CV_8UC3) {
+  cv::Mat m(h, w, type);
+  cv::randu(m, 0, 255);
+  std::vector<uchar> b;
+  cv::imencode(".png", m, b);
+  return std::string(b.begin(), b.end());
+}
+std::string encoded(const char* ext, int w, int h) {
+  cv::Mat m(h, w, CV_8UC3, cv::Scalar(90, 120, 200));
+  std::vector<uchar> b;
+  cv::imencode(ext, m, b);
+  return std::string(b.begin(), b.end());
+}
+void put_be(std::string& s, size_t at, uint32_t v, int n) {
+  for (int i = 0; i < n; ++i) s[at + i] = static_cast<char>((v >> (8 * (n - 1 - i))) & 0xFF);
+}
+void put_le(std::string& s, size_t at, uint32_t v) {  // little-endian 32-bit
+  for (int i = 0; i < 4; ++i) s[at + i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+
+// Every input the cases below refer to, under `d`.
+void make_inputs(const test::TempDir& d) {
+  auto put = [&](const std::string& name, const std::string& bytes) {
+    const fs::path p = d.path / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << bytes;
+  };
+  // Someone's directory, a plain file where a directory is expected.
+  put("photos/holiday.jpg", "not latentedit's");
+  put("photos/grid.png", "also not latentedit's");
+  put("afile", "x");
+  // Images.
+  put("ok.png", png_bytes(64, 64));
+  put("text.png", "hello, I am not an image\n");
+  put("empty.png", "");
+  put("trunc.png", png_bytes(64, 64).substr(0, 60));
+  std::string huge_png = png_bytes(8, 8);
+  put_be(huge_png, 16, 30000, 4), put_be(huge_png, 20, 30000, 4);  // IHDR width, height
+  put("huge.png", huge_png);
+  std::string huge_jpg = encoded(".jpg", 8, 8);
+  for (size_t i = 2; i + 9 < huge_jpg.size(); ++i)
+    if (static_cast<uint8_t>(huge_jpg[i]) == 0xFF && static_cast<uint8_t>(huge_jpg[i + 1]) == 0xC0) {
+      put_be(huge_jpg, i + 5, 60000, 2), put_be(huge_jpg, i + 7, 60000, 2);
+      break;
+    }
+  put("huge.jpg", huge_jpg);
+  std::string huge_bmp = encoded(".bmp", 8, 8);
+  put_le(huge_bmp, 18, 30000), put_le(huge_bmp, 22, 30000);
+  put("huge.bmp", huge_bmp);
+  put("thin.png", png_bytes(2000, 10));
+  fs::create_directories(d.path / "dir.png");
+  // Model files.
+  put("text.pth", "state_dict = {}\n");
+  put("empty.pth", "");
+  // Job files.
+  put("deep.json", std::string(100000, '[') + std::string(100000, ']'));
+  put("deep_obj.json", "{\"jobs\": [{\"id\": \"a\", \"add\": " + std::string(5000, '[') + std::string(5000, ']') + "}]}");
+  put("overflow.json", R"({"jobs": [{"id": "a", "seed": 1, "add": ["Smiling"], "steps": 1e400}]})");
+  put("invalid.json", "{\"jobs\": [\n  {\"id\": \"a\",}\n]}");
+  put("array.json", "[]");
+  put("nojobs.json", "{}");
+  put("emptyjobs.json", R"({"jobs": []})");
+  put("reserved.json", R"({"jobs": [{"id": "summary.json", "seed": 1, "add": ["Smiling"]}]})");
+  put("reserved2.json", R"({"jobs": [{"id": "PLAN.JSON", "seed": 1, "add": ["Smiling"]}]})");
+  put("dotdot.json", R"({"jobs": [{"id": "../escape", "seed": 1, "add": ["Smiling"]}]})");
+  put("hidden.json", R"({"jobs": [{"id": ".journal", "seed": 1, "add": ["Smiling"]}]})");
+  put("dup.json", R"({"jobs": [{"id": "a", "seed": 1, "add": ["Smiling"]}, {"id": "A", "seed": 2, "add": ["Smiling"]}]})");
+  put("unknownkey.json", R"({"jobs": [{"id": "a", "seed": 1, "add": ["Smiling"], "stepz": 3}]})");
+  put("badattr.json", R"({"jobs": [{"id": "a", "seed": 1, "add": ["Smilin"]}]})");
+  put("nanstep.json", R"({"jobs": [{"id": "a", "seed": 1, "add": ["Smiling"], "step_size": "nan"}]})");
+  put("hugecount.json", R"({"jobs": [{"id": "a", "seed": 1, "count": 1000000000, "add": ["Smiling"]}]})");
+  put("nolatents.json", R"({"jobs": [{"id": "a", "latents_file": "missing.json", "add": ["Smiling"]}]})");
+  put("deeplatents.json", R"({"jobs": [{"id": "a", "latents_file": "deep.json", "add": ["Smiling"]}]})");
+  put("badmodel.json", R"({"model": "no/such/bundle", "jobs": [{"id": "a", "seed": 1, "add": ["Smiling"]}]})");
+  put("ok_jobs.json", R"({"jobs": [{"id": "a", "seed": 1, "count": 1, "steps": 1, "add": ["Smiling"]}]})");
+  // Bundles: model.json variants pointing at the bundled weights (absolute paths).
+  const std::string b = bundled();
+  const json good = test::read_json(b + "/model.json");
+  auto bundle = [&](const std::string& name, const std::function<void(json&)>& edit) {
+    json j = good;
+    for (const char* role : {"generator", "classifier", "auditor"})
+      if (j.contains(role)) j[role]["weights"] = b + "/" + j[role]["weights"].get<std::string>();
+    j.erase("directions");
+    edit(j);
+    put(name + "/model.json", j.dump(1));
+  };
+  bundle("b_v2", [](json& j) { j["version"] = 2; });
+  bundle("b_format", [](json& j) { j["format"] = "stylegan2-pkl"; });
+  bundle("b_dup", [](json& j) { j["attributes"][3] = j["attributes"][4]; });
+  bundle("b_emptyname", [](json& j) { j["attributes"][0] = ""; });
+  bundle("b_size", [](json& j) { j["image_size"] = 128; });
+  bundle("b_zdim", [](json& j) { j["z_dim"] = 0; });
+  bundle("b_nogen", [](json& j) { j.erase("generator"); });
+  bundle("b_range", [](json& j) { j["output_range"] = {1, -1}; });
+  bundle("b_nan", [&](json& j) { j["generator"]["weights"] = (d.path / "nan_gen.safetensors").string(); });
+  auto w = load_safetensors(b + "/generator.safetensors").tensors;
+  for (auto& [name, t] : w)
+    if (t.is_floating_point()) t.fill_(std::numeric_limits<float>::quiet_NaN());
+  put("nan_gen.safetensors", serialize_safetensors(w));
+  put("b_badjson/model.json", "{\"z_dim\": 64,");
+  put("b_none/readme.txt", "not a bundle");
+  // Batch output directories that are not what merge expects.
+  put("damaged/plan.json", "{\"jobs\": 3}");
+  put("damaged/" + std::string(kOutputMarker), R"({"format":"latentedit-output","command":"batch","files":[]})");
+}
+
+// Every regular file under `root` with its bytes.
+std::map<std::string, std::string> snapshot(const fs::path& root) {
+  std::map<std::string, std::string> m;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
+    const std::string rel = fs::relative(it->path(), root).string();
+    m[rel] = it->is_regular_file() ? read_file(it->path().string()) : std::string("<dir>");
+  }
+  return m;
+}
+
+struct Case {
+  const char* name;
+  const char* args;  // {d}: the working directory, {fx}: tests/fixtures
+  int exit;
+};
+
+const Case kCases[] = {
+    // edit: options
+    {"EditNothingToEdit", "edit --out {d}/o", 2},
+    {"EditUnknownAttribute", "edit --add Smilin --out {d}/o", 2},
+    {"EditEmptyAttribute", "edit --add '' --out {d}/o", 2},
+    {"EditSeparatorsOnly", "edit --add Smiling --keep , --out {d}/o", 2},
+    {"EditAddAndRemoveSame", "edit --add Smiling --remove Smiling --out {d}/o", 2},
+    {"EditTargetProbOutOfRange", "edit --add Smiling:1.5 --out {d}/o", 2},
+    {"EditTargetProbNotANumber", "edit --add Smiling:abc --out {d}/o", 2},
+    {"EditStepsZero", "edit --add Smiling --steps 0 --out {d}/o", 2},
+    {"EditStepsOverflow", "edit --add Smiling --steps 1e400 --out {d}/o", 2},
+    {"EditStepsText", "edit --add Smiling --steps ten --out {d}/o", 2},
+    {"EditStepSizeZero", "edit --add Smiling --step-size 0 --out {d}/o", 2},
+    {"EditStepSizeNaN", "edit --add Smiling --step-size nan --out {d}/o", 2},
+    {"EditStepSizeInf", "edit --add Smiling --step-size inf --out {d}/o", 2},
+    {"EditStepSizeHuge", "edit --add Smiling --step-size 1e308 --out {d}/o", 2},
+    {"EditStepSizeNegative", "edit --add Smiling --step-size -1 --out {d}/o", 2},
+    {"EditPenaltyNegative", "edit --add Smiling --penalty -1 --out {d}/o", 2},
+    {"EditPenaltyNaN", "edit --add Smiling --penalty nan --out {d}/o", 2},
+    {"EditPriorInf", "edit --add Smiling --prior inf --out {d}/o", 2},
+    {"EditPenaltyKind", "edit --add Smiling --penalty-kind l3 --out {d}/o", 2},
+    {"EditMethod", "edit --add Smiling --method magic --out {d}/o", 2},
+    {"EditKeepMask", "edit --add Smiling --keep-mask some --out {d}/o", 2},
+    {"EditRankZero", "edit --add Smiling --rank 0 --out {d}/o", 2},
+    {"EditEotNegative", "edit --add Smiling --eot -1 --out {d}/o", 2},
+    {"EditStrengthZero", "edit --add Smiling --method boundary --strength 0 --out {d}/o", 2},
+    {"EditConditionUnknown", "edit --add Smiling --method boundary --condition Nope --out {d}/o", 2},
+    {"EditTargetProbNaN", "edit --add Smiling --target-prob nan --out {d}/o", 2},
+    {"EditSeedNegative", "edit --add Smiling --seed -1 --out {d}/o", 2},
+    {"EditSeedOverflow", "edit --add Smiling --seed 18446744073709551616 --out {d}/o", 2},
+    {"EditSeedText", "edit --add Smiling --seed abc --out {d}/o", 2},
+    {"EditCountZero", "edit --add Smiling --count 0 --out {d}/o", 2},
+    {"EditCountHuge", "edit --add Smiling --count 100000 --out {d}/o", 2},
+    {"EditGridTooLarge", "edit --add Smiling --count 1024 --scale 8 --out {d}/o", 2},
+    {"EditScale", "edit --add Smiling --scale 9 --out {d}/o", 2},
+    {"EditShowStepsBeyond", "edit --add Smiling --steps 5 --show-steps 9 --out {d}/o", 2},
+    {"EditThreadsNegative", "edit --add Smiling --threads -1 --out {d}/o", 2},
+    {"EditNoOut", "edit --add Smiling", 2},
+    {"EditUnknownFlag", "edit --add Smiling --frobnicate --out {d}/o", 2},
+    {"EditExtraArgument", "edit --add Smiling stray --out {d}/o", 2},
+    {"EditModelAndFiles", "edit --add Smiling --model {d}/b_v2 --generator {fx}/course_gen_zip.pth --out {d}/o", 2},
+    {"EditGeneratorWithoutClassifier", "edit --add Smiling --generator {fx}/course_gen_zip.pth --out {d}/o", 2},
+    {"EditClassifierWithoutGenerator", "edit --add Smiling --classifier {fx}/course_cls_zip.pth --out {d}/o", 2},
+    // edit: outputs
+    {"EditIntoSomeonesDirectory", "edit --add Smiling --count 1 --steps 1 --out {d}/photos", 5},
+    {"EditIntoAFile", "edit --add Smiling --count 1 --steps 1 --out {d}/afile", 5},
+    {"EditIntoRoot", "edit --add Smiling --count 1 --steps 1 --out / --force", 5},
+    // edit: models
+    {"EditModelMissing", "edit --add Smiling --model {d}/nowhere --out {d}/o", 4},
+    {"EditModelNotABundle", "edit --add Smiling --model {d}/b_none --out {d}/o", 4},
+    {"EditModelBadJson", "edit --add Smiling --model {d}/b_badjson --out {d}/o", 4},
+    {"EditModelVersion2", "edit --add Smiling --model {d}/b_v2 --out {d}/o", 4},
+    {"EditModelFormat", "edit --add Smiling --model {d}/b_format --out {d}/o", 4},
+    {"EditModelDuplicateAttribute", "edit --add Smiling --model {d}/b_dup --out {d}/o", 4},
+    {"EditModelEmptyAttribute", "edit --add Smiling --model {d}/b_emptyname --out {d}/o", 4},
+    {"EditModelImageSize", "edit --add Smiling --model {d}/b_size --out {d}/o", 4},
+    {"EditModelZDim", "edit --add Smiling --model {d}/b_zdim --out {d}/o", 4},
+    {"EditModelNoGenerator", "edit --add Smiling --model {d}/b_nogen --out {d}/o", 4},
+    {"EditModelRange", "edit --add Smiling --model {d}/b_range --out {d}/o", 4},
+    {"EditModelNaNWeights", "edit --add Smiling --model {d}/b_nan --out {d}/o", 4},
+    {"EditGeneratorIsText", "edit --add Smiling --generator {d}/text.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    {"EditGeneratorIsEmpty", "edit --add Smiling --generator {d}/empty.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    {"EditGeneratorZipBomb", "edit --add Smiling --generator {fx}/zip_bomb.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    {"EditGeneratorPickleGlobal", "edit --add Smiling --generator {fx}/evil_global.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    {"EditGeneratorPickleGlobalZip", "edit --add Smiling --generator {fx}/evil_global_zip.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    {"EditGeneratorTruncated", "edit --add Smiling --generator {fx}/truncated.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    {"EditGeneratorNoDataPkl", "edit --add Smiling --generator {fx}/no_data_pkl.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    {"EditGeneratorIsAClassifier", "edit --add Smiling --generator {fx}/course_cls_zip.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    {"EditTorchScriptClassifierAsGenerator", "edit --add Smiling --generator {fx}/cls_script.pt --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    {"EditTorchScriptGeneratorAsClassifier", "edit --add Smiling --generator {fx}/gen_script.pt --classifier {fx}/gen_script.pt --out {d}/o", 4},
+    {"EditGeneratorMissing", "edit --add Smiling --generator {d}/none.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    // sample
+    {"SampleCountZero", "sample --count 0 --out {d}/o", 2},
+    {"SampleSeedNegative", "sample --seed -1 --out {d}/o", 2},
+    {"SampleNoOut", "sample --count 1", 2},
+    {"SampleClassifierOnly", "sample --classifier {fx}/course_cls_zip.pth --out {d}/o", 2},
+    {"SampleIntoSomeonesDirectory", "sample --count 1 --out {d}/photos", 5},
+    {"SampleIntoAFile", "sample --count 1 --out {d}/afile", 5},
+    {"SampleNaNWeights", "sample --count 1 --model {d}/b_nan --out {d}/o", 4},
+    // score
+    {"ScoreNoImages", "score", 2},
+    {"ScoreMissingFile", "score {d}/nope.png", 3},
+    {"ScoreTextFile", "score {d}/text.png", 3},
+    {"ScoreEmptyFile", "score {d}/empty.png", 3},
+    {"ScoreTruncatedPng", "score {d}/trunc.png", 3},
+    {"ScoreHugePngHeader", "score {d}/huge.png", 3},
+    {"ScoreHugeJpegHeader", "score {d}/huge.jpg", 3},
+    {"ScoreHugeBmpHeader", "score {d}/huge.bmp", 3},
+    {"ScoreExtremeAspect", "score {d}/thin.png", 3},
+    {"ScoreDirectory", "score {d}/dir.png", 3},
+    {"ScoreOneBadAmongGood", "score {d}/ok.png {d}/text.png", 3},
+    {"ScoreGeneratorOnly", "score --generator {fx}/course_gen_zip.pth {d}/ok.png", 2},
+    {"ScoreClassifierIsText", "score --classifier {d}/text.pth {d}/ok.png", 4},
+    // attributes
+    {"AttributesModelMissing", "attributes --model {d}/nowhere", 4},
+    {"AttributesDuplicate", "attributes --model {d}/b_dup", 4},
+    // dataset
+    {"DatasetCountZero", "dataset --count 0 --out {d}/o", 2},
+    {"DatasetSeedNegative", "dataset --seed -5 --count 2 --out {d}/o", 2},
+    {"DatasetCountText", "dataset --count many --out {d}/o", 2},
+    {"DatasetIntoAFile", "dataset --count 2 --out {d}/afile", 5},
+    {"DatasetIntoSomeonesDirectory", "dataset --count 2 --out {d}/photos", 5},
+    // train
+    {"TrainLrNaN", "train classifier --lr nan --out {d}/o", 2},
+    {"TrainLrZero", "train classifier --lr 0 --out {d}/o", 2},
+    {"TrainGanLrInf", "train gan --lr-g inf --out {d}/o", 2},
+    {"TrainGanEmaOne", "train gan --ema 1 --out {d}/o", 2},
+    {"TrainGanZDimZero", "train gan --z-dim 0 --out {d}/o", 2},
+    {"TrainLimitNegative", "train classifier --data {d}/photos --limit -5 --out {d}/o", 2},
+    {"TrainStepsZero", "train classifier --steps 0 --out {d}/o", 2},
+    {"TrainBatchZero", "train classifier --batch 0 --out {d}/o", 2},
+    {"TrainRole", "train classifier --role judge --out {d}/o", 2},
+    {"TrainAdversarialTooLarge", "train classifier --adversarial 2 --out {d}/o", 2},
+    {"TrainNoSubcommand", "train --out {d}/o", 2},
+    {"TrainDataMissing", "train classifier --data {d}/nonexistent --out {d}/o", 3},
+    {"TrainDataNotCelebA", "train classifier --data {d}/photos --out {d}/o", 3},
+    {"TrainIntoSomeonesDirectory", "train classifier --data {d}/nonexistent --out {d}/photos", 5},
+    {"TrainInitMissing", "train classifier --procedural 16 --init {d}/none.safetensors --out {d}/o", 4},
+    // evaluate
+    {"EvaluateStepSizeNaN", "evaluate --step-size nan", 2},
+    {"EvaluateSeedsZero", "evaluate --seeds 0", 2},
+    {"EvaluateMethod", "evaluate --methods magic --seeds 1", 2},
+    {"EvaluateStrengthsNaN", "evaluate --strengths nan --seeds 1", 2},
+    {"EvaluateUnknownAttribute", "evaluate --attributes Smilin --seeds 1", 2},
+    {"EvaluateOutExists", "evaluate --seeds 1 --out {d}/afile", 5},
+    {"EvaluatePlotIsDirectory", "evaluate --seeds 1 --plot {d}/photos", 5},
+    // convert
+    {"ConvertNoFiles", "convert --out {d}/o", 2},
+    {"ConvertGeneratorMissing", "convert --generator {d}/none.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    {"ConvertPickleGlobal", "convert --generator {fx}/evil_global.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    {"ConvertZipBomb", "convert --generator {fx}/zip_bomb.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
+    {"ConvertIntoSomeonesDirectory", "convert --generator {fx}/course_gen_zip.pth --classifier {fx}/course_cls_zip.pth --out {d}/photos", 5},
+    {"ConvertAuditorIsText", "convert --generator {fx}/course_gen_zip.pth --classifier {fx}/course_cls_zip.pth --auditor {d}/text.pth --out {d}/o", 4},
+    // directions
+    {"DirectionsModelMissing", "directions --model {d}/nowhere", 4},
+    {"DirectionsFiles", "directions --generator {fx}/course_gen_zip.pth --classifier {fx}/course_cls_zip.pth", 2},
+    {"DirectionsConfidence", "directions --model {d}/b_v2 --confidence 2", 2},
+    // batch
+    {"BatchJobFileMissing", "batch {d}/none.json --out {d}/o", 3},
+    {"BatchDeepArray", "batch {d}/deep.json --dry-run", 3},
+    {"BatchDeepInsideAJob", "batch {d}/deep_obj.json --dry-run", 3},
+    {"BatchNumberOverflow", "batch {d}/overflow.json --dry-run", 3},
+    {"BatchInvalidJson", "batch {d}/invalid.json --dry-run", 3},
+    {"BatchNotAnObject", "batch {d}/array.json --dry-run", 3},
+    {"BatchNoJobs", "batch {d}/nojobs.json --dry-run", 3},
+    {"BatchEmptyJobs", "batch {d}/emptyjobs.json --dry-run", 3},
+    {"BatchReservedId", "batch {d}/reserved.json --out {d}/o", 3},
+    {"BatchReservedIdCase", "batch {d}/reserved2.json --out {d}/o", 3},
+    {"BatchIdEscapes", "batch {d}/dotdot.json --out {d}/o", 3},
+    {"BatchIdHidden", "batch {d}/hidden.json --out {d}/o", 3},
+    {"BatchDuplicateId", "batch {d}/dup.json --out {d}/o", 3},
+    {"BatchUnknownKey", "batch {d}/unknownkey.json --out {d}/o", 3},
+    {"BatchUnknownAttribute", "batch {d}/badattr.json --out {d}/o", 3},
+    {"BatchStepSizeString", "batch {d}/nanstep.json --out {d}/o", 3},
+    {"BatchHugeCount", "batch {d}/hugecount.json --out {d}/o", 3},
+    {"BatchLatentsFileMissing", "batch {d}/nolatents.json --out {d}/o", 3},
+    {"BatchLatentsFileDeep", "batch {d}/deeplatents.json --out {d}/o", 3},
+    {"BatchModelMissing", "batch {d}/badmodel.json --out {d}/o", 4},
+    {"BatchShardOutOfRange", "batch {d}/ok_jobs.json --shard 3/2 --out {d}/o", 2},
+    {"BatchShardText", "batch {d}/ok_jobs.json --shard half --out {d}/o", 2},
+    {"BatchNoOut", "batch {d}/ok_jobs.json", 2},
+    {"BatchIntoSomeonesDirectory", "batch {d}/ok_jobs.json --out {d}/photos", 5},
+    {"BatchIntoAFile", "batch {d}/ok_jobs.json --out {d}/afile", 5},
+    {"BatchMergeNotABatch", "batch merge {d}/photos", 3},
+    {"BatchMergeDamagedPlan", "batch merge {d}/damaged", 3},
+    // the command line itself
+    {"NoSubcommand", "", 2},
+    {"UnknownSubcommand", "frobnicate", 2},
+};
+
+class BadInput : public ::testing::TestWithParam<Case> {};
+
+TEST_P(BadInput, OneLineErrorRightExitCodeNothingWritten) {
+  const Case& c = GetParam();
+  test::TempDir d;
+  make_inputs(d);
+  const auto before = snapshot(d.path);
+  std::string args = c.args;
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"{d}", d.str()}, {"{fx}", LATENTEDIT_TEST_FIXTURES}})
+    for (size_t p; (p = args.find(key)) != std::string::npos;) args.replace(p, key.size(), value);
+  std::string out, err;
+  const int rc = test::run_cli(args + " -q", &out, &err);
+  EXPECT_EQ(rc, c.exit) << args << "\n" << err;
+  // Exactly one line, ours, that says something.
+  ASSERT_FALSE(err.empty()) << args;
+  EXPECT_EQ(err.back(), '\n') << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << args << "\n" << err;
+  EXPECT_EQ(err.rfind("latentedit: ", 0), 0u) << err;
+  EXPECT_LT(err.size(), 400u) << err;
+  EXPECT_TRUE(out.empty()) << "a failed command printed results: " << out;
+  EXPECT_EQ(snapshot(d.path), before) << args << ": files changed";
+  EXPECT_FALSE(fs::exists(d / "o")) << args;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cli, BadInput, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
+
+// Not bad inputs: unusual but valid images are converted, as `score` promises.
+TEST(ImageInputs, GrayscaleRgba16BitAndTinyImagesAreConverted) {
+  test::TempDir d;
+  auto put = [&](const std::string& name, const cv::Mat& m) { ASSERT_TRUE(cv::imwrite(d / name, m)); };
+  cv::Mat g(80, 60, CV_8UC1), rgba(64, 64, CV_8UC4), deep(70, 70, CV_16UC3), tiny(2, 2, CV_8UC3);
+  for (cv::Mat* m : {&g, &rgba, &deep, &tiny}) cv::randu(*m, 0, m->depth() == CV_16U ? 65535 : 255);
+  put("g.png", g), put("rgba.png", rgba), put("deep.png", deep), put("tiny.png", tiny);
+  std::string out, err;
+  ASSERT_EQ(test::run_cli("score --json " + d / "g.png" + " " + d / "rgba.png" + " " + d / "deep.png" + " " + d / "tiny.png", &out, &err), 0)
+      << err;
+  const json j = json::parse(out);
+  ASSERT_EQ(j["images"].size(), 4u);
+  for (const auto& im : j["images"])
+    for (const auto& [k, p] : im["probs"].items()) EXPECT_TRUE(p.get<double>() >= 0 && p.get<double>() <= 1) << k;
+}
+
+}  // namespace
