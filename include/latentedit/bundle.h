@@ -63,6 +63,11 @@ struct Models {
   nlohmann::json manifest;            // the model.json that was read (or synthesised)
 };
 
+// A bundle's model.json read and validated (name, z_dim, image_size, output_range, attributes,
+// format, version, and that a generator and a classifier are named), without loading any
+// network: `dir` only names the bundle in messages. Throws ModelError.
+Models read_manifest(const nlohmann::json& manifest, const std::string& dir);
+
 // Loads a bundle directory. Throws ModelError naming the missing/corrupt piece.
 Models load_bundle(const std::string& dir);
 

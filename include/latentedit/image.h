@@ -22,6 +22,8 @@ cv::Mat resize_center_crop(const cv::Mat& bgr, int size);
 // converted to 8-bit BGR). Refused with InputError, before decoding where the header tells:
 // unreadable or damaged files, more than 50 megapixels or 256 MB, sides differing more than 16x.
 cv::Mat read_image(const std::string& path);
+// read_image's checks and decoding for bytes already in memory; `path` names them in messages.
+cv::Mat decode_image(const std::string& bytes, const std::string& path);
 
 // read_image, then the course's preprocessing for a model: resize_center_crop then map to
 // [lo, hi]. Throws InputError.

@@ -87,14 +87,20 @@ class QuietStderr {
 };
 }  // namespace
 
+namespace {
+constexpr uint64_t kMaxPixels = 50'000'000, kMaxBytes = 256ull << 20;
+}
+
 cv::Mat read_image(const std::string& path) {
-  constexpr uint64_t kMaxPixels = 50'000'000, kMaxBytes = 256ull << 20;
   std::error_code ec;
   const auto bytes_on_disk = std::filesystem::file_size(path, ec);
   if (ec) throw InputError("cannot read image " + path + ": " + (std::filesystem::exists(path) ? "not a readable file" : "no such file"));
   if (bytes_on_disk > kMaxBytes)
     throw InputError("image " + path + " is " + std::to_string(bytes_on_disk >> 20) + " MB; latentedit reads images up to 256 MB (downscale it first)");
-  const std::string bytes = read_file(path);
+  return decode_image(read_file(path), path);
+}
+
+cv::Mat decode_image(const std::string& bytes, const std::string& path) {
   auto too_big = [&](uint64_t w, uint64_t h) {
     return InputError("image " + path + " is " + std::to_string(w) + "x" + std::to_string(h) +
                       " pixels; latentedit reads images up to 50 megapixels (downscale it first, e.g. to 1024 px)");

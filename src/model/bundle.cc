@@ -125,8 +125,13 @@ namespace {
 template <typename T>
 T get_field(const json& j, const char* key, const std::string& where) {
   if (!j.contains(key)) throw ModelError(where + ": missing \"" + key + "\"");
+  const json& v = j.at(key);
+  // nlohmann converts 1e300 to an integer by a cast (undefined behaviour): integers must be integers.
+  if constexpr (std::is_integral_v<T>)
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)))
+      throw ModelError(where + ": \"" + key + "\" must be a whole number (" + v.dump().substr(0, 60) + ")");
   try {
-    return j.at(key).get<T>();
+    return v.get<T>();
   } catch (const json::exception&) {
     throw ModelError(where + ": \"" + key + "\" has the wrong type (" + j.at(key).dump().substr(0, 60) + ")");
   }
@@ -229,19 +234,13 @@ void check_manifest(const json& j, const std::string& mpath, const Models& m) {
 }
 }  // namespace
 
-Models load_bundle(const std::string& dir) {
-  if (!fs::is_directory(dir))
-    throw ModelError("model bundle " + dir + " is not a directory (pass --model DIR with a model.json, or set LATENTEDIT_MODEL)");
+Models read_manifest(const json& j, const std::string& dir) {
   const std::string mpath = (fs::path(dir) / "model.json").string();
-  if (!fs::exists(mpath))
-    throw ModelError(dir + " has no model.json (not a latentedit model bundle; see README \"Model bundles\")");
-  json j;
-  j = parse_json(read_file(mpath, true), mpath, ErrorKind::kModel);
   if (!j.is_object()) throw ModelError(mpath + " must hold a JSON object");
   Models m;
   m.dir = dir;
   m.manifest = j;
-  m.name = j.value("name", fs::path(dir).filename().string());
+  m.name = j.contains("name") ? get_field<std::string>(j, "name", mpath) : fs::path(dir).filename().string();
   m.z_dim = get_field<int64_t>(j, "z_dim", mpath);
   m.image_size = j.contains("image_size") ? get_field<int64_t>(j, "image_size", mpath) : 64;
   if (m.z_dim <= 0 || m.z_dim > 65536) throw ModelError(mpath + ": z_dim must be in 1..65536");
@@ -253,12 +252,23 @@ Models load_bundle(const std::string& dir) {
   }
   m.attributes = j.contains("attributes") ? get_field<std::vector<std::string>>(j, "attributes", mpath)
                                           : celeba_attributes();
-  if (m.attributes.empty()) throw ModelError(mpath + ": \"attributes\" is empty");
+  if (m.attributes.empty() || m.attributes.size() > 4096) throw ModelError(mpath + ": \"attributes\" must list 1..4096 names");
   check_manifest(j, mpath, m);
   if (!j.contains("generator"))
     throw ModelError(mpath + ": no \"generator\" (train one with `latentedit train gan --out " + dir + "`)");
   if (!j.contains("classifier"))
     throw ModelError(mpath + ": no \"classifier\" (train one with `latentedit train classifier --out " + dir + "`)");
+  return m;
+}
+
+Models load_bundle(const std::string& dir) {
+  if (!fs::is_directory(dir))
+    throw ModelError("model bundle " + dir + " is not a directory (pass --model DIR with a model.json, or set LATENTEDIT_MODEL)");
+  const std::string mpath = (fs::path(dir) / "model.json").string();
+  if (!fs::exists(mpath))
+    throw ModelError(dir + " has no model.json (not a latentedit model bundle; see README \"Model bundles\")");
+  Models m = read_manifest(parse_json(read_file(mpath, true), mpath, ErrorKind::kModel), dir);
+  const json& j = m.manifest;
   m.generator = load_network(j["generator"], dir, "generator", m);
   m.classifier = load_network(j["classifier"], dir, "classifier", m);
   if (j.contains("auditor") && !j["auditor"].is_null()) m.auditor = load_network(j["auditor"], dir, "auditor", m);
