@@ -73,6 +73,11 @@ void make_inputs(const test::TempDir& d) {
   put("huge.bmp", huge_bmp);
   put("thin.png", png_bytes(2000, 10));
   fs::create_directories(d.path / "dir.png");
+  // 128-byte preamble + "DICM": the fuzzer's input that made OpenCV's DICOM decoder abort.
+  std::string dicom(133, '\xff');
+  dicom[0x24] = 'N', dicom[0x25] = '\x0e', dicom[0x7f] = 'N';
+  dicom.replace(0x80, 5, "DICM\x0e");
+  put("scan.png", dicom);
   // Model files.
   put("text.pth", "state_dict = {}\n");
   put("empty.pth", "");
@@ -234,6 +239,7 @@ const Case kCases[] = {
     {"ScoreHugeBmpHeader", "score {d}/huge.bmp", 3},
     {"ScoreExtremeAspect", "score {d}/thin.png", 3},
     {"ScoreDirectory", "score {d}/dir.png", 3},
+    {"ScoreDicomThatAbortedOpenCV", "score {d}/scan.png", 3},
     {"ScoreOneBadAmongGood", "score {d}/ok.png {d}/text.png", 3},
     {"ScoreGeneratorOnly", "score --generator {fx}/course_gen_zip.pth {d}/ok.png", 2},
     {"ScoreClassifierIsText", "score --classifier {d}/text.pth {d}/ok.png", 4},

@@ -339,3 +339,28 @@ TEST_F(Batch, TheExampleJobFileIsValid) {
   EXPECT_EQ(json::parse(out)["jobs"], 4);
 }
 }  // namespace
+
+// Another job file into the same OUT: the old file's jobs are removed (they are this command's
+// stale outputs), the new ones written; a merge that fails removes an older complete summary.
+TEST_F(Batch, ANewJobFileReplacesTheOldJobsAndAFailedMergeLeavesNoStaleSummary) {
+  test::TempDir d;
+  std::string out, err;
+  const std::string first = write_jobs(d, R"({"defaults": {"steps": 1, "count": 1}, "jobs": [{"id": "old", "seed": 1, "add": ["Smiling"]}]})", "a.json");
+  const std::string second = write_jobs(d, R"({"defaults": {"steps": 1, "count": 1}, "jobs": [{"id": "new", "seed": 2, "add": ["Smiling"]}]})", "b.json");
+  ASSERT_EQ(run_cli("batch " + first + " -q --out " + d / "o" + model(), nullptr, &err), 0) << err;
+  write_file_atomic(d / "o/mine.txt", "kept");
+  ASSERT_EQ(run_cli("batch " + second + " -q --out " + d / "o" + model(), nullptr, &err), 0) << err;
+  EXPECT_FALSE(fs::exists(d / "o/old"));
+  EXPECT_FALSE(fs::exists(d / "o/.journal/old.json"));
+  EXPECT_TRUE(fs::exists(d / "o/new/report.json"));
+  EXPECT_EQ(read_file(d / "o/mine.txt"), "kept");
+  ASSERT_TRUE(fs::exists(d / "o/summary.json"));
+  fs::remove_all(d / "o/new");  // a job's files damaged: merge must not leave "complete" behind
+  EXPECT_EQ(run_cli("batch merge " + d / "o", &out, &err), 7) << err;
+  EXPECT_FALSE(fs::exists(d / "o/summary.json"));
+  // Reserved ids are refused before anything runs.
+  const std::string reserved = write_jobs(d, R"({"jobs": [{"id": "Summary.json", "seed": 1, "add": ["Smiling"]}]})", "r.json");
+  EXPECT_EQ(run_cli("batch " + reserved + " -q --out " + d / "r" + model(), nullptr, &err), 3);
+  EXPECT_NE(err.find("is reserved"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(d / "r"));
+}

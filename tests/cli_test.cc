@@ -186,3 +186,49 @@ TEST_F(Cli, DirectionsThenEveryMethodAndTheEvaluateCurve) {
   EXPECT_NE(o.find("course C1W4"), std::string::npos) << o;
   EXPECT_EQ(run_cli("evaluate --methods projected+eotx -q --model " + d / "b", &o, &e), 2);
 }
+
+// README "Outputs": a smaller rerun replaces the previous output as a whole (stale pairs go,
+// the user's own files stay); another command's output and someone's directory are refused
+// (exit 5, nothing written) unless --force; a failed command leaves no directory behind.
+TEST_F(Cli, OutputsArePreviousOrNewNeverSomeoneElses) {
+  test::TempDir out;
+  std::string o, e;
+  const std::string dirx = out / "e";
+  ASSERT_EQ(run_cli("edit --add Smiling --count 3 --steps 1 -q --out " + dirx + model(), &o, &e), 0) << e;
+  ASSERT_TRUE(fs::exists(dirx + "/latent_002_after.png"));
+  write_file_atomic(dirx + "/notes.txt", "mine");
+  ASSERT_EQ(run_cli("edit --add Smiling --count 1 --steps 1 -q --out " + dirx + model(), &o, &e), 0) << e;
+  EXPECT_FALSE(fs::exists(dirx + "/latent_001_after.png")) << "stale files of the previous edit remain";
+  EXPECT_FALSE(fs::exists(dirx + "/latent_002_before.png"));
+  EXPECT_TRUE(fs::exists(dirx + "/latent_000_after.png"));
+  EXPECT_EQ(read_file(dirx + "/notes.txt"), "mine");
+  EXPECT_EQ(test::read_json(dirx + "/report.json")["latents"].size(), 1u);
+  // Another subcommand's output is not sample's to replace.
+  EXPECT_EQ(run_cli("sample --count 1 -q --out " + dirx + model(), &o, &e), 5) << e;
+  EXPECT_FALSE(fs::exists(dirx + "/sample_000.png"));
+  // Someone's directory: refused, then written into with --force (only same-named files).
+  make_dirs(out / "photos");
+  write_file_atomic(out / "photos/grid.png", "holiday");
+  write_file_atomic(out / "photos/cat.jpg", "cat");
+  EXPECT_EQ(run_cli("edit --add Smiling --count 1 --steps 1 -q --out " + out / "photos" + model(), &o, &e), 5);
+  EXPECT_NE(e.find("--force"), std::string::npos) << e;
+  EXPECT_EQ(read_file(out / "photos/grid.png"), "holiday");
+  ASSERT_EQ(run_cli("edit --add Smiling --count 1 --steps 1 -q --force --out " + out / "photos" + model(), &o, &e), 0) << e;
+  EXPECT_NE(read_file(out / "photos/grid.png"), "holiday");
+  EXPECT_EQ(read_file(out / "photos/cat.jpg"), "cat");
+  // A failure after the claim leaves nothing.
+  EXPECT_EQ(run_cli("train classifier --data " + out / "nowhere" + " -q --out " + out / "t", &o, &e), 3);
+  EXPECT_FALSE(fs::exists(out / "t"));
+  for (const auto& f : fs::directory_iterator(out.path)) EXPECT_EQ(f.path().filename().string().find("partial"), std::string::npos);
+}
+
+// Each subcommand asks only for the networks it uses.
+TEST_F(Cli, ScoreNeedsOnlyAClassifierAndSampleOnlyAGenerator) {
+  test::TempDir out;
+  std::string o, e;
+  ASSERT_EQ(run_cli("sample --count 2 -q --out " + out / "s --generator " + test::fixture("course_gen_zip.pth"), &o, &e), 0) << e;
+  ASSERT_TRUE(fs::exists(out / "s/sample_001.png"));
+  ASSERT_EQ(run_cli("score --json " + out / "s/sample_000.png --classifier " + test::fixture("course_cls_zip.pth"), &o, &e), 0) << e;
+  EXPECT_EQ(nlohmann::json::parse(o)["images"][0]["probs"].size(), 40u);
+  ASSERT_EQ(run_cli("attributes --classifier " + test::fixture("course_cls_zip.pth"), &o, &e), 0) << e;
+}

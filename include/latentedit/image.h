@@ -18,7 +18,7 @@ torch::Tensor bgr_to_tensor(const cv::Mat& bgr, double lo = -1.0, double hi = 1.
 // crop size x size. Returns an 8-bit BGR image.
 cv::Mat resize_center_crop(const cv::Mat& bgr, int size);
 
-// Reads an image file (PNG, JPEG, BMP, TIFF, WebP, ...; grayscale, RGBA and 16-bit are
+// Reads an image file (PNG, JPEG, BMP, TIFF, WebP or PNM, recognised by their first bytes; grayscale, RGBA and 16-bit are
 // converted to 8-bit BGR). Refused with InputError, before decoding where the header tells:
 // unreadable or damaged files, more than 50 megapixels or 256 MB, sides differing more than 16x.
 cv::Mat read_image(const std::string& path);

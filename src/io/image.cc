@@ -100,7 +100,21 @@ cv::Mat read_image(const std::string& path) {
   return decode_image(read_file(path), path);
 }
 
+namespace {
+// The formats latentedit decodes, by their magic bytes. Debian's OpenCV also hands other
+// bytes to DICOM (GDCM), JPEG 2000, OpenEXR, ... decoders; the fuzzer found a 133-byte DICOM
+// file that makes GDCM abort the process, so only these reach OpenCV.
+bool known_format(const std::string& b) {
+  auto at = [&](size_t o, const char* m, size_t n) { return b.size() >= o + n && b.compare(o, n, m, n) == 0; };
+  return at(0, "\x89PNG", 4) || at(0, "\xFF\xD8\xFF", 3) || at(0, "BM", 2) || at(0, "II*\0", 4) || at(0, "MM\0*", 4) ||
+         (at(0, "RIFF", 4) && at(8, "WEBP", 4)) || (b.size() >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6');
+}
+}  // namespace
+
 cv::Mat decode_image(const std::string& bytes, const std::string& path) {
+  if (!known_format(bytes))
+    throw InputError("cannot read image " + path + ": not a PNG, JPEG, BMP, TIFF, WebP or PNM file" +
+                     (bytes.empty() ? " (it is empty)" : ""));
   auto too_big = [&](uint64_t w, uint64_t h) {
     return InputError("image " + path + " is " + std::to_string(w) + "x" + std::to_string(h) +
                       " pixels; latentedit reads images up to 50 megapixels (downscale it first, e.g. to 1024 px)");
