@@ -87,7 +87,7 @@ TEST(Bundle, EachMissingOrCorruptPieceHasItsOwnError) {
   j = nlohmann::json::parse(good);
   j["z_dim"] = "sixty-four";
   write_file_atomic(b + "/model.json", j.dump());
-  expect_bundle_error(b, "\"z_dim\" has the wrong type");
+  expect_bundle_error(b, "\"z_dim\" must be a whole number");
   write_file_atomic(b + "/model.json", good);
 
   fs::remove(b + "/classifier.safetensors");
