@@ -50,6 +50,13 @@ class IoError : public Error {
   explicit IoError(const std::string& m) : Error(ErrorKind::kIo, m) {}
 };
 
+// A library's message as one line: its first line, or for a TorchScript traceback its last
+// ("RuntimeError: ..."), trailing whitespace removed.
+inline std::string one_line(std::string m) {
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return m.find("Traceback") != std::string::npos ? m.substr(m.rfind('\n') + 1) : m.substr(0, m.find('\n'));
+}
+
 // Throws the subclass of `kind` (so callers catching ModelError etc. see it).
 [[noreturn]] inline void throw_error(ErrorKind kind, const std::string& m) {
   switch (kind) {

@@ -65,10 +65,7 @@ int main(int argc, char** argv) {
               << " (please report this with the command line)" << std::endl;
     return static_cast<int>(cli::ExitCode::kInternal);
   } catch (const std::exception& e) {
-    std::string m = e.what();  // one line: the first, or a TorchScript traceback's last
-    while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-    m = m.find("Traceback") != std::string::npos ? m.substr(m.rfind('\n') + 1) : m.substr(0, m.find('\n'));
-    std::cerr << "latentedit: internal error: " << m << " (please report this with the command line)" << std::endl;
+    std::cerr << "latentedit: internal error: " << one_line(e.what()) << " (please report this with the command line)" << std::endl;
     return static_cast<int>(cli::ExitCode::kInternal);
   }
 }

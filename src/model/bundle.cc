@@ -186,9 +186,7 @@ void probe_networks(Models& m) {
     } catch (const std::exception& e) {
       // libtorch's first line, or a TorchScript traceback's last ("RuntimeError: ...").
       const auto* ce = dynamic_cast<const c10::Error*>(&e);
-      std::string m = ce ? ce->what_without_backtrace() : e.what();
-      while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-      const std::string first = m.find("Traceback") != std::string::npos ? m.substr(m.rfind('\n') + 1) : m.substr(0, m.find('\n'));
+      const std::string first = one_line(ce ? ce->what_without_backtrace() : e.what());
       throw ModelError(net.source + ": the " + role + " fails on a " + shape_str(x) + " input: " + first +
                        " (is it a " + role + " of this kind, for this model's sizes?)");
     }
