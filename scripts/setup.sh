@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Installs every build/test dependency of latentedit from Debian's packages.
 # Non-interactive and idempotent: packages already present are skipped by apt.
-# Usage: scripts/setup.sh [--with-python]   (--with-python adds python3-torch,
-# only needed to regenerate test fixtures / run the Python reference benchmark)
+# Usage: scripts/setup.sh [--with-python] [--with-browser]
+#   --with-python   adds python3-torch (regenerating test fixtures, the Python reference benchmark)
+#   --with-browser  adds chromium (the web page's browser test; scripts/test.sh passes it)
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
-      libtorch-dev libopencv-dev nlohmann-json3-dev libcli11-dev
+      libtorch-dev libopencv-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
       libopenblas0-pthread libgtest-dev googletest)
-if [[ "${1:-}" == "--with-python" ]]; then pkgs+=(python3-torch python3-numpy python3-opencv); fi
+for a in "$@"; do
+  case "$a" in
+    --with-python) pkgs+=(python3-torch python3-numpy python3-opencv) ;;
+    --with-browser) pkgs+=(chromium) ;;
+    *) echo "setup: unknown option $a (use --with-python, --with-browser)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

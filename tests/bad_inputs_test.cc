@@ -78,6 +78,9 @@ void make_inputs(const test::TempDir& d) {
   dicom[0x24] = 'N', dicom[0x25] = '\x0e', dicom[0x7f] = 'N';
   dicom.replace(0x80, 5, "DICM\x0e");
   put("scan.png", dicom);
+  // The same marker behind a PNG-like start ("\x89PNG\r\n" + garbage): OpenCV's PNG decoder
+  // rejects it and used to pass it on to the DICOM decoder (found by the fuzzer too).
+  put("png_prefix.png", std::string("\x89PNG\r\n\xa2\xd1", 8) + dicom.substr(8));
   // Model files.
   put("text.pth", "state_dict = {}\n");
   put("empty.pth", "");
@@ -240,6 +243,7 @@ const Case kCases[] = {
     {"ScoreExtremeAspect", "score {d}/thin.png", 3},
     {"ScoreDirectory", "score {d}/dir.png", 3},
     {"ScoreDicomThatAbortedOpenCV", "score {d}/scan.png", 3},
+    {"ScorePngPrefixThatAbortedOpenCV", "score {d}/png_prefix.png", 3},
     {"ScoreOneBadAmongGood", "score {d}/ok.png {d}/text.png", 3},
     {"ScoreGeneratorOnly", "score --generator {fx}/course_gen_zip.pth {d}/ok.png", 2},
     {"ScoreClassifierIsText", "score --classifier {d}/text.pth {d}/ok.png", 4},

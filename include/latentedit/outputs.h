@@ -48,6 +48,9 @@ struct OutputContext {
   nlohmann::json header = nlohmann::json::object();  // extra report fields (job id, threads, ...)
 };
 
+// The grid subtitle's name of a latent source: "seed 7", "seeds 1, 2", "latents", "latents from F".
+std::string source_label(const nlohmann::json& source);
+
 // An edit's outputs, computed in memory: nothing is written.
 struct EditOutputs {
   std::vector<std::pair<std::string, std::string>> images;  // file name -> PNG bytes, fixed order

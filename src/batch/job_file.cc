@@ -18,7 +18,9 @@ using json = nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kSourceKeys = {"id", "seeds", "seed", "count", "latents_file", "latents_from"};
+const std::vector<std::string> kSourceKeys = {"id", "seeds", "seed", "count", "latents", "latents_file", "latents_from"};
+// A server request's keys besides the settings: its latents (never a file).
+const std::vector<std::string> kRequestKeys = {"seeds", "seed", "count", "latents"};
 const std::vector<std::string> kTopKeys = {"$schema", "description", "model", "defaults", "jobs"};
 
 std::string quote(const std::string& s) { return json(s).dump(); }
@@ -54,44 +56,27 @@ std::optional<int64_t> integer(const json& v, const std::string& path, int64_t l
   return x;
 }
 
-// Reads latents from an edit/batch report.json, {"z": [[...]]}, or a bare [[...]] list.
-// Values may be numbers or the strings "NaN", "Infinity", "-Infinity".
-std::optional<torch::Tensor> read_latents(const std::string& file, const std::string& from, int64_t z_dim, int max_count,
-                                          const std::string& path, std::vector<std::string>& errors) {
+// `prefix.key`, or `key` alone for a request (whose fields have no prefix).
+std::string at(const std::string& prefix, const std::string& key) { return prefix.empty() ? key : prefix + "." + key; }
+
+// Rows of z_dim numbers -> (N, z_dim). Values may be numbers or the strings "NaN", "Infinity",
+// "-Infinity" (how reports write non-finite values). `what` names the rows in messages.
+std::optional<torch::Tensor> latents_from_rows(const json& rows, const std::string& what, int64_t z_dim, int max_count,
+                                               const std::string& path, std::vector<std::string>& errors) {
   auto fail = [&](const std::string& m) {
     errors.push_back(path + ": " + m);
     return std::nullopt;
   };
-  json j;
-  try {
-    j = parse_json(read_file(file), "latents file " + file, ErrorKind::kInput);
-  } catch (const Error& e) {
-    return fail(e.what());
-  }
-  json rows;
-  if (j.is_object() && j.contains("latents") && j["latents"].is_array()) {
-    rows = json::array();
-    const char* key = from == "before" ? "z_before" : "z_after";
-    for (const auto& l : j["latents"]) {
-      if (!l.is_object() || !l.contains(key))
-        return fail("latents file " + file + " has a latent without \"" + key + "\"; use a report.json written by latentedit");
-      rows.push_back(l[key]);
-    }
-  } else if (j.is_object() && j.contains("z")) {
-    rows = j["z"];
-  } else {
-    rows = j;
-  }
   if (!rows.is_array() || rows.empty())
-    return fail("latents file " + file + " holds no latents; expected a report.json, {\"z\": [[...]]} or [[...], ...]");
+    return fail(what + " holds no latents; expected a report.json, {\"z\": [[...]]} or [[...], ...]");
   if (static_cast<int64_t>(rows.size()) > max_count)
-    return fail("latents file " + file + " holds " + std::to_string(rows.size()) + " latents; the limit per job is " +
-                std::to_string(max_count) + " (split it into several jobs)");
+    return fail(what + " holds " + std::to_string(rows.size()) + " latents; the limit per job is " + std::to_string(max_count) +
+                " (split it into several jobs)");
   torch::Tensor z = torch::empty({static_cast<int64_t>(rows.size()), z_dim});
   auto acc = z.accessor<float, 2>();
   for (size_t i = 0; i < rows.size(); ++i) {
     if (!rows[i].is_array() || static_cast<int64_t>(rows[i].size()) != z_dim)
-      return fail("latent " + std::to_string(i) + " in " + file + " must be a list of " + std::to_string(z_dim) +
+      return fail("latent " + std::to_string(i) + " in " + what + " must be a list of " + std::to_string(z_dim) +
                   " numbers (the model's z_dim)");
     for (int64_t k = 0; k < z_dim; ++k) {
       const json& v = rows[i][k];
@@ -100,64 +85,160 @@ std::optional<torch::Tensor> read_latents(const std::string& file, const std::st
       else if (v == "NaN") x = std::nan("");
       else if (v == "Infinity") x = INFINITY;
       else if (v == "-Infinity") x = -INFINITY;
-      else return fail("latent " + std::to_string(i) + " in " + file + " has a non-number " + v.dump());
+      else return fail("latent " + std::to_string(i) + " in " + what + " has a non-number " + v.dump());
       acc[static_cast<int64_t>(i)][k] = static_cast<float>(x);
     }
   }
   return z;
 }
 
-// The job's latents: exactly one of seeds, seed (+ count), latents_file.
-void read_source(const json& jj, const std::string& jp, const json* count_v, const std::string& count_path, const fs::path& base,
+// Reads latents from an edit/batch report.json, {"z": [[...]]}, or a bare [[...]] list.
+std::optional<torch::Tensor> read_latents(const std::string& file, const std::string& from, int64_t z_dim, int max_count,
+                                          const std::string& path, std::vector<std::string>& errors) {
+  json j;
+  try {
+    j = parse_json(read_file(file), "latents file " + file, ErrorKind::kInput);
+  } catch (const Error& e) {
+    errors.push_back(path + ": " + e.what());
+    return std::nullopt;
+  }
+  json rows;
+  if (j.is_object() && j.contains("latents") && j["latents"].is_array()) {
+    rows = json::array();
+    const char* key = from == "before" ? "z_before" : "z_after";
+    for (const auto& l : j["latents"]) {
+      if (!l.is_object() || !l.contains(key)) {
+        errors.push_back(path + ": latents file " + file + " has a latent without \"" + key + "\"; use a report.json written by latentedit");
+        return std::nullopt;
+      }
+      rows.push_back(l[key]);
+    }
+  } else if (j.is_object() && j.contains("z")) {
+    rows = j["z"];
+  } else {
+    rows = j;
+  }
+  return latents_from_rows(rows, "latents file " + file, z_dim, max_count, path, errors);
+}
+
+// The job's latents: exactly one of seeds, seed (+ count), latents (inline), latents_file.
+// `base` is the directory latents_file paths are relative to; null: no file may be read (a
+// server request), and latents_file is refused.
+void read_source(const json& jj, const std::string& jp, const json* count_v, const std::string& count_path, const fs::path* base,
                  const Models& m, const BatchLimits& L, BatchJob& job, std::vector<std::string>& errors) {
   int count = 8;
   if (count_v) {
     if (auto v = integer(*count_v, count_path, 1, L.max_count, errors)) count = static_cast<int>(*v);
     else return;
   }
-  const int sources = jj.contains("seeds") + jj.contains("seed") + jj.contains("latents_file");
+  const std::string where = jp.empty() ? "request" : jp;
+  const int sources = jj.contains("seeds") + jj.contains("seed") + jj.contains("latents_file") + jj.contains("latents");
   if (sources != 1) {
-    errors.push_back(jp + (sources == 0 ? ": no latents; give \"seeds\": [1, 2], or \"seed\": 7 with \"count\": 8, or \"latents_file\": \"report.json\""
-                                        : ": give only one of \"seeds\", \"seed\" and \"latents_file\""));
+    errors.push_back(where + (sources == 0 ? ": no latents; give \"seeds\": [1, 2], or \"seed\": 7 with \"count\": 8, or \"latents\": [[...]]" +
+                                                 std::string(base ? ", or \"latents_file\": \"report.json\"" : "")
+                                           : ": give only one of \"seeds\", \"seed\", \"latents\" and \"latents_file\""));
   } else if (jj.contains("seeds")) {
     const json& v = jj["seeds"];
-    if (!v.is_array() || v.empty()) errors.push_back(jp + ".seeds: expected a non-empty list of seeds, e.g. [1, 2, 3]");
+    if (!v.is_array() || v.empty()) errors.push_back(at(jp, "seeds") + ": expected a non-empty list of seeds, e.g. [1, 2, 3]");
     else if (static_cast<int64_t>(v.size()) > L.max_count)
-      errors.push_back(jp + ".seeds: " + std::to_string(v.size()) + " seeds; the limit per job is " + std::to_string(L.max_count));
+      errors.push_back(at(jp, "seeds") + ": " + std::to_string(v.size()) + " seeds; the limit per job is " + std::to_string(L.max_count));
     else {
       std::vector<torch::Tensor> zs;
       json seeds = json::array();
       for (size_t i = 0; i < v.size(); ++i)
-        if (auto x = integer(v[i], jp + ".seeds[" + std::to_string(i) + "]", 0, INT64_MAX, errors)) {
+        if (auto x = integer(v[i], at(jp, "seeds") + "[" + std::to_string(i) + "]", 0, INT64_MAX, errors)) {
           zs.push_back(sample_latents(static_cast<uint64_t>(*x), 1, m.z_dim));
           seeds.push_back(*x);
         }
       if (zs.size() == v.size()) job.z = torch::cat(zs), job.source = {{"seeds", seeds}};
     }
   } else if (jj.contains("seed")) {
-    if (auto x = integer(jj["seed"], jp + ".seed", 0, INT64_MAX, errors)) {
+    if (auto x = integer(jj["seed"], at(jp, "seed"), 0, INT64_MAX, errors)) {
       job.z = sample_latents(static_cast<uint64_t>(*x), count, m.z_dim);
       job.source = {{"seed", *x}, {"count", count}};
     }
+  } else if (jj.contains("latents")) {
+    if (auto z = latents_from_rows(jj["latents"], "latents", m.z_dim, L.max_count, at(jp, "latents"), errors)) {
+      job.z = *z;
+      job.source = {{"latents", "inline"}, {"count", z->size(0)}};
+    }
+  } else if (!base) {
+    errors.push_back(at(jp, "latents_file") + ": the server reads no files; send the latents inline as \"latents\": [[...]]");
   } else {
     const json& v = jj["latents_file"];
     std::string from = "after";
     if (jj.contains("latents_from")) {
       if (jj["latents_from"] != "after" && jj["latents_from"] != "before")
-        errors.push_back(jp + ".latents_from: expected \"after\" or \"before\" (which z of a report to start from)");
+        errors.push_back(at(jp, "latents_from") + ": expected \"after\" or \"before\" (which z of a report to start from)");
       else from = jj["latents_from"].get<std::string>();
     }
     if (!v.is_string()) {
-      errors.push_back(jp + ".latents_file: expected a file path (a string)");
+      errors.push_back(at(jp, "latents_file") + ": expected a file path (a string)");
       return;
     }
-    const fs::path f = fs::path(v.get<std::string>()).is_absolute() ? fs::path(v.get<std::string>()) : base / v.get<std::string>();
-    if (!fs::is_regular_file(f)) errors.push_back(jp + ".latents_file: no such file " + f.string() + " (paths are relative to the job file)");
-    else if (auto z = read_latents(f.string(), from, m.z_dim, L.max_count, jp + ".latents_file", errors)) {
+    const fs::path f = fs::path(v.get<std::string>()).is_absolute() ? fs::path(v.get<std::string>()) : *base / v.get<std::string>();
+    if (!fs::is_regular_file(f)) errors.push_back(at(jp, "latents_file") + ": no such file " + f.string() + " (paths are relative to the job file)");
+    else if (auto z = read_latents(f.string(), from, m.z_dim, L.max_count, at(jp, "latents_file"), errors)) {
       job.z = *z;
       job.source = {{"latents_file", v}, {"latents_from", from}, {"count", z->size(0)}};
     }
   }
+}
+
+// One job's settings (defaults < job) and latents, validated. `jp` is the job's JSON path ("" for
+// a request); keys outside EditSettings' fields and `source_keys` are errors. Returns the job
+// when it added no error.
+std::optional<BatchJob> read_job(const json& jj, const std::string& jp, const json& defaults, const fs::path* base,
+                                 const Models& m, const BatchLimits& L, const std::vector<std::string>& source_keys,
+                                 std::vector<std::string>& errors) {
+  const size_t errors_before = errors.size();
+  const auto& fields = EditSettings::fields();
+  std::vector<std::string> all_keys = fields;
+  all_keys.insert(all_keys.end(), source_keys.begin(), source_keys.end());
+  BatchJob job;
+  // settings: defaults < job; each field's path says where its value came from
+  json settings = json::object();
+  std::map<std::string, std::string> origin;
+  for (auto it = defaults.begin(); it != defaults.end(); ++it)
+    if (contains(fields, it.key())) settings[it.key()] = *it, origin[it.key()] = "defaults." + it.key();
+  for (auto it = jj.begin(); it != jj.end(); ++it) {
+    if (contains(fields, it.key())) settings[it.key()] = *it, origin[it.key()] = at(jp, it.key());
+    else if (!contains(source_keys, it.key())) errors.push_back(at(jp, it.key()) + ": unknown key" + suggest(all_keys, it.key()));
+  }
+  SettingsErrors se;
+  se.path_of = [&](const std::string& f) {
+    if (f.empty()) return jp;
+    const std::string top = f.substr(0, f.find_first_of(".["));
+    const auto it = origin.find(top);
+    return (it == origin.end() ? at(jp, top) : it->second) + f.substr(top.size());
+  };
+  SettingsLimits sl;
+  sl.max_steps = L.max_steps;
+  sl.max_step_size = L.max_step_size;
+  sl.max_scale = L.max_scale;
+  job.settings = EditSettings::from_json(settings, m.attributes, se, sl);
+  errors.insert(errors.end(), se.errors.begin(), se.errors.end());
+  const json* count_v = jj.contains("count") ? &jj["count"] : defaults.contains("count") ? &defaults["count"] : nullptr;
+  read_source(jj, jp, count_v, jj.contains("count") ? at(jp, "count") : "defaults.count", base, m, L, job, errors);
+  const OutputOptions& oo = job.settings.outputs;
+  if (job.z.defined()) {
+    const int64_t n = job.z.size(0), face = m.image_size * oo.scale;
+    if (oo.grid && n * (face + 8) > L.max_image_side)
+      errors.push_back(se.path_of("scale") + ": the grid would be about " + std::to_string(n * (face + 8)) + " px tall (limit " +
+                       std::to_string(L.max_image_side) + "); lower scale or count, or set outputs.grid false");
+    if (oo.strips && static_cast<int64_t>(job.settings.spec.steps + 1) * (face + 8) > L.max_image_side)
+      errors.push_back(se.path_of("outputs") + ".strip: a strip of " + std::to_string(job.settings.spec.steps + 1) +
+                       " steps would be wider than " + std::to_string(L.max_image_side) + " px; lower steps or scale");
+  }
+  if (errors.size() == errors_before) {
+    try {
+      validate(job.settings.spec, static_cast<int>(m.attributes.size()), sl);
+    } catch (const Error& e) {
+      errors.push_back((jp.empty() ? "" : jp + ": ") + e.what());
+    }
+  }
+  if (errors.size() != errors_before) return std::nullopt;
+  return job;
 }
 
 }  // namespace
@@ -201,12 +282,6 @@ std::vector<BatchJob> read_jobs(const json& file, const std::string& job_file_pa
   const json& jobs = file["jobs"];
   if (static_cast<int64_t>(jobs.size()) > L.max_jobs)
     errors.push_back("jobs: " + std::to_string(jobs.size()) + " jobs; the limit is " + std::to_string(L.max_jobs) + " per file (split the file)");
-  SettingsLimits sl;
-  sl.max_steps = L.max_steps;
-  sl.max_step_size = L.max_step_size;
-  sl.max_scale = L.max_scale;
-  std::vector<std::string> all_keys = fields;
-  all_keys.insert(all_keys.end(), kSourceKeys.begin(), kSourceKeys.end());
   std::map<std::string, std::string> seen_ids;  // lower-case id -> path of its first use
   int64_t total_latents = 0;
   const fs::path base = fs::path(job_file_path).parent_path();
@@ -220,59 +295,26 @@ std::vector<BatchJob> read_jobs(const json& file, const std::string& job_file_pa
       errors.push_back(jp + ": expected an object with \"id\", latents and an edit, got " + jj.dump());
       continue;
     }
-    BatchJob job;
-    job.index = static_cast<int>(ji);
+    std::string id;
     if (!jj.contains("id") || !jj["id"].is_string()) {
       errors.push_back(jp + ".id: missing or not a string; give each job a unique id such as \"smile-01\"");
     } else {
-      job.id = jj["id"].get<std::string>();
-      if (!batch::safe_id(job.id))
-        errors.push_back(jp + ".id: " + quote(job.id) + " is not a safe directory name; use letters, digits, '.', '_' or '-' "
-                                                          "(no '/', no '..', not starting with '.' or '-', at most 100 characters)");
-      else if (lower(job.id) == lower(batch::kPlanFile) || lower(job.id) == lower(batch::kSummaryFile))
-        errors.push_back(jp + ".id: " + quote(job.id) + " is reserved (OUT/" + job.id + " is the batch's own file); choose another id");
-      else if (auto [it, fresh] = seen_ids.emplace(lower(job.id), jp + ".id"); !fresh)
-        errors.push_back(jp + ".id: duplicate id " + quote(job.id) + " (first used at " + it->second + "); ids must be unique, ignoring case");
+      id = jj["id"].get<std::string>();
+      if (!batch::safe_id(id))
+        errors.push_back(jp + ".id: " + quote(id) + " is not a safe directory name; use letters, digits, '.', '_' or '-' "
+                                                      "(no '/', no '..', not starting with '.' or '-', at most 100 characters)");
+      else if (lower(id) == lower(batch::kPlanFile) || lower(id) == lower(batch::kSummaryFile))
+        errors.push_back(jp + ".id: " + quote(id) + " is reserved (OUT/" + id + " is the batch's own file); choose another id");
+      else if (auto [it, fresh] = seen_ids.emplace(lower(id), jp + ".id"); !fresh)
+        errors.push_back(jp + ".id: duplicate id " + quote(id) + " (first used at " + it->second + "); ids must be unique, ignoring case");
     }
-    // settings: defaults < job; each field's path says where its value came from
-    json settings = json::object();
-    std::map<std::string, std::string> origin;
-    for (auto it = defaults.begin(); it != defaults.end(); ++it)
-      if (contains(fields, it.key())) settings[it.key()] = *it, origin[it.key()] = "defaults." + it.key();
-    for (auto it = jj.begin(); it != jj.end(); ++it) {
-      if (contains(fields, it.key())) settings[it.key()] = *it, origin[it.key()] = jp + "." + it.key();
-      else if (!contains(kSourceKeys, it.key())) errors.push_back(jp + "." + it.key() + ": unknown key" + suggest(all_keys, it.key()));
+    std::optional<BatchJob> job = read_job(jj, jp, defaults, &base, m, L, kSourceKeys, errors);
+    if (job) total_latents += job->z.size(0);
+    if (job && errors.size() == errors_before) {
+      job->id = id;
+      job->index = static_cast<int>(ji);
+      out.push_back(std::move(*job));
     }
-    SettingsErrors se;
-    se.path_of = [&](const std::string& f) {
-      if (f.empty()) return jp;
-      const std::string top = f.substr(0, f.find_first_of(".["));
-      const auto it = origin.find(top);
-      return (it == origin.end() ? jp + "." + top : it->second) + f.substr(top.size());
-    };
-    job.settings = EditSettings::from_json(settings, m.attributes, se, sl);
-    errors.insert(errors.end(), se.errors.begin(), se.errors.end());
-    const json* count_v = jj.contains("count") ? &jj["count"] : defaults.contains("count") ? &defaults["count"] : nullptr;
-    read_source(jj, jp, count_v, jj.contains("count") ? jp + ".count" : "defaults.count", base, m, L, job, errors);
-    const OutputOptions& oo = job.settings.outputs;
-    if (job.z.defined()) {
-      total_latents += job.z.size(0);
-      const int64_t n = job.z.size(0), face = m.image_size * oo.scale;
-      if (oo.grid && n * (face + 8) > L.max_image_side)
-        errors.push_back(se.path_of("scale") + ": the grid would be about " + std::to_string(n * (face + 8)) + " px tall (limit " +
-                         std::to_string(L.max_image_side) + "); lower scale or count, or set outputs.grid false");
-      if (oo.strips && static_cast<int64_t>(job.settings.spec.steps + 1) * (face + 8) > L.max_image_side)
-        errors.push_back(se.path_of("outputs") + ".strip: a strip of " + std::to_string(job.settings.spec.steps + 1) +
-                         " steps would be wider than " + std::to_string(L.max_image_side) + " px; lower steps or scale");
-    }
-    if (errors.size() == errors_before) {
-      try {
-        validate(job.settings.spec, static_cast<int>(m.attributes.size()), sl);
-      } catch (const Error& e) {
-        errors.push_back(jp + ": " + e.what());
-      }
-    }
-    if (errors.size() == errors_before) out.push_back(std::move(job));
   }
   if (total_latents > L.max_latents)
     errors.push_back("jobs: " + std::to_string(total_latents) + " latents in all; the limit is " + std::to_string(L.max_latents) +
@@ -282,4 +324,33 @@ std::vector<BatchJob> read_jobs(const json& file, const std::string& job_file_pa
 }
 
 }  // namespace batch
+
+namespace {
+void request_object(const json& request) {
+  if (!request.is_object())
+    throw BatchInvalid({"request: expected a JSON object, e.g. {\"seed\": 7, \"count\": 1, \"add\": [\"Smiling\"]}"});
+  if (request.contains("latents_file"))
+    throw BatchInvalid({"latents_file: the server reads no files; send the latents inline as \"latents\": [[...]]"});
+}
+}  // namespace
+
+BatchJob read_edit_request(const json& request, const Models& m, const BatchLimits& limits) {
+  request_object(request);
+  std::vector<std::string> errors;
+  std::optional<BatchJob> job = read_job(request, "", json::object(), nullptr, m, limits, kRequestKeys, errors);
+  if (!job) throw BatchInvalid(errors);
+  return std::move(*job);
+}
+
+BatchJob read_request_latents(const json& request, const Models& m, const BatchLimits& limits) {
+  request_object(request);
+  std::vector<std::string> errors;
+  for (auto it = request.begin(); it != request.end(); ++it)
+    if (!contains(kRequestKeys, it.key())) errors.push_back(it.key() + ": unknown key" + suggest(kRequestKeys, it.key()));
+  BatchJob job;
+  read_source(request, "", request.contains("count") ? &request["count"] : nullptr, "count", nullptr, m, limits, job, errors);
+  if (!errors.empty()) throw BatchInvalid(errors);
+  return job;
+}
+
 }  // namespace latentedit

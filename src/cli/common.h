@@ -100,6 +100,7 @@ void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::st
 void register_convert(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
 void register_batch(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
 void register_directions(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
+void register_serve(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
 
 // A progress bar on stderr: redrawn in place on a terminal, a line every ~10 % otherwise.
 class ProgressBar {

@@ -82,7 +82,7 @@ int run_edit(const EditOptions& o) {
   OutputContext ctx;
   ctx.command = "edit";
   ctx.source = {{"seed", o.seed}, {"count", o.count}};
-  ctx.label = "seed " + std::to_string(o.seed);
+  ctx.label = source_label(ctx.source);
   ctx.header = {{"threads", threads}, {"out", o.out.out}};
   EditOutputs outputs = make_edit_outputs(m, settings, r, a, ctx);
   auto secs = [](auto a0, auto b0) { return std::chrono::duration<double>(b0 - a0).count(); };

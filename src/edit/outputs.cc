@@ -130,6 +130,17 @@ Audit audit_edit(const Models& m, const EditSpec& spec, const EditResult& r) {
   return a;
 }
 
+std::string source_label(const json& source) {
+  if (source.contains("seed")) return "seed " + source["seed"].dump();
+  if (source.contains("seeds")) {
+    std::string s = "seeds ";
+    for (size_t i = 0; i < source["seeds"].size(); ++i) s += (i ? ", " : "") + source["seeds"][i].dump();
+    return s;
+  }
+  if (source.contains("latents_file")) return "latents from " + source["latents_file"].get<std::string>();
+  return "latents";
+}
+
 bool edit_diverged(const EditResult& r) {
   if (!torch::isfinite(r.logits).all().item<bool>() || !torch::isfinite(r.z_after).all().item<bool>()) return true;
   for (const auto& [step, img] : r.images)

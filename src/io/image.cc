@@ -4,6 +4,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fcntl.h>
 #include <unistd.h>
@@ -101,13 +102,18 @@ cv::Mat read_image(const std::string& path) {
 }
 
 namespace {
-// The formats latentedit decodes, by their magic bytes. Debian's OpenCV also hands other
-// bytes to DICOM (GDCM), JPEG 2000, OpenEXR, ... decoders; the fuzzer found a 133-byte DICOM
-// file that makes GDCM abort the process, so only these reach OpenCV.
+// The formats latentedit decodes, by the full signatures OpenCV's own decoders check. Debian's
+// OpenCV also hands other bytes to DICOM (GDCM), JPEG 2000, OpenEXR, ... decoders, and the
+// fuzzer found 133-byte files that make GDCM abort the process: one plain DICOM file, and one
+// starting like PNG ("\x89PNG" with a wrong rest of the signature) that OpenCV's PNG decoder
+// rejected and passed on to GDCM. So only complete signatures of these formats reach OpenCV,
+// and nothing with DICOM's "DICM" marker at offset 128.
 bool known_format(const std::string& b) {
   auto at = [&](size_t o, const char* m, size_t n) { return b.size() >= o + n && b.compare(o, n, m, n) == 0; };
-  return at(0, "\x89PNG", 4) || at(0, "\xFF\xD8\xFF", 3) || at(0, "BM", 2) || at(0, "II*\0", 4) || at(0, "MM\0*", 4) ||
-         (at(0, "RIFF", 4) && at(8, "WEBP", 4)) || (b.size() >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6');
+  if (at(128, "DICM", 4)) return false;
+  const bool pnm = b.size() >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6' && std::isspace(static_cast<unsigned char>(b[2]));
+  return at(0, "\x89PNG\r\n\x1a\n", 8) || at(0, "\xFF\xD8\xFF", 3) || at(0, "BM", 2) || at(0, "II*\0", 4) ||
+         at(0, "MM\0*", 4) || (at(0, "RIFF", 4) && at(8, "WEBPVP", 6)) || pnm;
 }
 }  // namespace
 

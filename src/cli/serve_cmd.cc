@@ -1,0 +1,82 @@
+// `latentedit serve`: the model loaded once, the JSON API and the web page (docs/api.md).
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <pthread.h>
+
+#include "common.h"
+#include "serve/server.h"
+
+namespace latentedit::cli {
+namespace {
+
+struct ServeCmdOptions {
+  CommonOptions common;
+  serve::ServerOptions server;
+  bool allow_remote = false;
+  double max_body_mb = 8;
+};
+
+int run_serve(ServeCmdOptions& o) {
+  if (!serve::is_loopback(o.server.host) && !o.allow_remote)
+    throw UsageError("--host " + o.server.host + " is reachable from other machines and the server has no authentication; "
+                     "add --allow-remote if that is what you want, or use 127.0.0.1");
+  // SIGINT/SIGTERM stop the server from a watcher thread (blocked in every thread made after this).
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  o.server.threads = o.common.apply_threads();
+  o.server.max_body = static_cast<std::size_t>(o.max_body_mb * 1024 * 1024);
+  const bool quiet = o.common.quiet;
+  serve::Server server(o.server, [quiet](const std::string& line) { log(quiet, line); });
+  const int port = server.bind();
+  if (!serve::is_loopback(o.server.host))
+    std::fprintf(stderr, "latentedit: warning: serving on %s, reachable from other machines, without authentication\n",
+                 o.server.host.c_str());
+  server.start();
+  // The address goes to stdout (scripts read it); everything else to stderr.
+  std::printf("listening on http://%s:%d/\n", o.server.host.c_str(), port);
+  std::fflush(stdout);
+  std::thread watcher([&server, sigs] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    server.stop();
+  });
+  try {
+    server.set_models(o.common.load_models());
+  } catch (...) {
+    pthread_kill(watcher.native_handle(), SIGTERM);
+    watcher.join();
+    throw;
+  }
+  log(quiet, "model loaded; ready (GET /health says ok); Ctrl-C stops");
+  server.wait();
+  watcher.join();
+  log(quiet, "stopped");
+  return 0;
+}
+}  // namespace
+
+void register_serve(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0) {
+  auto o = std::make_shared<ServeCmdOptions>();
+  o->common.argv0 = argv0;
+  CLI::App* app = root.add_subcommand(
+      "serve", "Serve the model over HTTP: a JSON API (/health, /attributes, /sample, /score, /edit) and a web page at /");
+  app->add_option("--host", o->server.host, "Address to listen on (loopback by default; others need --allow-remote)");
+  app->add_option("--port", o->server.port, "Port (0: any free port; the address is printed on stdout)")->check(CLI::Range(0, 65535));
+  app->add_flag("--allow-remote", o->allow_remote, "Allow a --host reachable from other machines (there is no authentication)");
+  app->add_option("--connections", o->server.connections, "HTTP connections served at once")->check(CLI::Range(1, 256));
+  app->add_option("--max-queue", o->server.max_queue, "Model requests queued or running; one more is answered 429")
+      ->check(CLI::Range(1, 10000));
+  app->add_option("--max-count", o->server.max_count, "Latents or images per request")->check(CLI::Range(1, 1024));
+  app->add_option("--max-steps", o->server.max_steps, "Edit steps per request")->check(CLI::Range(1, 100000));
+  app->add_option("--timeout", o->server.timeout_s, "Seconds a request may take, queueing included (then 503)")->check(positive());
+  app->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB (then 413)")->check(real_range(0.001, 1024));
+  o->common.add_to(app);
+  cmds.push_back({app, [o] { return run_serve(*o); }});
+}
+
+}  // namespace latentedit::cli

@@ -1,0 +1,426 @@
+#include "serve/server.h"
+
+#include <httplib.h>
+
+#include <arpa/inet.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "io/json_read.h"
+#include "latentedit/batch.h"
+#include "latentedit/editor.h"
+#include "latentedit/errors.h"
+#include "latentedit/image.h"
+#include "latentedit/outputs.h"
+#include "latentedit/runtime.h"
+
+namespace latentedit::serve {
+extern const char* const kIndexHtml;  // ui.cc, generated from src/serve/ui/index.html
+
+namespace {
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// An HTTP status with a one-line message, thrown by the handlers.
+struct HttpError {
+  int status;
+  std::string message;
+};
+// Thrown from the edit's progress callback when the request's time is up.
+struct Timeout {};
+
+const char* kJson = "application/json";
+
+json error_body(int status, const std::string& message) { return {{"error", one_line(message)}, {"status", status}}; }
+
+std::string fmt_seconds(double s) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", s);
+  return b;
+}
+
+json probs_object(const std::vector<std::string>& attributes, const torch::Tensor& row) {
+  json j = json::object();
+  for (size_t c = 0; c < attributes.size(); ++c) j[attributes[c]] = row[static_cast<int64_t>(c)].item<double>();
+  return j;
+}
+
+std::vector<float> floats(const torch::Tensor& t) {
+  const torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+json parse_body(const httplib::Request& req) {
+  if (req.body.empty()) throw HttpError{400, "the request body is empty; send a JSON object (see GET /api or docs/api.md)"};
+  return parse_json(req.body, "request body", ErrorKind::kUsage);
+}
+
+// Holds one of the max_queue places of model work; 429 when none is free.
+class Slot {
+ public:
+  Slot(std::atomic<int>& n, int max) : n_(n) {
+    if (++n_ > max) {
+      --n_;
+      throw HttpError{429, "the server is busy (" + std::to_string(max) + " requests queued or running, --max-queue); retry later"};
+    }
+  }
+  ~Slot() { --n_; }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+
+ private:
+  std::atomic<int>& n_;
+};
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions o;
+  LogFn log;
+  httplib::Server http;
+  std::mutex models_mu;
+  std::shared_ptr<const Models> models;
+  std::atomic<int> queued{0};
+  std::timed_mutex work;  // one model computation at a time: deterministic, and torch's pool has the cores
+  std::thread thread;
+  bool running = false, stopped = false;
+  std::mutex state_mu;
+  std::condition_variable state_cv;
+
+  std::shared_ptr<const Models> current() {
+    std::lock_guard<std::mutex> l(models_mu);
+    return models;
+  }
+
+  BatchLimits limits() const {
+    BatchLimits L;
+    L.max_count = o.max_count;
+    L.max_steps = o.max_steps;
+    return L;
+  }
+
+  std::string timeout_message() const {
+    return "the request took longer than the server's limit of " + fmt_seconds(o.timeout_s) +
+           " s (--timeout); lower count or steps, or retry when the server is less busy";
+  }
+
+  // Runs `f(models)` holding a queue slot and the work lock, with torch's threads set; the
+  // deadline covers the wait.
+  template <typename F>
+  json with_models(Clock::time_point deadline, F f) {
+    const auto m = current();
+    if (!m) throw HttpError{503, "the model is still loading; retry when GET /health says \"ok\""};
+    Slot slot(queued, o.max_queue);
+    std::unique_lock<std::timed_mutex> lock(work, std::defer_lock);
+    if (!lock.try_lock_until(deadline)) throw Timeout{};
+    set_threads(o.threads);  // torch's thread count is per calling thread under OpenMP
+    return f(*m);
+  }
+
+  json attributes_body(const Models& m) const {
+    return {{"model", m.name},
+            {"attributes", m.attributes},
+            {"z_dim", m.z_dim},
+            {"image_size", m.image_size},
+            {"auditor", static_cast<bool>(m.auditor)},
+            {"directions", m.directions.has_value()},
+            {"defaults", EditSettings{}.to_json(m.attributes)},
+            {"limits", {{"max_count", o.max_count}, {"max_steps", o.max_steps}, {"timeout_s", o.timeout_s},
+                        {"max_body", o.max_body}, {"max_queue", o.max_queue}}}};
+  }
+
+  json sample(const json& req, Clock::time_point deadline) {
+    const auto m0 = current();
+    if (!m0) throw HttpError{503, "the model is still loading; retry when GET /health says \"ok\""};
+    const BatchJob job = read_request_latents(req, *m0, limits());
+    return with_models(deadline, [&](const Models& m) {
+      const torch::Tensor img = generate(m, job.z);
+      if (!torch::isfinite(img).all().item<bool>())
+        throw HttpError{422, "the generator produced NaN or infinite pixels for these latents"};
+      const torch::Tensor probs = torch::sigmoid(classify(m.classifier, img));
+      json images = json::array(), latents = json::array(), scores = json::array();
+      for (int64_t i = 0; i < img.size(0); ++i) {
+        images.push_back(base64_encode(encode_png(tensor_to_bgr(img[i], m.range_lo, m.range_hi))));
+        latents.push_back(floats(job.z[i]));
+        scores.push_back(probs_object(m.attributes, probs[i]));
+      }
+      return json{{"model", m.name}, {"source", job.source}, {"latents", latents}, {"images", images}, {"probs", scores}};
+    });
+  }
+
+  // The images of a score request: a raw image body, or JSON {"image": B64} / {"images": [B64...]}.
+  std::vector<std::pair<std::string, std::string>> score_images(const httplib::Request& req) const {
+    const std::string type = req.get_header_value("Content-Type");
+    if (type.rfind("image/", 0) == 0 || type == "application/octet-stream") return {{"body", req.body}};
+    const json j = parse_body(req);
+    if (!j.is_object() || j.contains("image") == j.contains("images"))
+      throw HttpError{400, "send one image as the body (Content-Type image/png or image/jpeg), or JSON {\"image\": BASE64} or "
+                           "{\"images\": [BASE64, ...]}"};
+    std::vector<std::pair<std::string, std::string>> out;
+    auto one = [&](const json& v, const std::string& path) {
+      if (!v.is_string()) throw HttpError{400, path + ": expected a base64 string (optionally a data: URL)"};
+      out.emplace_back(path, base64_decode(v.get<std::string>()));
+    };
+    if (j.contains("image")) {
+      one(j["image"], "image");
+    } else {
+      if (!j["images"].is_array() || j["images"].empty()) throw HttpError{400, "images: expected a non-empty list of base64 strings"};
+      if (static_cast<int64_t>(j["images"].size()) > o.max_count)
+        throw HttpError{400, "images: " + std::to_string(j["images"].size()) + " images; the limit per request is " +
+                                 std::to_string(o.max_count) + " (--max-count)"};
+      for (size_t i = 0; i < j["images"].size(); ++i) one(j["images"][i], "images[" + std::to_string(i) + "]");
+    }
+    return out;
+  }
+
+  json score(const httplib::Request& req, Clock::time_point deadline) {
+    const auto m0 = current();
+    if (!m0) throw HttpError{503, "the model is still loading; retry when GET /health says \"ok\""};
+    std::vector<torch::Tensor> batch;
+    for (const auto& [name, bytes] : score_images(req))
+      batch.push_back(bgr_to_tensor(resize_center_crop(decode_image(bytes, name), static_cast<int>(m0->image_size)),
+                                    m0->range_lo, m0->range_hi));
+    return with_models(deadline, [&](const Models& m) {
+      const torch::Tensor x = torch::stack(batch);
+      const torch::Tensor logits = classify(m.classifier, x);
+      if (!torch::isfinite(logits).all().item<bool>()) throw HttpError{422, "the classifier produced NaN or infinite scores"};
+      const torch::Tensor probs = torch::sigmoid(logits);
+      const torch::Tensor audit = m.auditor ? torch::sigmoid(classify(*m.auditor, x)) : torch::Tensor();
+      json images = json::array();
+      for (int64_t i = 0; i < x.size(0); ++i) {
+        json e = {{"probs", probs_object(m.attributes, probs[i])}, {"logits", floats(logits[i])}};
+        if (audit.defined()) e["auditor_probs"] = probs_object(m.attributes, audit[i]);
+        images.push_back(e);
+      }
+      return json{{"model", m.name}, {"images", images}};
+    });
+  }
+
+  json edit_request(const json& req, Clock::time_point deadline) {
+    const auto m0 = current();
+    if (!m0) throw HttpError{503, "the model is still loading; retry when GET /health says \"ok\""};
+    const BatchJob job = read_edit_request(req, *m0, limits());  // validated before queueing
+    return with_models(deadline, [&](const Models& m) {
+      const auto t0 = Clock::now();
+      const EditResult r = edit(m, job.z, job.settings.spec, [&](const EditProgress&) {
+        if (Clock::now() > deadline) throw Timeout{};
+      });
+      if (edit_diverged(r)) throw HttpError{422, std::string(kDivergedHint) + " (step_size)"};
+      const Audit a = audit_edit(m, job.settings.spec, r);
+      OutputContext ctx;
+      ctx.command = "edit";
+      ctx.source = job.source;
+      ctx.label = source_label(job.source);
+      ctx.header = {{"threads", o.threads}};
+      EditOutputs out = make_edit_outputs(m, job.settings, r, a, ctx);
+      out.report["timings"] = {{"edit_s", r.seconds}, {"total_s", std::chrono::duration<double>(Clock::now() - t0).count()}};
+      json files = json::object();
+      for (const auto& [name, bytes] : out.images) files[name] = base64_encode(bytes);
+      return json{{"summary", report_summary(out.report)}, {"report", out.report}, {"files", files}};
+    });
+  }
+
+  // Wraps a JSON endpoint: timing, the error classes, the log line.
+  httplib::Server::Handler endpoint(std::function<json(const httplib::Request&, Clock::time_point)> fn) {
+    return [this, fn](const httplib::Request& req, httplib::Response& res) {
+      const auto t0 = Clock::now();
+      const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.timeout_s));
+      json body;
+      int status = 200;
+      try {
+        body = fn(req, deadline);
+      } catch (const HttpError& e) {
+        status = e.status, body = error_body(status, e.message);
+      } catch (const Timeout&) {
+        status = 503, body = error_body(status, timeout_message());
+      } catch (const BatchInvalid& e) {
+        status = 400;
+        const auto& errs = e.errors();
+        body = error_body(status, errs.empty() ? e.what()
+                                               : errs[0] + (errs.size() > 1 ? " (and " + std::to_string(errs.size() - 1) + " more)" : ""));
+        body["errors"] = errs;
+      } catch (const Error& e) {
+        status = e.kind() == ErrorKind::kUsage || e.kind() == ErrorKind::kInput ? 400 : 500;
+        body = error_body(status, e.what());
+      } catch (const std::exception& e) {
+        status = 500, body = error_body(status, std::string("internal error: ") + e.what());
+      }
+      res.status = status;
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(body.dump(), kJson);
+      note(req, status, t0);
+    };
+  }
+
+  void note(const httplib::Request& req, int status, Clock::time_point t0) const {
+    if (!log) return;
+    char b[64];
+    std::snprintf(b, sizeof b, " %d %.1f ms", status, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    log(req.method + " " + req.path + b);
+  }
+
+  void routes() {
+    http.set_default_headers({{"X-Content-Type-Options", "nosniff"}, {"X-Frame-Options", "DENY"}});
+    http.set_payload_max_length(o.max_body);
+    http.set_read_timeout(30);
+    http.set_write_timeout(30);
+    const int conns = o.connections;
+    http.new_task_queue = [conns] { return new httplib::ThreadPool(static_cast<size_t>(conns)); };
+
+    http.Get("/", [this](const httplib::Request& req, httplib::Response& res) {
+      res.set_header("Content-Security-Policy", "default-src 'self' data: blob: 'unsafe-inline'");
+      res.set_content(kIndexHtml, "text/html; charset=utf-8");
+      note(req, 200, Clock::now());
+    });
+    http.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto m = current();
+      res.status = m ? 200 : 503;
+      res.set_header("Cache-Control", "no-store");
+      res.set_content((m ? json{{"status", "ok"}, {"model", m->name}} : json{{"status", "loading"}}).dump(), kJson);
+      note(req, res.status, Clock::now());
+    });
+    http.Get("/attributes", endpoint([this](const httplib::Request&, Clock::time_point) {
+      const auto m = current();
+      if (!m) throw HttpError{503, "the model is still loading; retry when GET /health says \"ok\""};
+      return attributes_body(*m);
+    }));
+    http.Get("/api", endpoint([](const httplib::Request&, Clock::time_point) {
+      return json{{"endpoints",
+                   {"GET /health", "GET /attributes", "POST /sample", "POST /score", "POST /edit", "GET / (the web page)"}},
+                  {"docs", "docs/api.md in the latentedit sources"}};
+    }));
+    http.Post("/sample", endpoint([this](const httplib::Request& req, Clock::time_point d) { return sample(parse_body(req), d); }));
+    http.Post("/score", endpoint([this](const httplib::Request& req, Clock::time_point d) { return score(req, d); }));
+    http.Post("/edit", endpoint([this](const httplib::Request& req, Clock::time_point d) { return edit_request(parse_body(req), d); }));
+
+    // Errors httplib raises itself (404 no route, 413 body too large, 400 bad request): a JSON body too.
+    http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;  // a handler's own error
+      std::string msg;
+      if (res.status == 404) msg = "no such endpoint: " + req.method + " " + req.path + " (see GET /api)";
+      else if (res.status == 413) msg = "the request body is larger than the server's limit of " + std::to_string(o.max_body) + " bytes (--max-body-mb)";
+      else if (res.status == 400) msg = "a malformed HTTP request";
+      else msg = "HTTP status " + std::to_string(res.status);
+      res.set_content(error_body(res.status, msg).dump(), kJson);
+      note(req, res.status, Clock::now());
+    });
+  }
+};
+
+Server::Server(ServerOptions o, LogFn log) : impl_(std::make_unique<Impl>()) {
+  impl_->o = std::move(o);
+  impl_->log = std::move(log);
+  impl_->routes();
+}
+
+Server::~Server() { stop(); }
+
+int Server::bind() {
+  auto& o = impl_->o;
+  if (o.host.empty()) throw UsageError("--host: empty; give an address such as 127.0.0.1");
+  int port = o.port;
+  if (port == 0) {
+    port = impl_->http.bind_to_any_port(o.host);
+    if (port < 0) port = 0;
+  } else if (!impl_->http.bind_to_port(o.host, port)) {
+    port = 0;
+  }
+  if (port <= 0)
+    throw IoError("cannot listen on " + o.host + ":" + std::to_string(o.port) +
+                  " (the port is in use, needs privileges, or the host is not an address of this machine); choose another --port or --host");
+  o.port = port;
+  return port;
+}
+
+void Server::start() {
+  std::lock_guard<std::mutex> l(impl_->state_mu);
+  if (impl_->running || impl_->stopped) return;
+  impl_->running = true;
+  impl_->thread = std::thread([this] { impl_->http.listen_after_bind(); });
+}
+
+void Server::set_models(Models m) {
+  std::lock_guard<std::mutex> l(impl_->models_mu);
+  impl_->models = std::make_shared<const Models>(std::move(m));
+}
+
+void Server::stop() {
+  {
+    std::lock_guard<std::mutex> l(impl_->state_mu);
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+  }
+  impl_->http.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->state_cv.notify_all();
+}
+
+void Server::wait() {
+  std::unique_lock<std::mutex> l(impl_->state_mu);
+  impl_->state_cv.wait(l, [this] { return impl_->stopped; });
+}
+
+bool is_loopback(const std::string& host) {
+  if (host == "localhost" || host == "::1") return true;
+  in_addr a{};
+  return inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+namespace {
+const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}
+
+std::string base64_encode(const std::string& bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    out += {kB64[v >> 18], kB64[(v >> 12) & 63], kB64[(v >> 6) & 63], kB64[v & 63]};
+  }
+  if (i + 1 == bytes.size()) {
+    const uint32_t v = uint8_t(bytes[i]) << 16;
+    out += {kB64[v >> 18], kB64[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == bytes.size()) {
+    const uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8);
+    out += {kB64[v >> 18], kB64[(v >> 12) & 63], kB64[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+std::string base64_decode(const std::string& text) {
+  std::string s = text;
+  if (s.rfind("data:", 0) == 0) {  // a data: URL, as browsers make them
+    const auto comma = s.find(',');
+    if (comma == std::string::npos || s.substr(0, comma).find(";base64") == std::string::npos)
+      throw UsageError("a data: URL without ;base64 data; send base64");
+    s = s.substr(comma + 1);
+  }
+  int8_t val[256];
+  std::fill(std::begin(val), std::end(val), int8_t(-1));
+  for (int i = 0; i < 64; ++i) val[uint8_t(kB64[i])] = static_cast<int8_t>(i);
+  std::string out;
+  out.reserve(s.size() / 4 * 3);
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t n = 0, pad = 0;
+  for (const char c : s) {
+    if (c == '\n' || c == '\r' || c == ' ') continue;
+    ++n;
+    if (c == '=') {
+      ++pad;
+      continue;
+    }
+    if (pad || val[uint8_t(c)] < 0) throw UsageError("not valid base64 (a character outside A-Z a-z 0-9 + / = at position " + std::to_string(n) + ")");
+    acc = (acc << 6) | static_cast<uint32_t>(val[uint8_t(c)]);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  if (n % 4 != 0 || pad > 2) throw UsageError("not valid base64 (its length is not a multiple of 4)");
+  return out;
+}
+
+}  // namespace latentedit::serve
