@@ -262,6 +262,12 @@ struct Server::Impl {
   void routes() {
     http.set_default_headers({{"X-Content-Type-Options", "nosniff"}, {"X-Frame-Options", "DENY"}});
     http.set_payload_max_length(o.max_body);
+    // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, with which a second server
+    // silently shares a port already in use instead of failing to bind.
+    http.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     http.set_read_timeout(30);
     http.set_write_timeout(30);
     const int conns = o.connections;

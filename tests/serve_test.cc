@@ -1,0 +1,337 @@
+// `latentedit serve`: the HTTP API against a server on an ephemeral 127.0.0.1 port, started and
+// stopped by each test (in process), plus the CLI's start-up, refusal and shutdown.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "latentedit/editor.h"
+#include "latentedit/errors.h"
+#include "latentedit/image.h"
+#include "serve/server.h"
+#include "test_util.h"
+
+using namespace latentedit;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+struct Serve : ::testing::Test {
+  static void SetUpTestSuite() {
+    dir = new test::TempDir();
+    test::make_random_bundle(*dir / "bundle", 4, 4, 3, true);
+  }
+  static void TearDownTestSuite() { delete dir; }
+  static test::TempDir* dir;
+
+  std::unique_ptr<serve::Server> server;
+  int port = 0;
+
+  // Starts a server on an ephemeral port; with `load`, the bundle is loaded.
+  void start(serve::ServerOptions o = {}, bool load = true) {
+    o.port = 0;
+    server = std::make_unique<serve::Server>(o);
+    port = server->bind();
+    server->start();
+    if (load) server->set_models(load_bundle(*dir / "bundle"));
+  }
+  void TearDown() override {
+    if (server) server->stop();
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(60);
+    return c;
+  }
+  // POSTs JSON; returns status and the parsed body.
+  std::pair<int, json> post(const std::string& path, const std::string& body) const {
+    auto c = client();
+    auto r = c.Post(path.c_str(), body, "application/json");
+    if (!r) return {-1, json()};
+    return {r->status, json::parse(r->body)};
+  }
+  std::pair<int, json> post(const std::string& path, const json& body) const { return post(path, body.dump()); }
+};
+test::TempDir* Serve::dir = nullptr;
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+TEST(ServeBase64, RoundTripsAndRefusesGarbage) {
+  for (const std::string s : {std::string(), std::string("a"), std::string("ab"), std::string("abc"), std::string("\0\xff\x10z", 4)})
+    EXPECT_EQ(serve::base64_decode(serve::base64_encode(s)), s);
+  EXPECT_EQ(serve::base64_encode("Man"), "TWFu");
+  EXPECT_EQ(serve::base64_decode("data:image/png;base64,TWFu"), "Man");
+  EXPECT_THROW(serve::base64_decode("TW!u"), UsageError);
+  EXPECT_THROW(serve::base64_decode("TWF"), UsageError);
+  EXPECT_TRUE(serve::is_loopback("127.0.0.1"));
+  EXPECT_TRUE(serve::is_loopback("127.8.0.3"));
+  EXPECT_TRUE(serve::is_loopback("localhost"));
+  EXPECT_FALSE(serve::is_loopback("0.0.0.0"));
+  EXPECT_FALSE(serve::is_loopback("192.168.1.4"));
+}
+
+TEST_F(Serve, HealthIs503UntilTheModelIsLoaded) {
+  start({}, false);
+  auto c = client();
+  auto r = c.Get("/health");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(json::parse(r->body)["status"], "loading");
+  auto [st, body] = post("/edit", json{{"seed", 1}, {"add", {"Smiling"}}});
+  EXPECT_EQ(st, 503);
+  EXPECT_NE(body["error"].get<std::string>().find("loading"), std::string::npos);
+  server->set_models(load_bundle(*dir / "bundle"));
+  r = c.Get("/health");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body)["model"], "random-test");
+}
+
+TEST_F(Serve, AttributesAndThePage) {
+  start();
+  auto c = client();
+  auto r = c.Get("/attributes");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  const json a = json::parse(r->body);
+  EXPECT_EQ(a["attributes"].size(), 40u);
+  EXPECT_EQ(a["attributes"][31], "Smiling");
+  EXPECT_EQ(a["z_dim"], 64);
+  EXPECT_EQ(a["defaults"]["steps"], EditSpec{}.steps);
+  EXPECT_TRUE(a["auditor"].get<bool>());
+  r = c.Get("/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(r->body.find("/edit"), std::string::npos);
+  EXPECT_EQ(r->body.find("http://"), std::string::npos) << "the page must work offline (no external URLs)";
+  EXPECT_EQ(r->body.find("https://"), std::string::npos) << "the page must work offline (no external URLs)";
+}
+
+// The same settings give the same files as `latentedit edit` at the same thread count.
+TEST_F(Serve, EditGivesTheCliBytes) {
+  start();
+  test::TempDir out;
+  std::string err;
+  ASSERT_EQ(test::run_cli("edit --threads 1 --seed 5 --count 2 --add Smiling --remove Eyeglasses --steps 4 --out " + out / "e" +
+                          " --model " + *dir / "bundle", nullptr, &err), 0) << err;
+  auto [st, body] = post("/edit", json{{"seed", 5}, {"count", 2}, {"add", {"Smiling"}}, {"remove", {"Eyeglasses"}}, {"steps", 4}});
+  ASSERT_EQ(st, 200) << body.dump();
+  const json cli_report = test::read_json(out / "e/report.json");
+  for (const char* f : {"grid.png", "latent_000_before.png", "latent_001_after.png"})
+    EXPECT_EQ(serve::base64_decode(body["files"][f].get<std::string>()), slurp(out / (std::string("e/") + f))) << f;
+  EXPECT_EQ(body["report"]["latents"][1]["z_after"], cli_report["latents"][1]["z_after"]);
+  EXPECT_EQ(body["report"]["settings"], cli_report["settings"]);
+  EXPECT_EQ(body["summary"]["edit"], "+Smiling -Eyeglasses");
+  EXPECT_FALSE(body["files"].contains("report.json")) << "the report is in the body already";
+}
+
+TEST_F(Serve, InlineLatentsAndOutputSelection) {
+  start();
+  const torch::Tensor z = sample_latents(9, 1, 64);
+  json row = json::array();
+  for (int64_t k = 0; k < 64; ++k) row.push_back(z[0][k].item<double>());
+  auto [st, body] = post("/edit", json{{"latents", {row}}, {"add", {"Male"}}, {"steps", 2}, {"outputs", {{"grid", false}}}});
+  ASSERT_EQ(st, 200) << body.dump();
+  EXPECT_FALSE(body["files"].contains("grid.png"));
+  EXPECT_TRUE(body["files"].contains("latent_000_after.png"));
+  EXPECT_EQ(body["report"]["source"]["latents"], "inline");
+  EXPECT_NEAR(body["report"]["latents"][0]["z_before"][3].get<double>(), z[0][3].item<double>(), 1e-6);
+}
+
+// Each error class: status, and the one-line message a job file or the CLI gives.
+TEST_F(Serve, ErrorsAreOneLineJsonWithTheRightStatus) {
+  serve::ServerOptions o;
+  o.max_body = 4096;
+  o.max_count = 4;
+  start(o);
+  auto expect = [&](const std::string& path, const std::string& body, int status, const std::string& needle) {
+    auto [st, j] = post(path, body);
+    EXPECT_EQ(st, status) << path << " " << body << " -> " << j.dump();
+    const std::string msg = j.value("error", "");
+    EXPECT_NE(msg.find(needle), std::string::npos) << "got: " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  };
+  expect("/edit", "{\"seed\": 1, \"add\": [\"Smiling\"", 400, "request body:1:30: invalid JSON");
+  expect("/edit", "", 400, "body is empty");
+  expect("/edit", json{{"seed", 1}, {"add", {"Smilin"}}}.dump(), 400, "add[0]: unknown attribute \"Smilin\" (did you mean \"Smiling\"?)");
+  expect("/edit", json{{"seed", 1}, {"add", {"Smiling"}}, {"steps", 0}}.dump(), 400, "steps: 0 is out of range");
+  expect("/edit", json{{"seed", 1}, {"add", {"Smiling"}}, {"step_size", -1}}.dump(), 400, "step_size");
+  expect("/edit", json{{"seed", 1}, {"count", 5}, {"add", {"Smiling"}}}.dump(), 400, "count: 5 is out of range; use 1..4");
+  expect("/edit", json{{"seed", 1}}.dump(), 400, "nothing to edit");
+  expect("/edit", json{{"seed", 1}, {"add", {"Smiling"}}, {"stepz", 3}}.dump(), 400, "stepz: unknown key (did you mean \"steps\"?)");
+  expect("/edit", json{{"latents_file", "/etc/passwd"}, {"add", {"Smiling"}}}.dump(), 400, "reads no files");
+  expect("/edit", json{{"latents", {{1, 2}}}, {"add", {"Smiling"}}}.dump(), 400, "64 numbers");
+  expect("/edit", "[1, 2]", 400, "expected a JSON object");
+  expect("/edit", std::string(100, '[') + std::string(100, ']'), 400, "nest");
+  expect("/edit", json{{"seed", 1}, {"add", {"Smiling"}}, {"pad", std::string(5000, 'x')}}.dump(), 413, "larger than");
+  expect("/sample", json{{"seed", -1}}.dump(), 400, "seed");
+  auto c = client();
+  auto r = c.Post("/score", "not an image", "image/png");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(json::parse(r->body)["error"].get<std::string>().find("not a PNG, JPEG"), std::string::npos) << r->body;
+  expect("/score", json{{"image", "!!!"}}.dump(), 400, "base64");
+  expect("/score", json{{"image", serve::base64_encode("GIF89a....")}}.dump(), 400, "not a PNG, JPEG");
+  expect("/nowhere", "{}", 404, "no such endpoint");
+  r = c.Get("/edit");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_NE(json::parse(r->body)["error"].get<std::string>().find("no such endpoint: GET /edit"), std::string::npos);
+}
+
+TEST_F(Serve, DivergedEditIsAnErrorNotAResult) {
+  serve::ServerOptions o;
+  start(o);
+  auto [st, j] = post("/edit", json{{"seed", 1}, {"add", {"Smiling"}}, {"step_size", 10}, {"steps", 200}, {"method", "gradient"},
+                                    {"prior", 1000}});
+  // A tiny random model may or may not diverge at these settings; what must never happen is a
+  // 200 with non-finite numbers in it.
+  if (st == 200) {
+    for (const auto& l : j["report"]["latents"])
+      for (const auto& v : l["z_after"]) EXPECT_TRUE(v.is_number()) << v;
+  } else {
+    EXPECT_EQ(st, 422) << j.dump();
+    EXPECT_NE(j["error"].get<std::string>().find("diverged"), std::string::npos);
+  }
+}
+
+TEST_F(Serve, SampleAndScoreAgreeWithTheLibrary) {
+  start();
+  auto [st, s] = post("/sample", json{{"seed", 4}, {"count", 2}});
+  ASSERT_EQ(st, 200) << s.dump();
+  ASSERT_EQ(s["images"].size(), 2u);
+  const Models m = load_bundle(*dir / "bundle");
+  const torch::Tensor z = sample_latents(4, 2, 64);
+  EXPECT_NEAR(s["latents"][1][5].get<double>(), z[1][5].item<double>(), 1e-6);
+  const std::string png = serve::base64_decode(s["images"][0].get<std::string>());
+  EXPECT_EQ(png, encode_png(tensor_to_bgr(generate(m, z)[0], m.range_lo, m.range_hi)));
+  // Scoring that PNG (raw body) gives the CLI's preprocessing and the classifier's numbers.
+  auto c = client();
+  auto r = c.Post("/score", png, "image/png");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json sc = json::parse(r->body);
+  const torch::Tensor x = bgr_to_tensor(resize_center_crop(decode_image(png, "x"), 64), m.range_lo, m.range_hi).unsqueeze(0);
+  const torch::Tensor p = torch::sigmoid(classify(m.classifier, x));
+  EXPECT_NEAR(sc["images"][0]["probs"]["Smiling"].get<double>(), p[0][31].item<double>(), 1e-6);
+  EXPECT_TRUE(sc["images"][0].contains("auditor_probs"));
+  // The same image as base64 in JSON.
+  auto [st2, sc2] = post("/score", json{{"images", {s["images"][0], s["images"][1]}}});
+  ASSERT_EQ(st2, 200) << sc2.dump();
+  EXPECT_EQ(sc2["images"].size(), 2u);
+  EXPECT_EQ(sc2["images"][0]["probs"], sc["images"][0]["probs"]);
+}
+
+// Concurrent clients each get the result they would get alone.
+TEST_F(Serve, ConcurrentClientsGetIndependentResults) {
+  serve::ServerOptions o;
+  o.connections = 4;
+  start(o);
+  auto body = [](int seed) { return json{{"seed", seed}, {"count", 1}, {"add", {"Smiling"}}, {"steps", 3}}; };
+  std::vector<std::string> alone(4), together(4);
+  for (int i = 0; i < 4; ++i) {
+    auto [st, j] = post("/edit", body(i));
+    ASSERT_EQ(st, 200);
+    alone[i] = j["files"]["latent_000_after.png"].get<std::string>();
+  }
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 4; ++i)
+    ts.emplace_back([&, i] {
+      auto [st, j] = post("/edit", body(i));
+      if (st == 200) together[i] = j["files"]["latent_000_after.png"].get<std::string>();
+    });
+  for (auto& t : ts) t.join();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(together[i], alone[i]) << "seed " << i;
+  EXPECT_NE(alone[0], alone[1]);
+}
+
+// With one place in the queue, a request arriving while an edit runs gets 429; a request
+// that cannot finish within the time limit gets 503.
+TEST_F(Serve, QueueLimitAndTimeLimit) {
+  serve::ServerOptions o;
+  o.max_queue = 1;
+  o.max_steps = 100000;
+  o.timeout_s = 1.0;
+  start(o);
+  std::atomic<int> slow_status{0};
+  json slow_body;
+  std::thread slow([&] {
+    auto [st, j] = post("/edit", json{{"seed", 1}, {"count", 4}, {"add", {"Smiling"}}, {"steps", 100000}, {"eot", 0}});
+    slow_body = j;
+    slow_status = st;
+  });
+  bool saw_429 = false;
+  for (int i = 0; i < 200 && !saw_429 && slow_status == 0; ++i) {
+    auto [st, j] = post("/sample", json{{"seed", 2}, {"count", 1}});
+    if (st == 429) {
+      saw_429 = true;
+      EXPECT_NE(j["error"].get<std::string>().find("busy"), std::string::npos);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  slow.join();
+  EXPECT_TRUE(saw_429);
+  EXPECT_EQ(slow_status.load(), 503) << slow_body.dump();
+  EXPECT_NE(slow_body["error"].get<std::string>().find("--timeout"), std::string::npos);
+  // The server is usable again afterwards.
+  EXPECT_EQ(post("/sample", json{{"seed", 2}, {"count", 1}}).first, 200);
+}
+
+TEST(ServeCli, RefusesRemoteHostWithoutFlagAndATakenPort) {
+  std::string err;
+  EXPECT_EQ(test::run_cli("serve --host 0.0.0.0 --port 0", nullptr, &err), 2);
+  EXPECT_NE(err.find("--allow-remote"), std::string::npos) << err;
+  serve::ServerOptions o;
+  o.port = 0;
+  serve::Server s(o);
+  const int port = s.bind();
+  EXPECT_EQ(test::run_cli("serve --port " + std::to_string(port), nullptr, &err), 5);
+  EXPECT_NE(err.find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos) << err;
+  EXPECT_EQ(test::run_cli("serve --timeout nan", nullptr, &err), 2) << err;
+}
+
+// The executable: prints its address on stdout, answers, stops cleanly on SIGTERM.
+TEST(ServeCli, StartsAnswersAndStopsOnSigterm) {
+  test::TempDir d;
+  test::make_random_bundle(d / "bundle", 4, 4, 1, false);
+  const std::string out = d / "stdout.txt";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    freopen(out.c_str(), "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execl(LATENTEDIT_CLI, LATENTEDIT_CLI, "serve", "--port", "0", "--threads", "1", "--model", (d / "bundle").c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  int port = 0;
+  for (int i = 0; i < 300 && !port; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const std::string s = slurp(out);
+    const auto p = s.find("http://127.0.0.1:");
+    if (p != std::string::npos && s.find('/', p + 17) != std::string::npos) port = std::stoi(s.substr(p + 17));
+  }
+  ASSERT_GT(port, 0) << "no address on stdout: " << slurp(out);
+  httplib::Client c("127.0.0.1", port);
+  int health = 0;
+  for (int i = 0; i < 300 && health != 200; ++i) {
+    if (auto r = c.Get("/health")) health = r->status;
+    if (health != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(health, 200);
+  auto r = c.Post("/edit", R"({"seed": 3, "count": 1, "add": ["Smiling"], "steps": 2})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
