@@ -12,7 +12,7 @@ if [[ -z "$browser" ]]; then echo "SKIP: chromium is not installed (scripts/setu
 work=$(mktemp -d)
 "$bin" serve --port 0 --threads 1 --model "$model" >"$work/out" 2>"$work/err" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 url=""
 for _ in $(seq 100); do
   url=$(grep -o 'http://127.0.0.1:[0-9]*/' "$work/out" || true)
