@@ -170,6 +170,19 @@ TEST_F(EditorTest, LatentsStopAtTheTargetProbability) {
   EXPECT_GT(stopped, 0);
 }
 
+// A second target that is already past its own stop probability does not stop a latent whose
+// other target has none: that one runs every step (it stopped at step 0 before the fix).
+TEST_F(EditorTest, ATargetWithoutStopProbabilityKeepsTheLatentGoing) {
+  EditSpec s = spec_for(smiling, Direction::kAdd, 0.0);
+  s.steps = 5;
+  const int other = smiling == 0 ? 1 : 0;
+  s.targets.push_back({other, Direction::kRemove, 1e-6});  // stop once 1 - p >= 1e-6: reached at step 0
+  const auto z = sample_latents(4, 6, m.z_dim);
+  const auto r = edit(m, z, s);
+  for (int64_t i = 0; i < 6; ++i) EXPECT_EQ(r.stopped_at[i], s.steps) << i;
+  EXPECT_FALSE(torch::equal(r.z_after, r.z_before));
+}
+
 TEST_F(EditorTest, DeterministicBitForBit) {
   EditSpec s = spec_for(smiling, Direction::kAdd, 0.1);
   s.record_steps = {5};

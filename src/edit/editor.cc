@@ -112,8 +112,12 @@ struct Stopper {
     bool all_stopped = false;
     if (any_stop) {
       torch::Tensor reached = torch::ones({N}, torch::kBool);
-      for (size_t t = 0; t < spec.targets.size(); ++t)
+      // A latent stops when every target reached its stop probability; a target without one
+      // runs all the steps, so it keeps the latent going.
+      for (size_t t = 0; t < spec.targets.size(); ++t) {
         if (const auto sp = spec.stop_prob(spec.targets[t])) reached &= dir_p.select(1, static_cast<int64_t>(t)) >= *sp;
+        else reached.fill_(false);
+      }
       const torch::Tensor newly = active & reached;
       if (newly.any().item<bool>()) {
         const auto nl = newly.accessor<bool, 1>();
