@@ -2,13 +2,21 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
-#include <pthread.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "common.h"
 #include "serve/server.h"
 
 namespace latentedit::cli {
 namespace {
+
+int g_stop_pipe[2] = {-1, -1};
+extern "C" void on_stop_signal(int) {
+  const char c = 's';
+  [[maybe_unused]] const ssize_t n = write(g_stop_pipe[1], &c, 1);
+}
 
 struct ServeCmdOptions {
   CommonOptions common;
@@ -21,13 +29,14 @@ int run_serve(ServeCmdOptions& o) {
   if (!serve::is_loopback(o.server.host) && !o.allow_remote)
     throw UsageError("--host " + o.server.host + " is reachable from other machines and the server has no authentication; "
                      "add --allow-remote if that is what you want, or use 127.0.0.1");
-  // SIGINT/SIGTERM stop the server from a watcher thread (blocked in every thread made after this).
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-
+  // SIGINT/SIGTERM stop the server: the handler (run by whichever thread the signal lands on)
+  // only writes a byte to a pipe; a watcher thread reads it and stops the server.
+  if (pipe(g_stop_pipe) != 0) throw IoError("cannot create a pipe for signal handling");
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   o.server.threads = o.common.apply_threads();
   o.server.max_body = static_cast<std::size_t>(o.max_body_mb * 1024 * 1024);
   const bool quiet = o.common.quiet;
@@ -40,15 +49,16 @@ int run_serve(ServeCmdOptions& o) {
   // The address goes to stdout (scripts read it); everything else to stderr.
   std::printf("listening on http://%s:%d/\n", o.server.host.c_str(), port);
   std::fflush(stdout);
-  std::thread watcher([&server, sigs] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
+  std::thread watcher([&server] {
+    char c;
+    while (read(g_stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
     server.stop();
   });
   try {
     server.set_models(o.common.load_models());
   } catch (...) {
-    pthread_kill(watcher.native_handle(), SIGTERM);
+    on_stop_signal(0);
     watcher.join();
     throw;
   }
