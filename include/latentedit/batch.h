@@ -124,6 +124,10 @@ nlohmann::json batch_summary(const std::string& out, const BatchRun* run = nullp
 // Writes `summary` to OUT/summary.json (atomically).
 void write_summary(const std::string& out, const nlohmann::json& summary);
 
+// Latents from a file, as a job's latents_file reads them: a report.json (`from` "after" or
+// "before"), invert's latents.json or {"z": [[...]]}, or [[...], ...]. Throws InputError.
+torch::Tensor read_latents_file(const std::string& file, const std::string& from, int64_t z_dim, int max_count = 4096);
+
 // ---- requests (the server) ----------------------------------------------------------------
 // One edit request: EditSettings' fields plus its latents ("seed" with "count", "seeds", or
 // inline "latents": [[...]]), validated exactly as a job of a job file, the field names being

@@ -46,6 +46,8 @@ struct OutputContext {
   nlohmann::json source;             // where the latents came from, e.g. {"seed": 7, "count": 8}
   std::string label;                 // grid subtitle prefix, e.g. "seed 7" or "job smile"
   nlohmann::json header = nlohmann::json::object();  // extra report fields (job id, threads, ...)
+  torch::Tensor photos;              // (N, 3, H, W): the photos the latents were inverted from; the
+                                     // grid then starts with them (and "before" is the reconstruction)
 };
 
 // The grid subtitle's name of a latent source: "seed 7", "seeds 1, 2", "latents", "latents from F".

@@ -334,6 +334,13 @@ void request_object(const json& request) {
 }
 }  // namespace
 
+torch::Tensor read_latents_file(const std::string& file, const std::string& from, int64_t z_dim, int max_count) {
+  std::vector<std::string> errors;
+  auto z = read_latents(file, from, z_dim, max_count, "--latents", errors);
+  if (!z) throw InputError(errors.empty() ? "cannot read latents from " + file : errors[0]);
+  return *z;
+}
+
 BatchJob read_edit_request(const json& request, const Models& m, const BatchLimits& limits) {
   request_object(request);
   std::vector<std::string> errors;

@@ -101,6 +101,7 @@ void register_convert(CLI::App& root, std::vector<Command>& cmds, const std::str
 void register_batch(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
 void register_directions(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
 void register_serve(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
+void register_invert(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0);
 
 // A progress bar on stderr: redrawn in place on a terminal, a line every ~10 % otherwise.
 class ProgressBar {

@@ -6,7 +6,10 @@
 
 #include "common.h"
 #include "io/fsutil.h"
+#include "latentedit/batch.h"
 #include "latentedit/editor.h"
+#include "latentedit/image.h"
+#include "latentedit/invert.h"
 #include "latentedit/outputs.h"
 
 namespace latentedit::cli {
@@ -22,6 +25,9 @@ struct EditOptions {
   std::vector<int> show_steps;
   bool json_out = false;
   OutOptions out;
+  std::string latents, latents_from = "after";
+  std::vector<std::string> images;
+  InvertOptions inv;
 };
 
 // Prints one line per latent: the targets' probabilities before -> after (and the auditor's).
@@ -65,7 +71,36 @@ int run_edit(const EditOptions& o) {
 
   StagedDir staged(o.out.out, "edit", o.out.force);  // refuses someone else's directory before any work
 
-  const torch::Tensor z0 = sample_latents(o.seed, o.count, m.z_dim);
+  // The latents: from --seed/--count, a file (--latents), or inverted photos (--image).
+  torch::Tensor z0, photos;
+  json source;
+  if (!o.latents.empty()) {
+    z0 = read_latents_file(o.latents, o.latents_from, m.z_dim);
+    source = {{"latents_file", o.latents}, {"latents_from", o.latents_from}, {"count", z0.size(0)}};
+  } else if (!o.images.empty()) {
+    std::vector<torch::Tensor> xs;
+    for (const auto& p : o.images) xs.push_back(load_image_for_model(p, static_cast<int>(m.image_size), m.range_lo, m.range_hi));
+    photos = torch::stack(xs);
+    InvertOptions io = o.inv;
+    io.perceptual = m.classifier.features ? io.perceptual : 0.0;
+    std::unique_ptr<ProgressBar> ibar;
+    const InvertResult inv = invert(m, photos, io, [&](const InvertProgress& p) {
+      if (!ibar) ibar = std::make_unique<ProgressBar>("invert", static_cast<int64_t>(p.steps) * ((p.total + io.batch - 1) / io.batch), o.common.quiet);
+      char b[48];
+      std::snprintf(b, sizeof b, "PSNR %.1f dB", p.mean_psnr);
+      ibar->update((p.done / io.batch) * p.steps + p.step, b);
+    });
+    if (ibar) ibar->finish();
+    z0 = inv.z;
+    json psnrs = json::array();
+    for (double v : inv.psnr) psnrs.push_back(v);
+    source = {{"images", o.images}, {"count", z0.size(0)}, {"inversion_psnr", psnrs}, {"inversion_steps", io.steps}};
+  } else {
+    z0 = sample_latents(o.seed, o.count, m.z_dim);
+    source = {{"seed", o.seed}, {"count", o.count}};
+  }
+  if (z0.size(0) * (m.image_size * o.scale + 8) > 32768)
+    throw UsageError("the grid would be more than 32768 px tall; edit fewer latents or lower --scale");
   std::unique_ptr<ProgressBar> bar;  // created on the first report: micro-batches multiply the updates
   const EditResult r = edit(m, z0, settings.spec, [&](const EditProgress& p) {
     if (!bar) bar = std::make_unique<ProgressBar>("edit", p.steps, o.common.quiet);
@@ -81,7 +116,8 @@ int run_edit(const EditOptions& o) {
   const auto t_render = std::chrono::steady_clock::now();
   OutputContext ctx;
   ctx.command = "edit";
-  ctx.source = {{"seed", o.seed}, {"count", o.count}};
+  ctx.source = source;
+  ctx.photos = photos;
   ctx.label = source_label(ctx.source);
   ctx.header = {{"threads", threads}, {"out", o.out.out}};
   EditOutputs outputs = make_edit_outputs(m, settings, r, a, ctx);
@@ -96,7 +132,7 @@ int run_edit(const EditOptions& o) {
     print_json(report_summary(outputs.report));
   } else {
     print_latents(outputs.report);
-    std::printf("wrote %s (grid.png, %d before/after pairs, report.json)\n", o.out.out.c_str(), o.count);
+    std::printf("wrote %s (grid.png, %d before/after pairs, report.json)\n", o.out.out.c_str(), static_cast<int>(z0.size(0)));
   }
   return 0;
 }
@@ -109,8 +145,19 @@ void register_edit(CLI::App& root, std::vector<Command>& cmds, const std::string
   app->add_option("--add", o->add, "Attribute to add (gradient ascent); NAME or NAME:PROB to stop at PROB")->delimiter(',');
   app->add_option("--remove", o->remove, "Attribute to remove (descent); NAME or NAME:PROB")->delimiter(',');
   app->add_option("--keep", o->keep, "Attributes to hold steady (default: all others), comma-separated")->delimiter(',');
-  app->add_option("--seed", o->seed, "Seed: z = torch.manual_seed(seed); torch.randn(count, z_dim)");
-  app->add_option("--count", o->count, "Number of latents edited together")->check(CLI::Range(1, 4096));
+  auto* seed = app->add_option("--seed", o->seed, "Seed: z = torch.manual_seed(seed); torch.randn(count, z_dim)");
+  auto* count = app->add_option("--count", o->count, "Number of latents edited together")->check(CLI::Range(1, 4096));
+  auto* lat = app->add_option("--latents", o->latents,
+                              "Edit the latents of a file instead: invert's latents.json, a report.json, {\"z\": [[...]]} or [[...]]")
+                  ->excludes(seed)
+                  ->excludes(count);
+  app->add_option("--latents-from", o->latents_from, "With a report.json: start from its z \"after\" or \"before\"")
+      ->check(CLI::IsMember({"after", "before"}));
+  app->add_option("--image", o->images, "Edit photos: each is inverted first (see `invert`); the grid starts with the photo")
+      ->excludes(seed)
+      ->excludes(count)
+      ->excludes(lat);
+  app->add_option("--invert-steps", o->inv.steps, "With --image: inversion steps")->check(CLI::Range(1, 100000));
   o->flags.add_to(app);
   app->add_option("--show-steps", o->show_steps, "Intermediate steps shown in the grid (default: steps/2)")->delimiter(',');
   app->add_option("--scale", o->scale, "Upscaling of each face in the grid")->check(CLI::Range(1, 8));

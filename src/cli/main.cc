@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   cli::register_batch(app, cmds, argv0);
   cli::register_directions(app, cmds, argv0);
   cli::register_serve(app, cmds, argv0);
+  cli::register_invert(app, cmds, argv0);
   // CLI11 turns a list option given only separators ("--keep ,") into a confusing message
   // about another option: say what is wrong instead.
   for (int i = 1; i + 1 < argc; ++i) {

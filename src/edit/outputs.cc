@@ -85,18 +85,20 @@ json edit_report(const Models& m, const EditSettings& s, const EditResult& r, co
 }
 
 cv::Mat edit_grid(const Models& m, const EditSpec& spec, const EditResult& r, const Audit& a, const std::string& subtitle,
-                  int scale) {
+                  int scale, const torch::Tensor& photos) {
   GridSpec g;
   g.title = "latentedit: " + describe_targets(m.attributes, spec) + "  (" + m.name + ")";
   g.subtitle = subtitle;
   g.scale = scale;
   const int last = r.images.rbegin()->first;
+  if (photos.defined()) g.column_labels.push_back("photo");
   for (const auto& [step, img] : r.images)
-    g.column_labels.push_back(step == 0 ? "before" : step == last ? "after (" + std::to_string(step) + ")"
-                                                                   : "step " + std::to_string(step));
+    g.column_labels.push_back(step == 0 ? (photos.defined() ? "reconstruction" : "before")
+                                        : step == last ? "after (" + std::to_string(step) + ")" : "step " + std::to_string(step));
   const int64_t N = r.z_before.size(0), S = r.logits.size(0);
   std::vector<std::vector<torch::Tensor>> cells(static_cast<size_t>(N));
   for (int64_t i = 0; i < N; ++i) {
+    if (photos.defined()) cells[i].push_back(photos[i]);
     for (const auto& [step, img] : r.images) cells[i].push_back(img[i]);
     std::string lab = "#" + std::to_string(i);
     if (r.stopped_at[i] < spec.steps) lab += " (stopped at " + std::to_string(r.stopped_at[i]) + ")";
@@ -211,7 +213,7 @@ EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const Edit
   else
     std::snprintf(sub, sizeof sub, "%s  steps %d x %g  penalty %g (%s)%s", ctx.label.c_str(), spec.steps, spec.step_size,
                   spec.penalty, to_string(spec.penalty_kind).c_str(), a.present ? "  audit: auditor classifier, ! = not confirmed" : "");
-  if (o.grid) out.images.emplace_back("grid.png", encode_png(edit_grid(m, spec, r, a, sub, o.scale)));
+  if (o.grid) out.images.emplace_back("grid.png", encode_png(edit_grid(m, spec, r, a, sub, o.scale, ctx.photos)));
   const int64_t N = r.z_before.size(0);
   const torch::Tensor& first = r.images.begin()->second;
   const torch::Tensor& last = r.images.rbegin()->second;

@@ -1,0 +1,149 @@
+// GAN inversion: the library (reconstruction, determinism, options) and the CLI (`invert`,
+// `edit --latents`, `edit --image`).
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "latentedit/editor.h"
+#include "latentedit/errors.h"
+#include "latentedit/image.h"
+#include "latentedit/invert.h"
+#include "test_util.h"
+
+using namespace latentedit;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+struct Invert : ::testing::Test {
+  static void SetUpTestSuite() {
+    dir = new test::TempDir();
+    test::make_random_bundle(*dir / "bundle", 8, 4, 5, true);
+    m = new Models(load_bundle(*dir / "bundle"));
+  }
+  static void TearDownTestSuite() {
+    delete m;
+    delete dir;
+  }
+  static test::TempDir* dir;
+  static Models* m;
+  std::string model() const { return " --model " + *dir / "bundle"; }
+};
+test::TempDir* Invert::dir = nullptr;
+Models* Invert::m = nullptr;
+}  // namespace
+
+// On the bundled (trained) model: random tiny networks make nearly flat images, where any z is
+// close to any other.
+TEST_F(Invert, ReconstructsGeneratorSamplesFarBetterThanChance) {
+  const Models b = load_bundle(test::fixture("../../pretrained/faces64"));
+  const torch::Tensor z_star = sample_latents(21, 4, b.z_dim);
+  const torch::Tensor x = generate(b, z_star);
+  InvertOptions o;
+  o.steps = 60;
+  o.candidates = 64;
+  const InvertResult r = invert(b, x, o);
+  ASSERT_EQ(r.z.sizes(), z_star.sizes());
+  ASSERT_EQ(r.psnr.size(), 4u);
+  // Chance: the same images against other samples' images.
+  const std::vector<double> chance = psnr(generate(b, sample_latents(22, 4, b.z_dim)), x, b.range_lo, b.range_hi);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_GT(r.psnr[i], chance[i] + 10.0) << i;
+    EXPECT_GT(r.psnr[i], 25.0) << i;
+    EXPECT_TRUE(std::isfinite(r.feature_distance[i]));
+  }
+  // The reported reconstruction is G(z) of the reported z.
+  EXPECT_TRUE(torch::allclose(r.reconstruction, generate(b, r.z), 1e-4, 1e-4));
+}
+
+TEST_F(Invert, MoreStepsLowerTheLossAndTheSameSeedGivesTheSameLatents) {
+  const torch::Tensor x = generate(*m, sample_latents(3, 2, m->z_dim));
+  InvertOptions o;
+  o.candidates = 32;
+  o.steps = 1;
+  const InvertResult one = invert(*m, x, o);
+  o.steps = 40;
+  const InvertResult many = invert(*m, x, o), again = invert(*m, x, o);
+  for (size_t i = 0; i < 2; ++i) EXPECT_LT(many.loss[i], one.loss[i]) << i;
+  EXPECT_TRUE(torch::equal(many.z, again.z));
+  o.seed = 1;
+  EXPECT_FALSE(torch::equal(invert(*m, x, o).z, many.z));
+}
+
+TEST_F(Invert, BadOptionsAreUsageErrors) {
+  const torch::Tensor x = generate(*m, sample_latents(3, 1, m->z_dim));
+  auto bad = [&](auto set) {
+    InvertOptions o;
+    set(o);
+    EXPECT_THROW(invert(*m, x, o), UsageError);
+  };
+  bad([](InvertOptions& o) { o.steps = 0; });
+  bad([](InvertOptions& o) { o.restarts = 3, o.candidates = 2; });
+  bad([](InvertOptions& o) { o.lr = std::nan(""); });
+  bad([](InvertOptions& o) { o.pixel = 0, o.perceptual = 0; });
+  InvertOptions o;
+  EXPECT_THROW(invert(*m, torch::zeros({1, 3, 32, 32}), o), UsageError);
+}
+
+TEST_F(Invert, CliWritesLatentsThatEditStartsFrom) {
+  test::TempDir d;
+  std::string out, err;
+  ASSERT_EQ(test::run_cli("sample --seed 4 --count 2 -q --out " + d / "s" + model()), 0);
+  ASSERT_EQ(test::run_cli("invert " + d / "s/sample_000.png " + d / "s/sample_001.png --steps 30 --candidates 32 --json -q --out " +
+                              d / "inv" + model(), &out, &err), 0) << err;
+  for (const char* f : {"latents.json", "grid.png", "reconstruction_000.png", "reconstruction_001.png"})
+    EXPECT_TRUE(fs::exists(d / (std::string("inv/") + f))) << f;
+  const json lat = test::read_json(d / "inv/latents.json");
+  ASSERT_EQ(lat["z"].size(), 2u);
+  ASSERT_EQ(lat["images"].size(), 2u);
+  EXPECT_GT(lat["images"][0]["psnr"].get<double>(), 15.0);
+  EXPECT_LE(lat["images"][0]["classifier"]["agree"].get<int>(), 40);
+  EXPECT_TRUE(lat["images"][0].contains("auditor"));
+  const json summary = json::parse(out);
+  EXPECT_FALSE(summary.contains("z"));
+  const cv::Mat grid = cv::imread(d / "inv/grid.png");
+  EXPECT_GT(grid.cols, 3 * 128);
+  // edit --latents starts from exactly those latents.
+  ASSERT_EQ(test::run_cli("edit --latents " + d / "inv/latents.json --add Smiling --steps 2 -q --out " + d / "e" + model(), nullptr, &err), 0)
+      << err;
+  const json rep = test::read_json(d / "e/report.json");
+  ASSERT_EQ(rep["latents"].size(), 2u);
+  for (int k = 0; k < 64; k += 9)
+    EXPECT_NEAR(rep["latents"][1]["z_before"][k].get<double>(), lat["z"][1][k].get<double>(), 1e-6);
+  EXPECT_EQ(rep["source"]["latents_file"], d / "inv/latents.json");
+}
+
+TEST_F(Invert, EditImageShowsThePhotoFirst) {
+  test::TempDir d;
+  std::string err;
+  ASSERT_EQ(test::run_cli("sample --seed 4 --count 1 -q --out " + d / "s" + model()), 0);
+  ASSERT_EQ(test::run_cli("edit --image " + d / "s/sample_000.png --invert-steps 20 --add Smiling --steps 2 --show-steps 1 -q --out " +
+                              d / "e" + model(), nullptr, &err), 0) << err;
+  ASSERT_EQ(test::run_cli("edit --seed 4 --count 1 --add Smiling --steps 2 --show-steps 1 -q --out " + d / "e2" + model(), nullptr, &err), 0)
+      << err;
+  const cv::Mat with_photo = cv::imread(d / "e/grid.png"), plain = cv::imread(d / "e2/grid.png");
+  const int extra = with_photo.cols - plain.cols;  // one more column: the photo at 2x, plus the gap
+  EXPECT_GE(extra, 64 * 2);
+  EXPECT_LE(extra, 64 * 2 + 16);
+  const json rep = test::read_json(d / "e/report.json");
+  EXPECT_EQ(rep["source"]["images"][0], d / "s/sample_000.png");
+  EXPECT_GT(rep["source"]["inversion_psnr"][0].get<double>(), 10.0);
+}
+
+TEST_F(Invert, BadInputsAreOneLineErrorsAndWriteNothing) {
+  test::TempDir d;
+  {
+    std::ofstream(d / "text.png") << "not an image";
+  }
+  std::string err;
+  EXPECT_EQ(test::run_cli("invert " + d / "text.png --out " + d / "o" + model(), nullptr, &err), 3);
+  EXPECT_NE(err.find("text.png"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(d / "o"));
+  EXPECT_EQ(test::run_cli("invert " + d / "missing.png --out " + d / "o" + model(), nullptr, &err), 3) << err;
+  EXPECT_EQ(test::run_cli("invert --out " + d / "o" + model(), nullptr, &err), 2) << err;
+  EXPECT_EQ(test::run_cli("invert " + d / "text.png --steps 0 --out " + d / "o" + model(), nullptr, &err), 2) << err;
+  EXPECT_EQ(test::run_cli("edit --image " + d / "text.png --seed 3 --add Smiling --out " + d / "o" + model(), nullptr, &err), 2) << err;
+  EXPECT_EQ(test::run_cli("edit --latents " + d / "text.png --add Smiling --out " + d / "o" + model(), nullptr, &err), 3) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_FALSE(fs::exists(d / "o"));
+}
