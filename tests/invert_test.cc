@@ -147,3 +147,36 @@ TEST_F(Invert, BadInputsAreOneLineErrorsAndWriteNothing) {
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
   EXPECT_FALSE(fs::exists(d / "o"));
 }
+
+// A batch job's "images" are inverted once and cached by content in OUT/.inversions: a rerun
+// (even --redo) takes the cached latent.
+TEST_F(Invert, BatchImagesAreInvertedOnceAndCached) {
+  test::TempDir d;
+  std::string err;
+  ASSERT_EQ(test::run_cli("sample --seed 6 --count 1 -q --out " + d / "s" + model()), 0);
+  {
+    std::ofstream(d / "jobs.json") << R"({"jobs": [{"id": "photo", "images": ["s/sample_000.png"], "add": ["Smiling"], "steps": 2}]})";
+  }
+  ASSERT_EQ(test::run_cli("batch " + d / "jobs.json" + " -q --out " + d / "b" + model(), nullptr, &err), 0) << err;
+  std::vector<fs::path> cached;
+  for (const auto& e : fs::directory_iterator(d / "b/.inversions")) cached.push_back(e.path());
+  ASSERT_EQ(cached.size(), 1u);
+  json c = test::read_json(cached[0].string());
+  const json rep = test::read_json(d / "b/photo/report.json");
+  EXPECT_NEAR(rep["latents"][0]["z_before"][0].get<double>(), c["z"][0].get<double>(), 1e-6);
+  EXPECT_EQ(rep["source"]["images"][0], "s/sample_000.png");
+  // The grid starts with the photo: one column more than a seed job's.
+  const cv::Mat grid = cv::imread(d / "b/photo/grid.png");
+  EXPECT_GT(grid.cols, 4 * 128);
+  // Rerun: the cache is used (a marked value comes back), nothing is inverted again.
+  c["z"][0] = 1.25;
+  { std::ofstream(cached[0]) << c.dump(); }
+  ASSERT_EQ(test::run_cli("batch " + d / "jobs.json" + " --redo -q --out " + d / "b" + model(), nullptr, &err), 0) << err;
+  EXPECT_NEAR(test::read_json(d / "b/photo/report.json")["latents"][0]["z_before"][0].get<double>(), 1.25, 1e-6);
+  // A missing image is a job-file error with its path.
+  {
+    std::ofstream(d / "bad.json") << R"({"jobs": [{"id": "x", "images": ["nope.png"], "add": ["Smiling"]}]})";
+  }
+  EXPECT_EQ(test::run_cli("batch " + d / "bad.json" + " --dry-run" + model(), nullptr, &err), 3);
+  EXPECT_NE(err.find("jobs[0].images[0]"), std::string::npos) << err;
+}

@@ -52,7 +52,9 @@ class BatchInvalid : public InputError {
 struct BatchJob {
   std::string id;
   int index = 0;                 // position in the file's `jobs`
-  torch::Tensor z;               // (count, z_dim), may hold non-finite values (the job then fails)
+  torch::Tensor z;               // (count, z_dim), may hold non-finite values (the job then fails);
+                                 // zeros for an "images" job until the runner inverts its photos
+  torch::Tensor photos;          // "images" jobs: (count, 3, H, W) in the model's range, else undefined
   EditSettings settings;         // defaults < job, validated against the model
   nlohmann::json source;         // where the latents came from ({"seed": 7, "count": 4}, ...)
   std::string fingerprint;       // sha256 of model, settings and latent bytes

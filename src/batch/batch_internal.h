@@ -13,6 +13,7 @@
 namespace latentedit::batch {
 
 inline const char* kJournalDir = ".journal";
+inline const char* kInversionDir = ".inversions";  // "images" jobs' inverted latents, by content
 inline const char* kPlanFile = "plan.json";
 inline const char* kSummaryFile = "summary.json";
 

@@ -11,6 +11,7 @@
 #include "io/fsutil.h"
 #include "io/json_read.h"
 #include "latentedit/attributes.h"
+#include "latentedit/image.h"
 
 namespace latentedit {
 namespace fs = std::filesystem;
@@ -18,7 +19,7 @@ using json = nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kSourceKeys = {"id", "seeds", "seed", "count", "latents", "latents_file", "latents_from"};
+const std::vector<std::string> kSourceKeys = {"id", "seeds", "seed", "count", "latents", "latents_file", "latents_from", "images"};
 // A server request's keys besides the settings: its latents (never a file).
 const std::vector<std::string> kRequestKeys = {"seeds", "seed", "count", "latents"};
 const std::vector<std::string> kTopKeys = {"$schema", "description", "model", "defaults", "jobs"};
@@ -132,11 +133,11 @@ void read_source(const json& jj, const std::string& jp, const json* count_v, con
     else return;
   }
   const std::string where = jp.empty() ? "request" : jp;
-  const int sources = jj.contains("seeds") + jj.contains("seed") + jj.contains("latents_file") + jj.contains("latents");
+  const int sources = jj.contains("seeds") + jj.contains("seed") + jj.contains("latents_file") + jj.contains("latents") + jj.contains("images");
   if (sources != 1) {
     errors.push_back(where + (sources == 0 ? ": no latents; give \"seeds\": [1, 2], or \"seed\": 7 with \"count\": 8, or \"latents\": [[...]]" +
                                                  std::string(base ? ", or \"latents_file\": \"report.json\"" : "")
-                                           : ": give only one of \"seeds\", \"seed\", \"latents\" and \"latents_file\""));
+                                           : ": give only one of \"seeds\", \"seed\", \"latents\", \"latents_file\" and \"images\""));
   } else if (jj.contains("seeds")) {
     const json& v = jj["seeds"];
     if (!v.is_array() || v.empty()) errors.push_back(at(jp, "seeds") + ": expected a non-empty list of seeds, e.g. [1, 2, 3]");
@@ -163,7 +164,34 @@ void read_source(const json& jj, const std::string& jp, const json* count_v, con
       job.source = {{"latents", "inline"}, {"count", z->size(0)}};
     }
   } else if (!base) {
-    errors.push_back(at(jp, "latents_file") + ": the server reads no files; send the latents inline as \"latents\": [[...]]");
+    errors.push_back(at(jp, jj.contains("images") ? "images" : "latents_file") +
+                     ": the server reads no files; send the latents inline as \"latents\": [[...]]");
+  } else if (jj.contains("images")) {
+    // Photos, inverted by the runner (once: cached by content in OUT/.inversions).
+    const json& v = jj["images"];
+    if (!v.is_array() || v.empty()) return errors.push_back(at(jp, "images") + ": expected a non-empty list of image files");
+    if (static_cast<int64_t>(v.size()) > L.max_count)
+      return errors.push_back(at(jp, "images") + ": " + std::to_string(v.size()) + " images; the limit per job is " + std::to_string(L.max_count));
+    std::vector<torch::Tensor> xs;
+    json files = json::array(), hashes = json::array();
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::string path = at(jp, "images") + "[" + std::to_string(i) + "]";
+      if (!v[i].is_string()) return errors.push_back(path + ": expected an image file path (a string)");
+      const fs::path f = fs::path(v[i].get<std::string>()).is_absolute() ? fs::path(v[i].get<std::string>()) : *base / v[i].get<std::string>();
+      try {
+        const std::string bytes = read_file(f.string());
+        xs.push_back(bgr_to_tensor(resize_center_crop(decode_image(bytes, f.string()), static_cast<int>(m.image_size)), m.range_lo, m.range_hi));
+        hashes.push_back(sha256_hex(bytes));
+        files.push_back(v[i]);
+      } catch (const Error& e) {
+        errors.push_back(path + ": " + e.what() + " (paths are relative to the job file)");
+      }
+    }
+    if (xs.size() == v.size()) {
+      job.photos = torch::stack(xs);
+      job.z = torch::zeros({job.photos.size(0), m.z_dim});
+      job.source = {{"images", files}, {"sha256", hashes}, {"count", job.photos.size(0)}};
+    }
   } else {
     const json& v = jj["latents_file"];
     std::string from = "after";

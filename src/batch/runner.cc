@@ -6,6 +6,7 @@
 #include <set>
 
 #include "batch_internal.h"
+#include "latentedit/invert.h"
 #include "io/fsutil.h"
 #include "io/json_read.h"
 #include "latentedit/outputs.h"
@@ -54,6 +55,38 @@ json job_entry(const Models& m, const BatchJob& job, const EditResult& r, const 
 int BatchRun::failed() const {
   return static_cast<int>(std::count_if(outcomes.begin(), outcomes.end(), [](const JobOutcome& o) { return o.status == JobOutcome::kFailed; }));
 }
+
+namespace {
+// The z of photo k of an "images" job: from OUT/.inversions when an earlier run inverted the same
+// bytes with the same model and settings, else inverted now and cached (atomically).
+torch::Tensor inverted_latent(const Models& m, const BatchJob& j, int64_t k, const std::string& out) {
+  const InvertOptions io;
+  const json settings = {{"steps", io.steps}, {"restarts", io.restarts}, {"candidates", io.candidates}, {"lr", io.lr},
+                         {"noise", io.noise}, {"pixel", io.pixel}, {"perceptual", io.perceptual}, {"prior", io.prior},
+                         {"seed", io.seed}};
+  const std::string sha = j.source["sha256"][k].get<std::string>();
+  const std::string key = sha256_hex(json({{"image", sha}, {"generator", m.generator.source}, {"classifier", m.classifier.source},
+                                           {"settings", settings}}).dump());
+  const fs::path cache = fs::path(out) / batch::kInversionDir / (key + ".json");
+  if (fs::exists(cache)) {
+    try {
+      const json c = parse_json(read_file(cache.string()), cache.string(), ErrorKind::kInput);
+      const std::vector<float> z = c.at("z").get<std::vector<float>>();
+      if (static_cast<int64_t>(z.size()) == m.z_dim) return torch::tensor(z).view({1, m.z_dim});
+    } catch (const std::exception&) {  // damaged: invert again
+    }
+  }
+  InvertOptions use = io;
+  if (!m.classifier.features) use.perceptual = 0;
+  const InvertResult r = invert(m, j.photos.slice(0, k, k + 1), use);
+  make_dirs((fs::path(out) / batch::kInversionDir).string());
+  const torch::Tensor z = r.z.contiguous();
+  write_file_atomic(cache.string(), json({{"image", j.source["images"][k]}, {"sha256", sha}, {"settings", settings},
+                                          {"psnr", r.psnr[0]}, {"z", std::vector<float>(z.data_ptr<float>(), z.data_ptr<float>() + z.numel())}})
+                                            .dump() + "\n");
+  return z;
+}
+}  // namespace
 
 BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& out, const BatchRunOptions& o,
                    const BatchCallback& progress) {
@@ -115,12 +148,24 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
     }
   if (progress) progress(bp);
 
+  // "images" jobs: each photo is inverted once, on its own (so its z depends only on its bytes,
+  // the model and the inversion settings), and cached in OUT/.inversions/<key>.json.
+  std::map<int, torch::Tensor> inverted;
+  for (int b : mine)
+    for (int i : todo[b]) {
+      const BatchJob& j = plan.jobs[i];
+      if (!j.photos.defined()) continue;
+      std::vector<torch::Tensor> zs;
+      for (int64_t k = 0; k < j.photos.size(0); ++k) zs.push_back(inverted_latent(m, j, k, out));
+      inverted[i] = torch::cat(zs);
+    }
+
   for (int b : mine) {
     if (todo[b].empty()) continue;
     const std::vector<int>& idx = todo[b];
     const BatchJob& first = plan.jobs[idx[0]];
     std::vector<torch::Tensor> zs;
-    for (int i : idx) zs.push_back(plan.jobs[i].z);
+    for (int i : idx) zs.push_back(inverted.count(i) ? inverted[i] : plan.jobs[i].z);
     const torch::Tensor z = torch::cat(zs);
     const int64_t done_before = bp.latent_steps_done;
     bp.job = first.id;
@@ -160,6 +205,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
       ctx.command = "batch";
       ctx.source = j.source;
       ctx.label = "job " + j.id;
+      ctx.photos = j.photos;
       ctx.header = {{"job", j.id}, {"job_file", plan.job_file}};  // no timings: reports are reproducible bytes
       const auto files = make_edit_outputs(m, j.settings, rj, aj, ctx).files();
       // Unfinished job: forget any old journal entry and files, then write, then journal.
