@@ -4,6 +4,7 @@
 //      the editing classifier and by the auditor, time per image;
 //   B. N generator samples with known z*: PSNR and |z - z*|.
 // Usage: latentedit_invert_bench [--n 200] [--threads 2] [--steps S] [--restarts R] [--data-seed 103]
+//                               [--perceptual W] [--lr LR] [--candidates K]
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -57,6 +58,9 @@ int main(int argc, char** argv) {
     else if (a == "--steps") o.steps = static_cast<int>(v);
     else if (a == "--restarts") o.restarts = static_cast<int>(v);
     else if (a == "--data-seed") data_seed = static_cast<uint64_t>(v);
+    else if (a == "--perceptual") o.perceptual = std::atof(argv[i + 1]);
+    else if (a == "--lr") o.lr = std::atof(argv[i + 1]);
+    else if (a == "--candidates") o.candidates = static_cast<int>(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -65,8 +69,9 @@ int main(int argc, char** argv) {
   tune_allocator();
   set_threads(threads);
   const Models m = load_bundle(std::string(LATENTEDIT_SOURCE_DIR) + "/pretrained/faces64");
-  std::printf("latentedit invert benchmark: bundled %s, %d images, %d steps, %d restarts of %d candidates, %d threads (%u cores)\n\n",
-              m.name.c_str(), n, o.steps, o.restarts, o.candidates, threads, std::thread::hardware_concurrency());
+  std::printf("latentedit invert benchmark: bundled %s, %d images, %d steps, %d restarts of %d candidates, perceptual %g, lr %g, "
+              "%d threads (%u cores)\n\n", m.name.c_str(), n, o.steps, o.restarts, o.candidates, o.perceptual, o.lr, threads,
+              std::thread::hardware_concurrency());
 
   const Dataset d = render_dataset(data_seed, 0, n, static_cast<int>(m.image_size));
   const torch::Tensor faces = to_model_range(d.images, m.range_lo, m.range_hi);
