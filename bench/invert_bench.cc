@@ -4,7 +4,7 @@
 //      the editing classifier and by the auditor, time per image;
 //   B. N generator samples with known z*: PSNR and |z - z*|.
 // Usage: latentedit_invert_bench [--n 200] [--threads 2] [--steps S] [--restarts R] [--data-seed 103]
-//                               [--perceptual W] [--lr LR] [--candidates K]
+//                               [--perceptual W] [--lr LR] [--candidates K] [--init search|random]
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     else if (a == "--perceptual") o.perceptual = std::atof(argv[i + 1]);
     else if (a == "--lr") o.lr = std::atof(argv[i + 1]);
     else if (a == "--candidates") o.candidates = static_cast<int>(v);
+    else if (a == "--init") o.search = std::string(argv[i + 1]) != "random";
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;

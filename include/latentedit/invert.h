@@ -27,6 +27,7 @@ struct InvertOptions {
   int steps = 200;
   int restarts = 2;          // optimisations per image, from its best distinct candidates
   int candidates = 256;      // random z scored once to choose the starting points
+  bool search = true;        // false: each restart starts from its own random z (no candidate search)
   double lr = 0.1;           // Adam's peak learning rate
   double warmup = 0.05;      // fraction of the steps of linear warm-up
   double noise = 0.1;        // initial std of the latent noise

@@ -107,7 +107,8 @@ int run_invert(const InvertCmdOptions& o) {
                     {"model", {{"name", m.name}, {"dir", m.dir}, {"generator", m.generator.source}, {"classifier", m.classifier.source}}},
                     {"settings",
                      {{"steps", io.steps}, {"restarts", io.restarts}, {"candidates", io.candidates}, {"lr", io.lr}, {"noise", io.noise},
-                      {"pixel", io.pixel}, {"perceptual", io.perceptual}, {"prior", io.prior}, {"seed", io.seed}, {"batch", io.batch}}},
+                      {"pixel", io.pixel}, {"perceptual", io.perceptual}, {"prior", io.prior}, {"seed", io.seed}, {"batch", io.batch},
+                      {"init", io.search ? "search" : "random"}}},
                     {"threads", threads},
                     {"z", z},
                     {"images", images},
@@ -150,6 +151,11 @@ void register_invert(CLI::App& root, std::vector<Command>& cmds, const std::stri
   app->add_option("--perceptual", o->inv.perceptual, "Weight of the editing classifier's feature distance")->check(non_negative());
   app->add_option("--prior", o->inv.prior, "Weight of (||z|| - sqrt(z_dim))^2")->check(non_negative());
   app->add_option("--seed", o->inv.seed, "Seed of the candidates and the noise");
+  app->add_option_function<std::string>(
+         "--init", [o](const std::string& v) { o->inv.search = v == "search"; },
+         "Starting points: search (each image's best of --candidates random latents) or random (a random latent per restart)")
+      ->check(CLI::IsMember({"search", "random"}))
+      ->default_str("search");
   app->add_option("--batch", o->inv.batch, "Images optimised together (memory; keep it fixed to reproduce results)")->check(CLI::Range(1, 4096));
   o->out.add_to(app, "Output directory: latents.json, grid.png, reconstruction_NNN.png");
   app->add_flag("--json", o->json_out, "Print the summary as JSON on stdout");

@@ -95,7 +95,9 @@ InvertResult invert(const Models& m, const torch::Tensor& images, const InvertOp
       // Start: each image's R best candidates (pixel + feature terms, no prior).
       torch::Tensor score = o.pixel * (cand_img.unsqueeze(0) - x.unsqueeze(1)).pow(2).mean({2, 3, 4});  // (B, K)
       if (o.perceptual > 0) score = score + o.perceptual * (cand_f.unsqueeze(0) - fx.unsqueeze(1)).pow(2).mean(2) / fx_scale.unsqueeze(1);
-      const torch::Tensor best = std::get<1>(score.topk(R, 1, /*largest=*/false));  // (B, R)
+      // Each image's R best candidates, or (without search) R candidates by position.
+      const torch::Tensor best = o.search ? std::get<1>(score.topk(R, 1, /*largest=*/false))
+                                          : (torch::arange(B).unsqueeze(1) * R + torch::arange(R).unsqueeze(0)) % o.candidates;  // (B, R)
       // Rows are restart-major: row r*B + i is image i's restart r.
       torch::Tensor z0 = cand_z.index_select(0, best.t().reshape(-1));
       fx = o.perceptual > 0 ? fx.repeat({R, 1}) : fx;
