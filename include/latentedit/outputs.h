@@ -66,6 +66,11 @@ struct EditOutputs {
 EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const EditResult& r, const Audit& a,
                               const OutputContext& ctx);
 
+// One row of a tensor as floats (report.json's z and logits).
+std::vector<float> to_floats(const torch::Tensor& t);
+// {attribute: value} for one row of per-attribute values (probabilities).
+nlohmann::json attribute_values(const std::vector<std::string>& attributes, const torch::Tensor& row);
+
 // A short summary of a report (what `edit --json` prints).
 nlohmann::json report_summary(const nlohmann::json& report);
 

@@ -198,4 +198,13 @@ void ProgressBar::draw(int64_t done, const std::string& extra, bool final) {
   std::cerr << (tty_ ? "\r\033[K" : "") << buf << extra << ((final || !tty_) ? "\n" : "") << std::flush;
 }
 
+std::function<void(const InvertProgress&)> invert_progress(std::unique_ptr<ProgressBar>& bar, int64_t batch, bool quiet) {
+  return [&bar, batch, quiet](const InvertProgress& p) {
+    if (!bar) bar = std::make_unique<ProgressBar>("invert", static_cast<int64_t>(p.steps) * ((p.total + batch - 1) / batch), quiet);
+    char b[48];
+    std::snprintf(b, sizeof b, "PSNR %.1f dB", p.mean_psnr);
+    bar->update((p.done / batch) * p.steps + p.step, b);
+  };
+}
+
 }  // namespace latentedit::cli

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "latentedit/bundle.h"
 #include "latentedit/editor.h"
 #include "latentedit/errors.h"
+#include "latentedit/invert.h"
 
 namespace latentedit::cli {
 
@@ -118,6 +120,9 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_, last_draw_;
   void draw(int64_t done, const std::string& extra, bool final);
 };
+
+// invert()'s progress on a bar created at the first report (steps x chunks of `batch` images).
+std::function<void(const InvertProgress&)> invert_progress(std::unique_ptr<ProgressBar>& bar, int64_t batch, bool quiet);
 
 // Logs one line to stderr unless quiet.
 void log(bool quiet, const std::string& line);

@@ -84,12 +84,7 @@ int run_edit(const EditOptions& o) {
     InvertOptions io = o.inv;
     io.perceptual = m.classifier.features ? io.perceptual : 0.0;
     std::unique_ptr<ProgressBar> ibar;
-    const InvertResult inv = invert(m, photos, io, [&](const InvertProgress& p) {
-      if (!ibar) ibar = std::make_unique<ProgressBar>("invert", static_cast<int64_t>(p.steps) * ((p.total + io.batch - 1) / io.batch), o.common.quiet);
-      char b[48];
-      std::snprintf(b, sizeof b, "PSNR %.1f dB", p.mean_psnr);
-      ibar->update((p.done / io.batch) * p.steps + p.step, b);
-    });
+    const InvertResult inv = invert(m, photos, io, invert_progress(ibar, io.batch, o.common.quiet));
     if (ibar) ibar->finish();
     z0 = inv.z;
     json psnrs = json::array();

@@ -9,6 +9,7 @@
 #include "latentedit/editor.h"
 #include "io/fsutil.h"
 #include "latentedit/image.h"
+#include "latentedit/outputs.h"
 
 namespace latentedit::cli {
 namespace {
@@ -76,13 +77,8 @@ int run_score(const InfoOptions& o) {
   const torch::Tensor probs = torch::sigmoid(logits);
   json out = json::array();
   for (size_t i = 0; i < o.images.size(); ++i) {
-    json pj = json::object();
-    std::vector<double> lg;
-    for (size_t c = 0; c < m.attributes.size(); ++c) {
-      pj[m.attributes[c]] = probs[static_cast<int64_t>(i)][static_cast<int64_t>(c)].item<double>();
-      lg.push_back(logits[static_cast<int64_t>(i)][static_cast<int64_t>(c)].item<double>());
-    }
-    out.push_back({{"image", o.images[i]}, {"probs", pj}, {"logits", lg}});
+    const auto row = static_cast<int64_t>(i);
+    out.push_back({{"image", o.images[i]}, {"probs", attribute_values(m.attributes, probs[row])}, {"logits", to_floats(logits[row])}});
   }
   if (o.json_out) {
     print_json({{"model", m.name}, {"images", out}});

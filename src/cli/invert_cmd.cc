@@ -8,6 +8,7 @@
 #include "io/fsutil.h"
 #include "latentedit/image.h"
 #include "latentedit/invert.h"
+#include "latentedit/outputs.h"
 
 namespace latentedit::cli {
 namespace {
@@ -21,17 +22,11 @@ struct InvertCmdOptions {
   bool json_out = false;
 };
 
-json probs_json(const std::vector<std::string>& attrs, const torch::Tensor& row) {
-  json j = json::object();
-  for (size_t c = 0; c < attrs.size(); ++c) j[attrs[c]] = row[static_cast<int64_t>(c)].item<double>();
-  return j;
-}
-
 // Target vs reconstruction by one classifier: both probability sets and how many of the
 // attributes fall on the same side of 0.5.
 json agreement(const std::vector<std::string>& attrs, const torch::Tensor& pt, const torch::Tensor& pr) {
   const int64_t agree = ((pt > 0.5) == (pr > 0.5)).sum().item<int64_t>();
-  return {{"agree", agree}, {"of", pt.size(0)}, {"target", probs_json(attrs, pt)}, {"reconstruction", probs_json(attrs, pr)}};
+  return {{"agree", agree}, {"of", pt.size(0)}, {"target", attribute_values(attrs, pt)}, {"reconstruction", attribute_values(attrs, pr)}};
 }
 
 int run_invert(const InvertCmdOptions& o) {
@@ -49,13 +44,7 @@ int run_invert(const InvertCmdOptions& o) {
     io.perceptual = 0;
   }
   std::unique_ptr<ProgressBar> bar;
-  const int64_t chunks = (x.size(0) + io.batch - 1) / io.batch;
-  const InvertResult r = invert(m, x, io, [&](const InvertProgress& p) {
-    if (!bar) bar = std::make_unique<ProgressBar>("invert", static_cast<int64_t>(p.steps) * chunks, o.common.quiet);
-    char b[48];
-    std::snprintf(b, sizeof b, "PSNR %.1f dB", p.mean_psnr);
-    bar->update((p.done / io.batch) * p.steps + p.step, b);
-  });
+  const InvertResult r = invert(m, x, io, invert_progress(bar, io.batch, o.common.quiet));
   if (bar) bar->finish();
   if (!torch::isfinite(r.z).all().item<bool>() || !torch::isfinite(r.reconstruction).all().item<bool>())
     throw UsageError("the inversion diverged (NaN or infinite latents); lower --lr; nothing was written");
@@ -76,8 +65,7 @@ int run_invert(const InvertCmdOptions& o) {
   std::vector<std::vector<torch::Tensor>> cells;
   const double span = m.range_hi - m.range_lo;
   for (int64_t i = 0; i < x.size(0); ++i) {
-    const torch::Tensor zi = r.z[i].contiguous();
-    z.push_back(std::vector<float>(zi.data_ptr<float>(), zi.data_ptr<float>() + zi.numel()));
+    z.push_back(to_floats(r.z[i]));
     json e = {{"index", i},
               {"file", o.images[i]},
               {"psnr", r.psnr[i]},

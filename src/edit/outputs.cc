@@ -7,11 +7,19 @@
 namespace latentedit {
 using json = nlohmann::json;
 
-namespace {
-std::vector<float> row(const torch::Tensor& t) {
-  torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+std::vector<float> to_floats(const torch::Tensor& t) {
+  const torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
+
+json attribute_values(const std::vector<std::string>& attributes, const torch::Tensor& row) {
+  json j = json::object();
+  for (size_t c = 0; c < attributes.size(); ++c) j[attributes[c]] = row[static_cast<int64_t>(c)].item<double>();
+  return j;
+}
+
+namespace {
+std::vector<float> row(const torch::Tensor& t) { return to_floats(t); }
 std::string fmt(double v) {
   char b[16];
   std::snprintf(b, sizeof b, "%.2f", v);

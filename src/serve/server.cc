@@ -40,17 +40,6 @@ std::string fmt_seconds(double s) {
   return b;
 }
 
-json probs_object(const std::vector<std::string>& attributes, const torch::Tensor& row) {
-  json j = json::object();
-  for (size_t c = 0; c < attributes.size(); ++c) j[attributes[c]] = row[static_cast<int64_t>(c)].item<double>();
-  return j;
-}
-
-std::vector<float> floats(const torch::Tensor& t) {
-  const torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
-  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-}
-
 json parse_body(const httplib::Request& req) {
   if (req.body.empty()) throw HttpError{400, "the request body is empty; send a JSON object (see GET /api or docs/api.md)"};
   return parse_json(req.body, "request body", ErrorKind::kUsage);
@@ -141,8 +130,8 @@ struct Server::Impl {
       json images = json::array(), latents = json::array(), scores = json::array();
       for (int64_t i = 0; i < img.size(0); ++i) {
         images.push_back(base64_encode(encode_png(tensor_to_bgr(img[i], m.range_lo, m.range_hi))));
-        latents.push_back(floats(job.z[i]));
-        scores.push_back(probs_object(m.attributes, probs[i]));
+        latents.push_back(to_floats(job.z[i]));
+        scores.push_back(attribute_values(m.attributes, probs[i]));
       }
       return json{{"model", m.name}, {"source", job.source}, {"latents", latents}, {"images", images}, {"probs", scores}};
     });
@@ -188,8 +177,8 @@ struct Server::Impl {
       const torch::Tensor audit = m.auditor ? torch::sigmoid(classify(*m.auditor, x)) : torch::Tensor();
       json images = json::array();
       for (int64_t i = 0; i < x.size(0); ++i) {
-        json e = {{"probs", probs_object(m.attributes, probs[i])}, {"logits", floats(logits[i])}};
-        if (audit.defined()) e["auditor_probs"] = probs_object(m.attributes, audit[i]);
+        json e = {{"probs", attribute_values(m.attributes, probs[i])}, {"logits", to_floats(logits[i])}};
+        if (audit.defined()) e["auditor_probs"] = attribute_values(m.attributes, audit[i]);
         images.push_back(e);
       }
       return json{{"model", m.name}, {"images", images}};
