@@ -83,6 +83,11 @@ void make_inputs(const test::TempDir& d) {
   put("png_prefix.png", std::string("\x89PNG\r\n\xa2\xd1", 8) + dicom.substr(8));
   // Model files.
   put("text.pth", "state_dict = {}\n");
+  // Latents files for edit --latents.
+  std::string nan_row = "[";
+  for (int k = 0; k < 64; ++k) nan_row += std::string(k ? "," : "") + "\"NaN\"";
+  put("nan_latents.json", "[" + nan_row + "]]");
+  put("short_latents.json", "[[1, 2, 3]]");
   put("empty.pth", "");
   // Job files.
   put("deep.json", std::string(100000, '[') + std::string(100000, ']'));
@@ -155,6 +160,17 @@ struct Case {
 const Case kCases[] = {
     // edit: options
     {"EditNothingToEdit", "edit --out {d}/o", 2},
+    {"EditLatentsNaN", "edit --latents {d}/nan_latents.json --add Smiling --out {d}/o", 3},
+    {"EditLatentsWrongLength", "edit --latents {d}/short_latents.json --add Smiling --out {d}/o", 3},
+    {"EditLatentsNotJson", "edit --latents {d}/text.pth --add Smiling --out {d}/o", 3},
+    {"EditLatentsAndSeed", "edit --latents {d}/nan_latents.json --seed 3 --add Smiling --out {d}/o", 2},
+    {"EditImageNotAnImage", "edit --image {d}/text.pth --add Smiling --out {d}/o", 3},
+    {"InvertNotAnImage", "invert {d}/text.pth --out {d}/o", 3},
+    {"InvertNoImages", "invert --out {d}/o", 2},
+    {"InvertCandidatesBelowRestarts", "invert {d}/ok.png --candidates 1 --restarts 2 --out {d}/o", 2},
+    {"InvertInitUnknown", "invert {d}/ok.png --init encoder --out {d}/o", 2},
+    {"ServeRemoteWithoutFlag", "serve --host 0.0.0.0", 2},
+    {"ServeBadPort", "serve --port 70000", 2},
     {"EditUnknownAttribute", "edit --add Smilin --out {d}/o", 2},
     {"EditEmptyAttribute", "edit --add '' --out {d}/o", 2},
     {"EditSeparatorsOnly", "edit --add Smiling --keep , --out {d}/o", 2},

@@ -76,6 +76,8 @@ int run_edit(const EditOptions& o) {
   json source;
   if (!o.latents.empty()) {
     z0 = read_latents_file(o.latents, o.latents_from, m.z_dim);
+    if (!torch::isfinite(z0).all().item<bool>())
+      throw InputError("--latents: " + o.latents + " holds NaN or infinite values; nothing was written");
     source = {{"latents_file", o.latents}, {"latents_from", o.latents_from}, {"count", z0.size(0)}};
   } else if (!o.images.empty()) {
     std::vector<torch::Tensor> xs;
