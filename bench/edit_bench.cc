@@ -100,6 +100,9 @@ class PythonRef {
       dup2(out[1], 1);
       close(in[1]);
       close(out[0]);
+      // Python at its best: OpenBLAS single-threaded beside torch's own pool (threaded OpenBLAS
+      // oversubscribes 2 cores, ~2x slower; DESIGN.md). A value the user set wins.
+      setenv("OPENBLAS_NUM_THREADS", "1", 0);
       exec_child(args);
     }
     close(in[0]);
