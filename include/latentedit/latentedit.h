@@ -15,7 +15,8 @@
 //   bundle.h      Models: generator, editing classifier, auditor; bundles, .pth / TorchScript files
 //   editor.h      edit(): the gradient editor; sample_latents, generate, classify
 //   outputs.h     audit_edit, attribute_drift, make_edit_outputs: an edit's report, grid and images
-//   batch.h       JSON job files: validation, plan, resumable/sharded runner, summary
+//   invert.h      invert(): find z with G(z) close to a photo (then edit it)
+//   batch.h       JSON job files: validation, plan, resumable/sharded runner, summary; server requests
 //   directions.h  fitting InterFaceGAN boundaries in z and attribute correlations (boundary method, keep mask)
 //   evaluate.h    auditor-judged success / drift / fooled curves, the success-drift plot
 //   attributes.h  the 40 CelebA attribute names and forgiving look-up
@@ -38,6 +39,7 @@
 #include "latentedit/evaluate.h"
 #include "latentedit/faces.h"
 #include "latentedit/image.h"
+#include "latentedit/invert.h"
 #include "latentedit/models.h"
 #include "latentedit/outputs.h"
 #include "latentedit/runtime.h"
