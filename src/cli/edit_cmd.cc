@@ -65,9 +65,14 @@ int run_edit(const EditOptions& o) {
   if (!o.show_steps.empty()) sj["show_steps"] = o.show_steps;
   if (o.add.empty() && o.remove.empty()) throw UsageError("nothing to edit: give at least one --add or --remove attribute");
   const EditSettings settings = settings_from_flags(sj, m.attributes);
-  const int64_t side = o.count * (m.image_size * o.scale + 8);
-  if (side > 32768)
-    throw UsageError("the grid would be about " + std::to_string(side) + " px tall (limit 32768); lower --count or --scale");
+  // The grid's height, checked as soon as the number of latents is known (before any inversion).
+  auto check_grid = [&](int64_t n, const std::string& fix) {
+    const int64_t side = n * (m.image_size * o.scale + 8);
+    if (side > 32768)
+      throw UsageError("the grid would be about " + std::to_string(side) + " px tall (limit 32768); " + fix + " or lower --scale");
+  };
+  if (!o.images.empty()) check_grid(static_cast<int64_t>(o.images.size()), "edit fewer --image files");
+  else if (o.latents.empty()) check_grid(o.count, "lower --count");
 
   StagedDir staged(o.out.out, "edit", o.out.force);  // refuses someone else's directory before any work
 
@@ -78,6 +83,7 @@ int run_edit(const EditOptions& o) {
     z0 = read_latents_file(o.latents, o.latents_from, m.z_dim);
     if (!torch::isfinite(z0).all().item<bool>())
       throw InputError("--latents: " + o.latents + " holds NaN or infinite values; nothing was written");
+    check_grid(z0.size(0), "edit fewer latents");
     source = {{"latents_file", o.latents}, {"latents_from", o.latents_from}, {"count", z0.size(0)}};
   } else if (!o.images.empty()) {
     std::vector<torch::Tensor> xs;
@@ -96,8 +102,6 @@ int run_edit(const EditOptions& o) {
     z0 = sample_latents(o.seed, o.count, m.z_dim);
     source = {{"seed", o.seed}, {"count", o.count}};
   }
-  if (z0.size(0) * (m.image_size * o.scale + 8) > 32768)
-    throw UsageError("the grid would be more than 32768 px tall; edit fewer latents or lower --scale");
   std::unique_ptr<ProgressBar> bar;  // created on the first report: micro-batches multiply the updates
   const EditResult r = edit(m, z0, settings.spec, [&](const EditProgress& p) {
     if (!bar) bar = std::make_unique<ProgressBar>("edit", p.steps, o.common.quiet);

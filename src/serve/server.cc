@@ -80,6 +80,12 @@ struct Server::Impl {
     std::lock_guard<std::mutex> l(models_mu);
     return models;
   }
+  // The models, or 503 while they load.
+  std::shared_ptr<const Models> loaded() {
+    auto m = current();
+    if (!m) throw HttpError{503, "the model is still loading; retry when GET /health says \"ok\""};
+    return m;
+  }
 
   BatchLimits limits() const {
     BatchLimits L;
@@ -93,17 +99,15 @@ struct Server::Impl {
            " s (--timeout); lower count or steps, or retry when the server is less busy";
   }
 
-  // Runs `f(models)` holding a queue slot and the work lock, with torch's threads set; the
-  // deadline covers the wait.
+  // Runs `f(m)` holding a queue slot and the work lock, with torch's threads set; the deadline
+  // covers the wait.
   template <typename F>
-  json with_models(Clock::time_point deadline, F f) {
-    const auto m = current();
-    if (!m) throw HttpError{503, "the model is still loading; retry when GET /health says \"ok\""};
+  json with_models(const Models& m, Clock::time_point deadline, F f) {
     Slot slot(queued, o.max_queue);
     std::unique_lock<std::timed_mutex> lock(work, std::defer_lock);
     if (!lock.try_lock_until(deadline)) throw Timeout{};
     set_threads(o.threads);  // torch's thread count is per calling thread under OpenMP
-    return f(*m);
+    return f(m);
   }
 
   json attributes_body(const Models& m) const {
@@ -119,10 +123,9 @@ struct Server::Impl {
   }
 
   json sample(const json& req, Clock::time_point deadline) {
-    const auto m0 = current();
-    if (!m0) throw HttpError{503, "the model is still loading; retry when GET /health says \"ok\""};
+    const auto m0 = loaded();
     const BatchJob job = read_request_latents(req, *m0, limits());
-    return with_models(deadline, [&](const Models& m) {
+    return with_models(*m0, deadline, [&](const Models& m) {
       const torch::Tensor img = generate(m, job.z);
       if (!torch::isfinite(img).all().item<bool>())
         throw HttpError{422, "the generator produced NaN or infinite pixels for these latents"};
@@ -163,13 +166,12 @@ struct Server::Impl {
   }
 
   json score(const httplib::Request& req, Clock::time_point deadline) {
-    const auto m0 = current();
-    if (!m0) throw HttpError{503, "the model is still loading; retry when GET /health says \"ok\""};
+    const auto m0 = loaded();
     std::vector<torch::Tensor> batch;
     for (const auto& [name, bytes] : score_images(req))
       batch.push_back(bgr_to_tensor(resize_center_crop(decode_image(bytes, name), static_cast<int>(m0->image_size)),
                                     m0->range_lo, m0->range_hi));
-    return with_models(deadline, [&](const Models& m) {
+    return with_models(*m0, deadline, [&](const Models& m) {
       const torch::Tensor x = torch::stack(batch);
       const torch::Tensor logits = classify(m.classifier, x);
       if (!torch::isfinite(logits).all().item<bool>()) throw HttpError{422, "the classifier produced NaN or infinite scores"};
@@ -186,10 +188,9 @@ struct Server::Impl {
   }
 
   json edit_request(const json& req, Clock::time_point deadline) {
-    const auto m0 = current();
-    if (!m0) throw HttpError{503, "the model is still loading; retry when GET /health says \"ok\""};
+    const auto m0 = loaded();
     const BatchJob job = read_edit_request(req, *m0, limits());  // validated before queueing
-    return with_models(deadline, [&](const Models& m) {
+    return with_models(*m0, deadline, [&](const Models& m) {
       const auto t0 = Clock::now();
       const EditResult r = edit(m, job.z, job.settings.spec, [&](const EditProgress&) {
         if (Clock::now() > deadline) throw Timeout{};
@@ -275,9 +276,7 @@ struct Server::Impl {
       note(req, res.status, Clock::now());
     });
     http.Get("/attributes", endpoint([this](const httplib::Request&, Clock::time_point) {
-      const auto m = current();
-      if (!m) throw HttpError{503, "the model is still loading; retry when GET /health says \"ok\""};
-      return attributes_body(*m);
+      return attributes_body(*loaded());
     }));
     http.Get("/api", endpoint([](const httplib::Request&, Clock::time_point) {
       return json{{"endpoints",
