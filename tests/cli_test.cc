@@ -1,6 +1,8 @@
 // End-to-end tests of the `latentedit` executable.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <opencv2/imgcodecs.hpp>
 
 #include "test_util.h"
@@ -156,6 +158,62 @@ TEST_F(Cli, DatasetAndTrainingWriteABundle) {
   EXPECT_EQ(j["generator"]["weights"], "generator.safetensors");
   EXPECT_EQ(j["training"]["classifier"]["steps"], 3);
   ASSERT_EQ(run_cli("sample --count 1 --out " + out / "s" + " --model " + out / "b", &o, &e), 0) << e;
+}
+
+TEST_F(Cli, TrainGanLogsDiagnosesResumesAndReports) {
+  test::TempDir out;
+  std::string o, e;
+  const std::string base = "train gan --procedural 48 --g-hidden 4 --d-hidden 4 --batch 8 --diagnose-every 2 --diagnose-samples 16 "
+                           "--checkpoint-every 2 --log-every 1 --threads 1 --loss minimax --d-steps 2 --out ";
+  ASSERT_EQ(run_cli(base + out / "a" + " --steps 4", &o, &e), 0) << e;
+  EXPECT_NE(o.find("diagnostics: pairwise ratio"), std::string::npos) << o;
+  auto records = [&](const std::string& dir) {
+    std::ifstream in(dir + "/training_log.jsonl");
+    std::vector<nlohmann::json> r;
+    for (std::string line; std::getline(in, line);) r.push_back(nlohmann::json::parse(line));
+    return r;
+  };
+  auto log = records(out / "a");
+  ASSERT_EQ(log.size(), 5u);  // a start record, then steps 1..4
+  EXPECT_EQ(log[0]["event"], "start");
+  EXPECT_EQ(log[0]["settings"]["loss"], "minimax");
+  for (int s = 1; s <= 4; ++s) {
+    EXPECT_EQ(log[s]["step"], s);
+    EXPECT_EQ(log[s]["d_updates"], 2 * s);
+    for (const char* k : {"d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm", "g_logit_grad"}) EXPECT_TRUE(log[s][k].is_number()) << k;
+    EXPECT_EQ(log[s].contains("diagnostics"), s % 2 == 0) << s;
+  }
+  EXPECT_TRUE(fs::exists(out / "a/training_samples/step_000002.png"));
+  EXPECT_TRUE(fs::exists(out / "a/training_report.png"));
+  EXPECT_EQ(test::read_json(out / "a/model.json")["training"]["generator"]["d_steps"], 2);
+  // Resume to 6: the log continues (no step twice) and the report covers all of it.
+  ASSERT_EQ(run_cli(base + out / "a" + " --steps 6 --resume", &o, &e), 0) << e;
+  log = records(out / "a");
+  std::vector<int> steps;
+  for (const auto& r : log)
+    if (!r.contains("event")) steps.push_back(r["step"]);
+  EXPECT_EQ(steps, (std::vector<int>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(log.back()["d_updates"], 12);
+  // A fresh run into the same bundle starts a new log.
+  ASSERT_EQ(run_cli(base + out / "a" + " --steps 2", &o, &e), 0) << e;
+  EXPECT_EQ(records(out / "a").size(), 3u);
+  EXPECT_FALSE(fs::exists(out / "a/training_samples/step_000004.png"));
+  // The course recipe; then two runs compared in one picture.
+  ASSERT_EQ(run_cli("train gan --recipe course --procedural 32 --g-hidden 4 --d-hidden 4 --batch 8 --steps 2 --diagnose-every 1 "
+                    "--diagnose-samples 16 --threads 1 -q --out " + out / "c", &o, &e), 0) << e;
+  const auto t = test::read_json(out / "c/model.json")["training"]["generator"];
+  EXPECT_EQ(t["loss"], "non-saturating");
+  EXPECT_EQ(t["discriminator"], "course");
+  EXPECT_EQ(t["spectral_norm"], false);
+  EXPECT_EQ(t["ema"], 0.0);
+  EXPECT_EQ(t["betas"], nlohmann::json({0.5, 0.999}));
+  ASSERT_EQ(run_cli("train report " + out / "a" + " " + out / "c" + " --names minimax,course --out " + out / "cmp.png", &o, &e), 0) << e;
+  EXPECT_GT(fs::file_size(out / "cmp.png"), 10000u);
+  EXPECT_EQ(run_cli("train report " + out / "a" + " " + out / "c" + " --names one --out " + out / "cmp2.png", &o, &e), 2);
+  EXPECT_EQ(run_cli("train report " + out / "c" + " --out " + out / "cmp.png", &o, &e), 5);  // exists: --force
+  EXPECT_EQ(run_cli("train report " + out / "nothing", &o, &e), 3);
+  EXPECT_EQ(run_cli("train gan --betas 0.5,1.5 --out " + out / "x", &o, &e), 2);
+  EXPECT_FALSE(fs::exists(out / "x"));
 }
 
 TEST_F(Cli, DirectionsThenEveryMethodAndTheEvaluateCurve) {

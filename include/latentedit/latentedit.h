@@ -26,7 +26,8 @@
 //   faces.h, dataset.h  procedural faces and CelebA-layout datasets
 //   runtime.h     thread settings
 //   errors.h      the typed errors every function throws
-//   train.h       training (library latentedit::train)
+//   train.h       training: classifiers, GANs (losses, D steps, collapse diagnostics) (library latentedit::train)
+//   train_report.h  a GAN training log drawn as one picture (library latentedit::train)
 #pragma once
 
 #include "latentedit/attributes.h"

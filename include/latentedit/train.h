@@ -6,18 +6,27 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <limits>
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "latentedit/bundle.h"
 #include "latentedit/dataset.h"
 #include "latentedit/models.h"
 
 namespace latentedit {
 
+struct CollapseDiagnostics;
 struct TrainStats {
   int64_t step = 0, steps = 0;
   std::map<std::string, double> losses;  // running means since the last report
   double seconds = 0;                    // since this run started
+  int64_t resumed_from = 0;              // the step this run started at (> 0 after --resume)
+  int64_t d_updates = 0, g_updates = 0;  // optimiser steps taken so far (GAN; resumes included)
+  std::shared_ptr<const CollapseDiagnostics> diagnostics;  // GAN, at diagnostic steps only
+  torch::Tensor samples;                                   // with diagnostics: G on fixed latents
 };
 using TrainCallback = std::function<void(const TrainStats&)>;
 
@@ -45,13 +54,34 @@ struct ClassifierTrainOptions {
 // uint8, labels 0/1). Returns the trained module in eval mode.
 Classifier train_classifier(const Dataset& data, const ClassifierTrainOptions& o, const TrainCallback& cb = nullptr);
 
+// A GAN loss, written on the discriminator's logits l (D(x) = sigmoid(l)): one entry of
+// gan_losses() is all a new loss needs. `d` is minimised by the discriminator, `g` by the
+// generator; both return the batch mean.
+struct GanLoss {
+  std::string name;
+  std::string formula;  // as shown by `train gan --help`
+  torch::Tensor (*d)(const torch::Tensor& real_logits, const torch::Tensor& fake_logits);
+  torch::Tensor (*g)(const torch::Tensor& fake_logits);
+};
+// minimax (the paper's V(D, G), G descending the same V: saturating), non-saturating
+// (G maximises log D(G(z))), hinge.
+const std::vector<GanLoss>& gan_losses();
+// The loss called `name`; UsageError listing the choices otherwise.
+const GanLoss& gan_loss(const std::string& name);
+
 struct GanTrainOptions {
   int64_t z_dim = 64;
   int64_t g_hidden = 32;
   int64_t d_hidden = 32;
-  int64_t steps = 3000;
+  int64_t steps = 3000;             // generator updates
   int64_t batch = 64;
-  double lr_g = 2e-4, lr_d = 2e-4;  // Adam, betas (0, 0.9)
+  std::string loss = "hinge";       // a gan_losses() name
+  int64_t d_steps = 1;              // discriminator updates (each on a fresh batch) per generator update
+  std::string discriminator = "dcgan";  // "dcgan" (no BatchNorm) or "course" (the course Classifier layout, BatchNorm)
+  bool spectral_norm = true;        // every D conv spectrally normalised (one power iteration per forward)
+  double lr_g = 2e-4, lr_d = 2e-4;  // Adam
+  double beta1 = 0.0, beta2 = 0.9;  // Adam betas (the course: 0.5, 0.999)
+  double g_bn_gamma_mean = 1.0;     // G's BatchNorm weights ~ N(this, 0.02) (the course: 0)
   double ema = 0.999;               // EMA of the generator's weights (0 = off)
   uint64_t seed = 1;
   std::string checkpoint;
@@ -59,26 +89,78 @@ struct GanTrainOptions {
   bool resume = false;
   int64_t report_every = 20;
   int64_t bn_calibration_batches = 50;  // batches used to recompute the exported G's BN stats
+  // Mode-collapse diagnostics (CollapseProbe) every this many generator updates and at the end
+  // (0 = off); `judge` (optional) is a classifier for the attribute frequencies.
+  int64_t diagnose_every = 0;
+  int64_t diagnose_samples = 256;
+  const Network* judge = nullptr;
 };
 
-// Trains a course generator against a spectral-norm discriminator with the hinge loss; returns
-// the EMA generator (eval mode) with BatchNorm statistics recomputed for its weights.
+// What a generator's samples say about mode collapse, against the training data.
+struct CollapseDiagnostics {
+  double pairwise_ratio = 0;    // mean pairwise L2 distance of the samples / the same on data
+  double duplicate_share = 0;   // share of samples whose nearest other sample is a near-duplicate
+  double frequency_gap = std::numeric_limits<double>::quiet_NaN();      // mean |freq_gen - freq_data| (judge)
+  double max_frequency_gap = std::numeric_limits<double>::quiet_NaN();  // its largest attribute
+  int worst_attribute = -1;
+  double frechet = std::numeric_limits<double>::quiet_NaN();  // in the judge's penultimate features
+  bool collapsing = false;
+  std::string reason;           // why `collapsing` (empty otherwise)
+};
+
+// Measures a generator against fixed data statistics. Samples come from fixed latents, so
+// two measurements differ only by the generator. A near-duplicate is a sample whose nearest
+// other sample is closer than kDuplicateFraction x the data's median nearest-neighbour
+// distance; the generator is called collapsing when pairwise_ratio < kCollapseRatio or
+// duplicate_share > kCollapseDuplicates.
+class CollapseProbe {
+ public:
+  static constexpr double kDuplicateFraction = 0.25, kCollapseRatio = 0.5, kCollapseDuplicates = 0.2;
+  // Uses the first `samples` images of `data` (or all, if fewer) and draws `samples` latents from `seed`.
+  CollapseProbe(const Dataset& data, int64_t z_dim, int64_t samples, uint64_t seed, const Network* judge);
+  // `generate` maps latents (N, z_dim) to images (N, 3, 64, 64) in [-1, 1].
+  CollapseDiagnostics measure(const std::function<torch::Tensor(const torch::Tensor&)>& generate) const;
+  const torch::Tensor& latents() const { return z_; }
+
+ private:
+  torch::Tensor z_;
+  double data_pairwise_ = 0, data_nn_median_ = 0;
+  torch::Tensor data_freq_, data_features_;
+  const Network* judge_;
+};
+
+// Training statistics of a GAN, per report interval (TrainStats::losses) of train_gan:
+//   d_loss, g_loss        the two losses (running means)
+//   d_real, d_fake        mean D(x) and D(G(z)) as probabilities, sigmoid of the logits
+//   g_grad_norm           L2 norm of the gradient of g_loss over all generator parameters
+//   g_logit_grad          RMS over the batch of d(per-sample g loss)/d(D's logit on G(z)): the
+//                         signal the loss passes to G (minimax: D(G(z)), vanishing as D wins;
+//                         non-saturating: 1 - D(G(z)); hinge: 1)
+// and, every diagnose_every updates, TrainStats::diagnostics plus `samples`: G(z) for the
+// probe's first 8 latents, (8, 3, 64, 64) in [-1, 1] (the training G, batch statistics).
+
+// Trains a course generator against `o.discriminator` with `o.loss`; returns the EMA generator
+// (or G itself when ema = 0; eval mode) with BatchNorm statistics recomputed for its weights.
 Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCallback& cb = nullptr);
 
-// The discriminator used by train_gan: convs k4 s2 p1 3->h->2h->4h->8h with LeakyReLU(0.2),
-// then k4 -> 1 logit; every conv spectrally normalised (one power iteration per forward).
-class SNDiscriminatorImpl : public torch::nn::Module {
+// The discriminator of train_gan. "dcgan": convs k4 s2 p1 3->h->2h->4h->8h with LeakyReLU(0.2),
+// then k4 -> 1 logit, no BatchNorm. "course": the course Classifier's layout (k4 s2, s2, s3, s2;
+// BatchNorm + LeakyReLU(0.2)) with one output. With `spectral_norm`, every conv weight is
+// divided by its largest singular value (one power iteration per training forward).
+class DiscriminatorImpl : public torch::nn::Module {
  public:
-  explicit SNDiscriminatorImpl(int64_t hidden_dim = 32);
+  explicit DiscriminatorImpl(int64_t hidden_dim = 32, const std::string& arch = "dcgan", bool spectral_norm = true);
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
   struct Layer {
     torch::Tensor weight, bias, u;
     int64_t stride, padding;
+    torch::nn::BatchNorm2d bn{nullptr};
   };
   std::vector<Layer> layers_;
+  bool spectral_norm_;
 };
-TORCH_MODULE(SNDiscriminator);
+TORCH_MODULE(Discriminator);
 
 }  // namespace latentedit

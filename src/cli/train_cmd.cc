@@ -2,8 +2,13 @@
 // write the result into a model bundle (safetensors + model.json).
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "common.h"
 #include "latentedit/attributes.h"
@@ -14,6 +19,8 @@
 #include "io/json_read.h"
 #include "latentedit/safetensors.h"
 #include "latentedit/train.h"
+#include "latentedit/train_report.h"
+#include "latentedit/image.h"
 
 namespace latentedit::cli {
 namespace {
@@ -150,12 +157,116 @@ int run_train_classifier(const ClsOptions& o) {
 struct GanOptions : TrainCommon {
   int64_t z_dim = 64, g_hidden = 32, d_hidden = 32;
   double lr_g = 2e-4, lr_d = 2e-4, ema = 0.999;
+  std::string recipe = "default", loss = "hinge", discriminator = "dcgan", spectral_norm = "on";
+  std::vector<double> betas = {0.0, 0.9};
+  int64_t d_steps = 1, diagnose_every = 250, diagnose_samples = 256, log_every = 20;
+  std::string judge;
+  CLI::App* app = nullptr;  // to tell flags given from defaults (--recipe fills the others)
 };
 
-int run_train_gan(const GanOptions& o) {
+constexpr const char* kTrainingLog = "training_log.jsonl";
+constexpr const char* kSamplesDir = "training_samples";
+constexpr const char* kReport = "training_report.png";
+
+// "step_000250.png" -> 250; -1 for any other name.
+int64_t sample_step(const std::string& name) {
+  if (name.size() != 15 || name.rfind("step_", 0) != 0 || name.substr(11) != ".png") return -1;
+  for (size_t i = 5; i < 11; ++i)
+    if (!std::isdigit(static_cast<unsigned char>(name[i]))) return -1;
+  return std::stoll(name.substr(5, 6));
+}
+
+// A training run's log and sample rows as written by `train gan` into `dir`.
+TrainingRun read_training_run(const std::string& dir, const std::string& name) {
+  const fs::path log = fs::path(dir) / kTrainingLog;
+  if (!fs::exists(log))
+    throw InputError(log.string() + " does not exist; train with `latentedit train gan --out " + dir + "` first");
+  TrainingRun run;
+  run.name = name;
+  run.log = parse_json_lines(read_file(log.string()), log.string());
+  const fs::path sd = fs::path(dir) / kSamplesDir;
+  if (fs::is_directory(sd)) {
+    for (const auto& e : fs::directory_iterator(sd)) {
+      const int64_t st = sample_step(e.path().filename().string());
+      if (st >= 0) run.samples.emplace_back(st, read_image(e.path().string()));
+    }
+    std::sort(run.samples.begin(), run.samples.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  }
+  return run;
+}
+
+// The run's records and sample rows from `from_step` on are dropped (a resumed run redoes them;
+// a fresh run, from_step 0, starts a new log).
+void trim_training_run(const fs::path& dir, int64_t from_step) {
+  const fs::path log = dir / kTrainingLog;
+  if (fs::exists(log)) {
+    std::string kept;
+    if (from_step > 0)
+      for (const auto& r : parse_json_lines(read_file(log.string()), log.string()))
+        if (r.value("step", int64_t{0}) <= from_step && !(r.contains("event") && r.value("step", int64_t{0}) == from_step))
+          kept += r.dump() + "\n";
+    write_file_atomic(log.string(), kept);
+  }
+  const fs::path sd = dir / kSamplesDir;
+  if (fs::is_directory(sd))
+    for (const auto& e : fs::directory_iterator(sd)) {
+      const int64_t st = sample_step(e.path().filename().string());
+      if (st >= 0 && (from_step == 0 || st > from_step)) fs::remove(e.path());
+    }
+}
+
+void append_line(const fs::path& path, const std::string& line) {
+  std::FILE* f = std::fopen(path.c_str(), "ab");
+  if (!f) throw IoError("cannot append to " + path.string() + ": " + std::strerror(errno));
+  const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() && std::fputc('\n', f) != EOF;
+  if (std::fclose(f) != 0 || !ok) throw IoError("cannot append to " + path.string() + " (disk full?)");
+}
+
+json diagnostics_json(const CollapseDiagnostics& d, const std::vector<std::string>& attributes) {
+  auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+  json j = {{"pairwise_ratio", num(d.pairwise_ratio)}, {"duplicate_share", num(d.duplicate_share)},
+            {"frequency_gap", num(d.frequency_gap)}, {"max_frequency_gap", num(d.max_frequency_gap)},
+            {"frechet", num(d.frechet)}, {"collapsing", d.collapsing}};
+  if (d.worst_attribute >= 0 && d.worst_attribute < static_cast<int>(attributes.size()))
+    j["worst_attribute"] = attributes[d.worst_attribute];
+  if (d.collapsing) j["reason"] = d.reason;
+  return j;
+}
+
+// --recipe course: the course's BCE GAN (the non-saturating loss, its BatchNorm discriminator,
+// Adam (0.5, 0.999), no spectral norm, no EMA, BatchNorm weights ~ N(0, 0.02)); flags given
+// explicitly win over the recipe.
+void apply_recipe(GanOptions& o, GanTrainOptions& t) {
+  const bool course = o.recipe == "course";
+  auto given = [&](const char* flag) { return o.app && o.app->count(flag) > 0; };
+  t.loss = given("--loss") || !course ? o.loss : "non-saturating";
+  t.discriminator = given("--discriminator") || !course ? o.discriminator : "course";
+  t.spectral_norm = (given("--spectral-norm") || !course ? o.spectral_norm : "off") == "on";
+  const std::vector<double> betas = given("--betas") || !course ? o.betas : std::vector<double>{0.5, 0.999};
+  t.beta1 = betas[0];
+  t.beta2 = betas[1];
+  t.ema = given("--ema") || !course ? o.ema : 0.0;
+  t.g_bn_gamma_mean = course ? 0.0 : 1.0;
+}
+
+int run_train_gan(GanOptions& o) {
   const int threads = o.common.apply_threads();
   claim_output(o.out.out, "train", o.out.force);
+  if (o.betas.size() != 2 || o.betas[0] < 0 || o.betas[0] >= 1 || o.betas[1] < 0 || o.betas[1] >= 1)
+    throw UsageError("--betas needs two values in [0, 1), e.g. --betas 0.5,0.999");
+  std::optional<Models> judge;  // only its classifier is used
+  fs::path judge_file = o.judge;
+  if (judge_file.empty())
+    for (const char* f : {"auditor.safetensors", "classifier.safetensors"})
+      if (fs::exists(fs::path(o.out.out) / f)) {
+        judge_file = fs::path(o.out.out) / f;
+        break;
+      }
+  if (!judge_file.empty() && o.diagnose_every > 0) judge = load_from_files("", judge_file.string());  // probed: finite, (1, C)
   const Dataset d = o.src.load(o.common.quiet);
+  if (judge && judge->attributes.size() != d.attributes.size())
+    throw ModelError("--judge " + judge_file.string() + " scores " + std::to_string(judge->attributes.size()) +
+                     " attributes, the training data has " + std::to_string(d.attributes.size()) + "; use a classifier of this data");
   adopt_output(o.out.out, "train");  // only once the data has loaded
   GanTrainOptions t;
   t.z_dim = o.z_dim;
@@ -164,21 +275,105 @@ int run_train_gan(const GanOptions& o) {
   fill_common(o, t, "generator.ckpt", 64);
   t.lr_g = o.lr_g;
   t.lr_d = o.lr_d;
-  t.ema = o.ema;
+  t.d_steps = o.d_steps;
+  apply_recipe(o, t);
+  t.diagnose_every = o.diagnose_every;
+  t.report_every = o.log_every;
+  t.diagnose_samples = o.diagnose_samples;
+  t.judge = judge ? &judge->classifier : nullptr;
+  const fs::path dir = o.out.out;
+  const json settings = {{"recipe", o.recipe}, {"loss", t.loss}, {"d_steps", t.d_steps}, {"discriminator", t.discriminator},
+                         {"spectral_norm", t.spectral_norm}, {"betas", {t.beta1, t.beta2}}, {"ema", t.ema},
+                         {"g_bn_gamma_mean", t.g_bn_gamma_mean}, {"lr_g", o.lr_g}, {"lr_d", o.lr_d}, {"steps", o.steps},
+                         {"batch", t.batch}, {"g_hidden", o.g_hidden}, {"d_hidden", o.d_hidden}, {"z_dim", o.z_dim},
+                         {"seed", o.seed}, {"threads", threads}, {"diagnose_every", o.diagnose_every}, {"log_every", o.log_every},
+                         {"judge", judge_file.empty() ? json(nullptr) : json(judge_file.string())}, {"source", o.src.describe()}};
   ProgressBar bar("train gan", o.steps, o.common.quiet);
   TrainStats last;
   auto cb = bar_callback(bar);
+  bool started = false;
+  TrainingRun run;
+  auto write_report = [&] {
+    if (run.log.empty()) return;
+    write_file_atomic((dir / kReport).string(),
+                      encode_png(training_report({run}, "train gan: " + t.loss + ", " + t.discriminator + " D" +
+                                                            (t.spectral_norm ? " + spectral norm" : "") + ", d-steps " +
+                                                            std::to_string(t.d_steps) + " (" + dir.filename().string() + ")")));
+  };
   const auto t0 = std::chrono::steady_clock::now();
-  Generator g = train_gan(d, t, [&](const TrainStats& s) { last = s; cb(s); });
+  Generator g = train_gan(d, t, [&](const TrainStats& s) {
+    last = s;
+    if (!started) {  // the log continues where the checkpoint does
+      started = true;
+      trim_training_run(dir, s.resumed_from);
+      if (s.resumed_from > 0) run = read_training_run(dir.string(), dir.filename().string());
+      append_line(dir / kTrainingLog, json{{"event", s.resumed_from > 0 ? "resume" : "start"}, {"step", s.resumed_from},
+                                           {"settings", settings}}.dump());
+    }
+    json rec = {{"step", s.step}, {"seconds", s.seconds}, {"d_updates", s.d_updates}, {"g_updates", s.g_updates}};
+    for (const auto& [k, v] : s.losses) rec[k] = std::isfinite(v) ? json(v) : json(nullptr);
+    if (s.diagnostics) {
+      rec["diagnostics"] = diagnostics_json(*s.diagnostics, d.attributes);
+      // One row: the samples side by side, 2 px apart.
+      const int64_t n = s.samples.size(0), S = s.samples.size(3);
+      cv::Mat row(static_cast<int>(S), static_cast<int>(n * (S + 2) - 2), CV_8UC3, cv::Scalar(255, 255, 255));
+      for (int64_t i = 0; i < n; ++i)
+        tensor_to_bgr(s.samples[i]).copyTo(row(cv::Rect(static_cast<int>(i * (S + 2)), 0, static_cast<int>(S), static_cast<int>(S))));
+      make_dirs((dir / kSamplesDir).string());
+      char name[32];
+      std::snprintf(name, sizeof name, "step_%06lld.png", static_cast<long long>(s.step));
+      write_file_atomic((dir / kSamplesDir / name).string(), encode_png(row));
+      run.samples.emplace_back(s.step, row);
+      if (s.diagnostics->collapsing)
+        log(o.common.quiet, "warning: step " + std::to_string(s.step) + ": the generator looks collapsed: " + s.diagnostics->reason);
+    }
+    append_line(dir / kTrainingLog, rec.dump());
+    run.log.push_back(rec);
+    if (s.diagnostics) write_report();
+    cb(s);
+  });
   bar.finish();
+  write_report();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const json training = {{"steps", o.steps}, {"batch", t.batch}, {"lr_g", o.lr_g}, {"lr_d", o.lr_d}, {"ema", o.ema},
-                         {"d_hidden", o.d_hidden}, {"loss", "hinge"}, {"discriminator", "spectral-norm convs, no BatchNorm"},
-                         {"seed", o.seed}, {"threads", threads}, {"seconds", secs}, {"final_losses", last.losses},
-                         {"source", o.src.describe()}};
+  json training = settings;
+  training["seconds"] = secs;
+  training["final_losses"] = last.losses;
+  training["discriminator"] = t.discriminator + (t.spectral_norm ? ", spectral norm" : "");
+  if (last.diagnostics) training["final_diagnostics"] = diagnostics_json(*last.diagnostics, d.attributes);
   publish(o, d, "generator", state_dict(*g), "dcgan-course-generator", o.g_hidden, training, o.z_dim);
-  std::printf("wrote %s/generator.safetensors (hidden %lld, %lld steps) in %.0f s\n", o.out.out.c_str(),
-              static_cast<long long>(o.g_hidden), static_cast<long long>(o.steps), secs);
+  std::printf("wrote %s/generator.safetensors (hidden %lld, %lld steps, %s loss) in %.0f s\n", o.out.out.c_str(),
+              static_cast<long long>(o.g_hidden), static_cast<long long>(o.steps), t.loss.c_str(), secs);
+  if (last.diagnostics)
+    std::printf("diagnostics: pairwise ratio %.3f, near-duplicates %.1f%%%s%s\n", last.diagnostics->pairwise_ratio,
+                100 * last.diagnostics->duplicate_share,
+                std::isfinite(last.diagnostics->frequency_gap)
+                    ? (", attribute frequency gap " + std::to_string(last.diagnostics->frequency_gap).substr(0, 5) +
+                       ", Frechet " + std::to_string(last.diagnostics->frechet).substr(0, 6))
+                          .c_str()
+                    : "",
+                last.diagnostics->collapsing ? " -- COLLAPSING" : "");
+  if (!run.log.empty()) std::printf("report: %s\n", (dir / kReport).c_str());
+  return 0;
+}
+
+struct ReportOptions {
+  std::vector<std::string> dirs, names;
+  std::string out, title;
+  bool force = false;
+  int rows = 6;
+};
+
+int run_train_report(const ReportOptions& o) {
+  if (!o.names.empty() && o.names.size() != o.dirs.size())
+    throw UsageError("--names has " + std::to_string(o.names.size()) + " names for " + std::to_string(o.dirs.size()) + " runs; give one per DIR");
+  if (o.dirs.size() > 1 && o.out.empty()) throw UsageError("comparing runs needs --out FILE.png");
+  std::vector<TrainingRun> runs;
+  for (size_t i = 0; i < o.dirs.size(); ++i)
+    runs.push_back(read_training_run(o.dirs[i], o.names.empty() ? fs::path(o.dirs[i]).filename().string() : o.names[i]));
+  const std::string out = o.out.empty() ? (fs::path(o.dirs[0]) / kReport).string() : o.out;
+  if (!o.out.empty()) claim_output_file(out, o.force);
+  write_file_atomic(out, encode_png(training_report(runs, o.title.empty() ? "GAN training: " + runs[0].name : o.title, o.rows)));
+  std::printf("wrote %s\n", out.c_str());
   return 0;
 }
 
@@ -217,15 +412,50 @@ void register_train(CLI::App& root, std::vector<Command>& cmds, const std::strin
 
   auto g = std::make_shared<GanOptions>();
   g->common.argv0 = argv0;
-  CLI::App* ga = train->add_subcommand("gan", "Train a course-architecture generator (hinge loss, spectral-norm D, EMA)");
+  std::string losses_help = "Loss (D's logit l, D = sigmoid(l)):";
+  for (const auto& l : gan_losses()) losses_help += "\n  " + l.name + ": " + l.formula;
+  CLI::App* ga = train->add_subcommand("gan", "Train a course-architecture generator (default: hinge loss, spectral-norm D, EMA; "
+                                              "--recipe course: the course's BCE GAN)");
+  g->app = ga;
   add_common(ga, *g);
+  ga->add_option("--recipe", g->recipe, "default (hinge, dcgan D + spectral norm, Adam (0, 0.9), EMA 0.999) or course (non-saturating "
+                                        "BCE, the course's BatchNorm D, Adam (0.5, 0.999), no EMA, BN weights ~ N(0, 0.02)); "
+                                        "flags given explicitly override the recipe")
+      ->check(CLI::IsMember({"default", "course"}));
+  ga->add_option("--loss", g->loss, losses_help)->check(CLI::IsMember({"minimax", "non-saturating", "hinge"}));
+  ga->add_option("--d-steps", g->d_steps, "Discriminator updates (each on a fresh batch) per generator update (the paper's k)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100}));
+  ga->add_option("--discriminator", g->discriminator, "dcgan (convs k4 s2 p1 3->h->2h->4h->8h, no BatchNorm) or course (the course "
+                                                      "Classifier layout with BatchNorm, one output)")
+      ->check(CLI::IsMember({"dcgan", "course"}));
+  ga->add_option("--spectral-norm", g->spectral_norm, "Spectrally normalise every D conv: on or off")->check(CLI::IsMember({"on", "off"}));
+  ga->add_option("--betas", g->betas, "Adam betas for both networks, B1,B2")->delimiter(',')->expected(2);
   ga->add_option("--z-dim", g->z_dim, "Latent size")->check(CLI::Range(int64_t{1}, int64_t{4096}));
   ga->add_option("--g-hidden", g->g_hidden, "Generator hidden_dim")->check(CLI::Range(int64_t{1}, int64_t{1024}));
   ga->add_option("--d-hidden", g->d_hidden, "Discriminator width")->check(CLI::Range(int64_t{1}, int64_t{1024}));
   ga->add_option("--lr-g", g->lr_g, "Generator Adam learning rate")->check(positive());
   ga->add_option("--lr-d", g->lr_d, "Discriminator Adam learning rate")->check(positive());
   ga->add_option("--ema", g->ema, "EMA decay of the exported generator (0 = off)")->check(real_range(0.0, 0.99999));
+  ga->add_option("--diagnose-every", g->diagnose_every, "Mode-collapse diagnostics and a row of samples every N generator updates "
+                                                        "(DIR/training_samples/, DIR/training_report.png; 0 = off)")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000000}));
+  ga->add_option("--log-every", g->log_every, "Steps per DIR/training_log.jsonl record (losses, D outputs, gradient norms: means over them)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  ga->add_option("--diagnose-samples", g->diagnose_samples, "Samples (and training images) the diagnostics compare")
+      ->check(CLI::Range(int64_t{8}, int64_t{4096}));
+  ga->add_option("--judge", g->judge, "Classifier for the diagnostics' attribute frequencies and Frechet distance (default: DIR's "
+                                      "auditor, else its classifier, else none)");
   cmds.push_back({ga, [g] { return run_train_gan(*g); }});
+
+  auto r = std::make_shared<ReportOptions>();
+  CLI::App* ra = train->add_subcommand("report", "Draw a GAN run's training_log.jsonl and samples as one PNG; several DIRs: compare them");
+  ra->add_option("DIR", r->dirs, "Directories trained with `train gan`")->required();
+  ra->add_option("--out", r->out, "PNG to write (default with one DIR: DIR/training_report.png)");
+  ra->add_option("--names", r->names, "Legend names, one per DIR (default: the directory names)")->delimiter(',');
+  ra->add_option("--title", r->title, "Title line");
+  ra->add_option("--rows", r->rows, "Rows of samples over time (one DIR)")->check(CLI::Range(1, 50));
+  ra->add_flag("--force", r->force, "Replace an existing --out file");
+  cmds.push_back({ra, [r] { return run_train_report(*r); }});
 }
 
 }  // namespace latentedit::cli

@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "latentedit/errors.h"
+#include "latentedit/evaluate.h"
 
 namespace latentedit {
 namespace fs = std::filesystem;
@@ -56,6 +58,15 @@ struct Meter {
     return out;
   }
 };
+
+TrainStats stats_at(int64_t step, int64_t steps, Meter& meter, std::chrono::steady_clock::time_point t0) {
+  TrainStats s;
+  s.step = step;
+  s.steps = steps;
+  s.losses = meter.take();
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return s;
+}
 
 void save_archive(torch::serialize::OutputArchive& ar, const std::string& path) {
   std::ostringstream bytes;
@@ -195,59 +206,167 @@ Classifier train_classifier(const Dataset& data, const ClassifierTrainOptions& o
       save_archive(ar, o.checkpoint);
     }
     if (cb && ((step + 1) % o.report_every == 0 || last))
-      cb({step + 1, o.steps, meter.take(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
+      cb(stats_at(step + 1, o.steps, meter, t0));
   }
   net->eval();
   return net;
 }
 
-SNDiscriminatorImpl::SNDiscriminatorImpl(int64_t h) {
-  const int64_t ch[] = {3, h, 2 * h, 4 * h, 8 * h};
-  for (int i = 0; i < 5; ++i) {
-    const int64_t in = i < 4 ? ch[i] : ch[4], out = i < 4 ? ch[i + 1] : 1;
+const std::vector<GanLoss>& gan_losses() {
+  // softplus(-l) = -log D, softplus(l) = -log(1 - D) for D = sigmoid(l), without overflow.
+  static const std::vector<GanLoss> losses = {
+      {"minimax", "D: -E[log D(x)] - E[log(1 - D(G(z)))]; G: E[log(1 - D(G(z)))] (the paper's V, saturating)",
+       [](const torch::Tensor& r, const torch::Tensor& f) { return F::softplus(-r).mean() + F::softplus(f).mean(); },
+       [](const torch::Tensor& f) { return -F::softplus(f).mean(); }},
+      {"non-saturating", "D: as minimax; G: -E[log D(G(z))] (the paper's practical choice; the course's BCE)",
+       [](const torch::Tensor& r, const torch::Tensor& f) { return F::softplus(-r).mean() + F::softplus(f).mean(); },
+       [](const torch::Tensor& f) { return F::softplus(-f).mean(); }},
+      {"hinge", "D: E[max(0, 1 - l(x))] + E[max(0, 1 + l(G(z)))]; G: -E[l(G(z))] (l: D's logit)",
+       [](const torch::Tensor& r, const torch::Tensor& f) { return torch::relu(1.0 - r).mean() + torch::relu(1.0 + f).mean(); },
+       [](const torch::Tensor& f) { return -f.mean(); }},
+  };
+  return losses;
+}
+
+const GanLoss& gan_loss(const std::string& name) {
+  std::string names;
+  for (const auto& l : gan_losses()) {
+    if (l.name == name) return l;
+    names += (names.empty() ? "" : ", ") + l.name;
+  }
+  throw UsageError("unknown GAN loss \"" + name + "\"; use one of " + names);
+}
+
+DiscriminatorImpl::DiscriminatorImpl(int64_t h, const std::string& arch, bool spectral_norm) : spectral_norm_(spectral_norm) {
+  if (arch != "dcgan" && arch != "course") throw UsageError("unknown discriminator \"" + arch + "\"; use dcgan or course");
+  const bool course = arch == "course";
+  const std::vector<int64_t> ch = course ? std::vector<int64_t>{3, h, 2 * h, 4 * h, 1} : std::vector<int64_t>{3, h, 2 * h, 4 * h, 8 * h, 1};
+  const int n = static_cast<int>(ch.size()) - 1;
+  for (int i = 0; i < n; ++i) {
+    const int64_t in = ch[i], out = ch[i + 1];
     Layer l;
-    l.weight = register_parameter("conv" + std::to_string(i) + "_weight", torch::randn({out, in, 4, 4}) * 0.02);
-    l.bias = register_parameter("conv" + std::to_string(i) + "_bias", torch::zeros({out}));
-    l.u = register_buffer("conv" + std::to_string(i) + "_u", F::normalize(torch::randn({out}), F::NormalizeFuncOptions().dim(0)));
-    l.stride = i < 4 ? 2 : 1;
-    l.padding = i < 4 ? 1 : 0;
+    const std::string k = "conv" + std::to_string(i);
+    l.weight = register_parameter(k + "_weight", torch::randn({out, in, 4, 4}) * 0.02);
+    l.bias = register_parameter(k + "_bias", torch::zeros({out}));
+    l.u = register_buffer(k + "_u", F::normalize(torch::randn({out}), F::NormalizeFuncOptions().dim(0)));
+    const bool last = i + 1 == n;
+    l.stride = course ? (i == 2 ? 3 : 2) : (last ? 1 : 2);
+    l.padding = course || last ? 0 : 1;
+    if (course && !last) l.bn = register_module("bn" + std::to_string(i), torch::nn::BatchNorm2d(out));
     layers_.push_back(l);
   }
 }
 
-torch::Tensor SNDiscriminatorImpl::forward(const torch::Tensor& x) {
+torch::Tensor DiscriminatorImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
     Layer& l = layers_[i];
-    const torch::Tensor w = l.weight.view({l.weight.size(0), -1});
-    torch::Tensor u = l.u, v;
-    {
-      torch::NoGradGuard ng;
-      v = F::normalize(torch::mv(w.t(), u), F::NormalizeFuncOptions().dim(0).eps(1e-12));
-      u = F::normalize(torch::mv(w, v), F::NormalizeFuncOptions().dim(0).eps(1e-12));
-      if (is_training()) l.u.copy_(u);
+    torch::Tensor w = l.weight;
+    if (spectral_norm_) {
+      const torch::Tensor w2 = l.weight.view({l.weight.size(0), -1});
+      torch::Tensor u = l.u, v;
+      {
+        torch::NoGradGuard ng;
+        v = F::normalize(torch::mv(w2.t(), u), F::NormalizeFuncOptions().dim(0).eps(1e-12));
+        u = F::normalize(torch::mv(w2, v), F::NormalizeFuncOptions().dim(0).eps(1e-12));
+        if (is_training()) l.u.copy_(u);
+      }
+      w = l.weight / torch::dot(u, torch::mv(w2, v));
     }
-    const torch::Tensor sigma = torch::dot(u, torch::mv(w, v));
-    y = F::conv2d(y, l.weight / sigma, F::Conv2dFuncOptions().bias(l.bias).stride(l.stride).padding(l.padding));
-    if (i + 1 < layers_.size()) y = F::leaky_relu(y, F::LeakyReLUFuncOptions().negative_slope(0.2));
+    y = F::conv2d(y, w, F::Conv2dFuncOptions().bias(l.bias).stride(l.stride).padding(l.padding));
+    if (i + 1 < layers_.size()) {
+      if (l.bn) y = l.bn->forward(y);
+      y = F::leaky_relu(y, F::LeakyReLUFuncOptions().negative_slope(0.2));
+    }
   }
   return y.view({y.size(0)});
 }
 
+namespace {
+// Pairwise L2 distances between the rows of x, the diagonal set to +inf.
+torch::Tensor pairwise(const torch::Tensor& x) {
+  const torch::Tensor flat = x.reshape({x.size(0), -1}).to(torch::kFloat64);
+  torch::Tensor d = torch::cdist(flat, flat);
+  d.fill_diagonal_(std::numeric_limits<double>::infinity());
+  return d;
+}
+double mean_offdiagonal(const torch::Tensor& d) {
+  const int64_t n = d.size(0);
+  return torch::where(torch::isinf(d), torch::zeros_like(d), d).sum().item<double>() / static_cast<double>(n * (n - 1));
+}
+}  // namespace
+
+CollapseProbe::CollapseProbe(const Dataset& data, int64_t z_dim, int64_t samples, uint64_t seed, const Network* judge)
+    : judge_(judge) {
+  check_data(data, 1);
+  const int64_t n = std::max<int64_t>(2, std::min<int64_t>(samples, data.images.size(0)));
+  if (data.images.size(0) < 2) throw InputError("mode-collapse diagnostics need at least 2 training images");
+  auto g = at::make_generator<at::CPUGeneratorImpl>(seed);
+  z_ = torch::randn({std::max<int64_t>(samples, 8), z_dim}, g);
+  torch::NoGradGuard ng;
+  const torch::Tensor x = to_model_range(data.images.slice(0, 0, n));
+  const torch::Tensor d = pairwise(x);
+  data_pairwise_ = mean_offdiagonal(d);
+  data_nn_median_ = std::get<0>(d.min(1)).median().item<double>();
+  if (judge_) {
+    data_freq_ = (torch::sigmoid(judge_->forward(x)) > 0.5).to(torch::kFloat64).mean(0);
+    if (judge_->features) data_features_ = judge_->features(x);
+  }
+}
+
+CollapseDiagnostics CollapseProbe::measure(const std::function<torch::Tensor(const torch::Tensor&)>& generate) const {
+  CollapseDiagnostics r;
+  torch::NoGradGuard ng;
+  const torch::Tensor x = generate(z_);
+  if (!torch::isfinite(x).all().item<bool>()) {
+    r.collapsing = true;
+    r.reason = "the generator outputs non-finite values";
+    return r;
+  }
+  const torch::Tensor d = pairwise(x);
+  r.pairwise_ratio = mean_offdiagonal(d) / std::max(data_pairwise_, 1e-12);
+  const torch::Tensor nn = std::get<0>(d.min(1));
+  r.duplicate_share = (nn < kDuplicateFraction * data_nn_median_).to(torch::kFloat64).mean().item<double>();
+  if (judge_) {
+    const torch::Tensor f = (torch::sigmoid(judge_->forward(x)) > 0.5).to(torch::kFloat64).mean(0);
+    const torch::Tensor gap = (f - data_freq_).abs();
+    r.frequency_gap = gap.mean().item<double>();
+    r.max_frequency_gap = gap.max().item<double>();
+    r.worst_attribute = static_cast<int>(gap.argmax().item<int64_t>());
+    if (data_features_.defined()) r.frechet = frechet_distance(judge_->features(x), data_features_);
+  }
+  char b[160];
+  if (r.pairwise_ratio < kCollapseRatio) {
+    std::snprintf(b, sizeof b, "samples are %.2fx as far apart as training images (below %.2f)", r.pairwise_ratio, kCollapseRatio);
+    r.reason = b;
+  } else if (r.duplicate_share > kCollapseDuplicates) {
+    std::snprintf(b, sizeof b, "%.0f%% of samples have a near-duplicate (above %.0f%%)", 100 * r.duplicate_share,
+                  100 * kCollapseDuplicates);
+    r.reason = b;
+  }
+  r.collapsing = !r.reason.empty();
+  return r;
+}
+
 Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCallback& cb) {
   check_data(data, o.batch);
+  const GanLoss& loss = gan_loss(o.loss);
+  if (o.d_steps < 1) throw UsageError("--d-steps must be at least 1");
   torch::manual_seed(o.seed);
   GeneratorOptions go;
   go.z_dim = o.z_dim;
   go.hidden_dim = o.g_hidden;
   Generator g(go), ema(go);
-  init_weights(*g, 1.0, o.seed);  // BatchNorm gamma ~ N(1, 0.02): see MODEL_CARD.md
-  SNDiscriminator d(o.d_hidden);
+  init_weights(*g, o.g_bn_gamma_mean, o.seed);  // default gamma ~ N(1, 0.02): see MODEL_CARD.md
+  Discriminator d(o.d_hidden, o.discriminator, o.spectral_norm);
   {
     torch::NoGradGuard ng;
     auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 1);
-    for (auto& p : d->named_parameters())
+    for (auto& p : d->named_parameters()) {
+      const std::string& k = p.key();
       if (p.value().dim() == 4) p.value().normal_(0.0, 0.02, gen);
+      else if (k.rfind("bn", 0) == 0 && k.size() > 7 && k.substr(k.size() - 7) == ".weight") p.value().normal_(1.0, 0.02, gen);
+    }
   }
   {
     torch::NoGradGuard ng;
@@ -255,27 +374,36 @@ Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCa
     for (auto& p : ema->named_parameters(true)) p.value().copy_(src[p.key()]);
   }
   freeze(*ema);
-  torch::optim::Adam opt_g(g->parameters(), torch::optim::AdamOptions(o.lr_g).betas({0.0, 0.9}));
-  torch::optim::Adam opt_d(d->parameters(), torch::optim::AdamOptions(o.lr_d).betas({0.0, 0.9}));
-  int64_t start = 0;
+  torch::optim::Adam opt_g(g->parameters(), torch::optim::AdamOptions(o.lr_g).betas({o.beta1, o.beta2}));
+  torch::optim::Adam opt_d(d->parameters(), torch::optim::AdamOptions(o.lr_d).betas({o.beta1, o.beta2}));
+  int64_t start = 0, d_updates = 0;
   if (o.resume && !o.checkpoint.empty() && fs::exists(o.checkpoint)) {
     auto ar = open_checkpoint(o.checkpoint);
     start = load_step(ar);
     torch::serialize::InputArchive a1, a2, a3, a4, a5;
-    ar.read("g", a1);
-    ar.read("d", a2);
-    ar.read("ema", a3);
-    ar.read("opt_g", a4);
-    ar.read("opt_d", a5);
-    g->load(a1);
-    d->load(a2);
-    ema->load(a3);
-    opt_g.load(a4);
-    opt_d.load(a5);
+    try {
+      ar.read("g", a1);
+      ar.read("d", a2);
+      ar.read("ema", a3);
+      ar.read("opt_g", a4);
+      ar.read("opt_d", a5);
+      g->load(a1);
+      d->load(a2);
+      ema->load(a3);
+      opt_g.load(a4);
+      opt_d.load(a5);
+    } catch (const c10::Error&) {
+      throw ModelError("checkpoint " + o.checkpoint + " is from another network shape or discriminator (--g-hidden, "
+                       "--d-hidden, --discriminator); resume with the same options or delete it to start over");
+    }
+    torch::Tensor du;
+    d_updates = ar.try_read("d_updates", du) ? du.item<int64_t>() : start * o.d_steps;
     freeze(*ema);
   }
   g->train();
   d->train();
+  std::optional<CollapseProbe> probe;
+  if (o.diagnose_every > 0) probe.emplace(data, o.z_dim, o.diagnose_samples, o.seed + 77, o.judge);
   Batcher batcher(data.images.size(0), o.batch, o.seed);
   Meter meter;
   const auto t0 = std::chrono::steady_clock::now();
@@ -283,35 +411,49 @@ Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCa
   auto g_params = g->parameters(true);
   for (int64_t step = start; step < o.steps; ++step) {
     auto zg = step_generator(o.seed, step, 1);
-    const torch::Tensor real = to_model_range(data.images.index_select(0, batcher.indices(step)));
-    const int64_t B = real.size(0);
-    // Discriminator: hinge loss.
-    const torch::Tensor z1 = torch::randn({B, o.z_dim}, zg);
-    torch::Tensor fake;
-    {
-      torch::NoGradGuard ng;
-      fake = g->forward(z1);
+    // Discriminator: d_steps updates, each on a fresh data batch and fresh noise.
+    double d_loss = 0, d_real = 0, d_fake = 0;
+    for (int64_t k = 0; k < o.d_steps; ++k) {
+      const torch::Tensor real = to_model_range(data.images.index_select(0, batcher.indices(step * o.d_steps + k)));
+      const torch::Tensor z1 = torch::randn({real.size(0), o.z_dim}, zg);
+      torch::Tensor fake;
+      {
+        torch::NoGradGuard ng;
+        fake = g->forward(z1);
+      }
+      opt_d.zero_grad();
+      const torch::Tensor lr = d->forward(real), lf = d->forward(fake);
+      const torch::Tensor loss_d = loss.d(lr, lf);
+      loss_d.backward();
+      opt_d.step();
+      ++d_updates;
+      d_loss += loss_d.item<double>() / o.d_steps;
+      d_real += torch::sigmoid(lr.detach()).mean().item<double>() / o.d_steps;
+      d_fake += torch::sigmoid(lf.detach()).mean().item<double>() / o.d_steps;
     }
-    opt_d.zero_grad();
-    const torch::Tensor d_real = d->forward(real), d_fake = d->forward(fake);
-    const torch::Tensor loss_d = torch::relu(1.0 - d_real).mean() + torch::relu(1.0 + d_fake).mean();
-    loss_d.backward();
-    opt_d.step();
-    // Generator: -D(G(z)).
+    // Generator: one update on fresh noise, D frozen.
+    const int64_t B = std::min(o.batch, data.images.size(0));
     const torch::Tensor z2 = torch::randn({B, o.z_dim}, zg);
     opt_g.zero_grad();
     for (auto& p : d->parameters()) p.set_requires_grad(false);
-    const torch::Tensor loss_g = -d->forward(g->forward(z2)).mean();
+    torch::Tensor lf = d->forward(g->forward(z2));
+    lf.retain_grad();
+    const torch::Tensor loss_g = loss.g(lf);
     loss_g.backward();
     for (auto& p : d->parameters()) p.set_requires_grad(true);
+    double gnorm2 = 0;
+    for (const auto& p : g_params)
+      if (p.grad().defined()) gnorm2 += p.grad().to(torch::kFloat64).pow(2).sum().item<double>();
+    // d(mean loss)/d l_i = (1/B) d(loss_i)/d l_i: scale back to per-sample derivatives.
+    const double logit_grad = (lf.grad() * static_cast<double>(B)).to(torch::kFloat64).pow(2).mean().sqrt().item<double>();
     opt_g.step();
     if (o.ema > 0) {
       torch::NoGradGuard ng;
       const double decay = std::min(o.ema, (1.0 + step) / (10.0 + step));
       for (size_t i = 0; i < ema_params.size(); ++i) ema_params[i].mul_(decay).add_(g_params[i], 1.0 - decay);
     }
-    meter.add({{"d_loss", loss_d.item<double>()}, {"g_loss", loss_g.item<double>()},
-               {"d_real", d_real.mean().item<double>()}, {"d_fake", d_fake.mean().item<double>()}});
+    meter.add({{"d_loss", d_loss}, {"g_loss", loss_g.item<double>()}, {"d_real", d_real}, {"d_fake", d_fake},
+               {"g_grad_norm", std::sqrt(gnorm2)}, {"g_logit_grad", logit_grad}});
     const bool last = step + 1 == o.steps;
     if (!o.checkpoint.empty() && ((step + 1) % o.checkpoint_every == 0 || last)) {
       torch::serialize::OutputArchive ar, a1, a2, a3, a4, a5;
@@ -321,6 +463,7 @@ Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCa
       opt_g.save(a4);
       opt_d.save(a5);
       ar.write("step", torch::tensor(step + 1));
+      ar.write("d_updates", torch::tensor(d_updates));
       ar.write("g", a1);
       ar.write("d", a2);
       ar.write("ema", a3);
@@ -328,8 +471,32 @@ Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCa
       ar.write("opt_d", a5);
       save_archive(ar, o.checkpoint);
     }
-    if (cb && ((step + 1) % o.report_every == 0 || last))
-      cb({step + 1, o.steps, meter.take(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
+    const bool diagnose = probe && ((step + 1) % o.diagnose_every == 0 || last);
+    if (cb && ((step + 1) % o.report_every == 0 || last || diagnose)) {
+      TrainStats st = stats_at(step + 1, o.steps, meter, t0);
+      st.resumed_from = start;
+      st.d_updates = d_updates;
+      st.g_updates = step + 1;
+      if (diagnose) {
+        // The training G with batch statistics; momentum 0 (and the batch counter put back) leaves
+        // its buffers as they were, so diagnostics never change what training computes.
+        std::vector<std::pair<torch::nn::BatchNorm2dImpl*, torch::Tensor>> bns;
+        for (auto& m : g->modules(false))
+          if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) bns.emplace_back(bn, bn->num_batches_tracked.clone());
+        for (auto& [bn, n] : bns) bn->options.momentum(0.0);
+        const auto gen = [&](const torch::Tensor& z) { return g->forward(z); };
+        st.diagnostics = std::make_shared<CollapseDiagnostics>(probe->measure(gen));
+        {
+          torch::NoGradGuard ng;
+          st.samples = g->forward(probe->latents()).slice(0, 0, 8).clone();
+        }
+        for (auto& [bn, n] : bns) {
+          bn->options.momentum(0.1);
+          bn->num_batches_tracked.copy_(n);
+        }
+      }
+      cb(st);
+    }
   }
   Generator out = o.ema > 0 ? ema : g;
   // Recompute BatchNorm statistics for the exported weights (cumulative average over
