@@ -5,6 +5,7 @@
 #include "latentedit/editor.h"
 #include "latentedit/errors.h"
 #include "latentedit/train.h"
+#include "latentedit/train_report.h"
 #include "test_util.h"
 
 using namespace latentedit;
@@ -221,4 +222,39 @@ TEST(Train, CollapseDiagnosticsFlagAOneImageGeneratorNotTheBundledOne) {
   });
   EXPECT_TRUE(few.collapsing) << few.pairwise_ratio << " " << few.duplicate_share;
   EXPECT_EQ(few.duplicate_share, 1.0);
+}
+
+TEST(TrainReport, SummaryAddsResumedSegmentsAndDrawsEveryPanel) {
+  const std::string log =
+      "{\"event\":\"start\",\"step\":0,\"settings\":{\"loss\":\"minimax\"}}\n"
+      "{\"step\":10,\"seconds\":5,\"g_grad_norm\":1,\"g_logit_grad\":0.1,\"d_fake\":0.2}\n"
+      "{\"step\":20,\"seconds\":9,\"g_grad_norm\":3,\"g_logit_grad\":0.3,\"diagnostics\":{\"pairwise_ratio\":0.9}}\n"
+      "\n"
+      "{\"event\":\"resume\",\"step\":20}\n"
+      "{\"step\":30,\"seconds\":4,\"g_grad_norm\":2,\"g_logit_grad\":0.2,\"d_fake\":0.4,\"diagnostics\":{\"pairwise_ratio\":0.8}}\n";
+  TrainingRun run;
+  run.name = "r";
+  run.log = parse_json_lines(log, "log");
+  ASSERT_EQ(run.log.size(), 5u);
+  const auto s = training_summary(run, 20);
+  EXPECT_DOUBLE_EQ(s["seconds"].get<double>(), 13.0);  // 9 s, then 4 s after the resume
+  EXPECT_DOUBLE_EQ(s["early_g_grad_norm_median"].get<double>(), 3.0);  // steps 10 and 20: upper median
+  EXPECT_EQ(s["step"], 30);
+  EXPECT_DOUBLE_EQ(s["d_fake"].get<double>(), 0.4);
+  EXPECT_DOUBLE_EQ(s["diagnostics"]["pairwise_ratio"].get<double>(), 0.8);
+  EXPECT_EQ(s["settings"]["loss"], "minimax");
+  run.samples.emplace_back(20, cv::Mat(64, 130, CV_8UC3, cv::Scalar(0, 0, 255)));
+  const cv::Mat one = training_report({run}, "t");
+  EXPECT_EQ(one.cols, 1500);
+  EXPECT_GT(one.rows, 600 + 64);
+  TrainingRun other = run;
+  other.name = "other";
+  const cv::Mat two = training_report({run, other}, "t");
+  EXPECT_GT(two.rows, one.rows);  // three rows of panels, a sample row per run
+  try {
+    parse_json_lines("{\"step\":1}\n{oops\n", "x.jsonl");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("x.jsonl:2"), std::string::npos) << e.what();
+  }
 }

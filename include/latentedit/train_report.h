@@ -22,6 +22,11 @@ struct TrainingRun {
 // shown). Several runs: the same panels with one line per run, and each run's last samples.
 cv::Mat training_report(const std::vector<TrainingRun>& runs, const std::string& title, int sample_rows = 6);
 
+// A run in numbers, from its log: wall seconds (resumed segments added), the median generator
+// gradient norm and logit gradient over the first `early_steps` steps (the saturation question),
+// the last losses and D outputs, and the last diagnostics record (null if none).
+nlohmann::json training_summary(const TrainingRun& run, int64_t early_steps = 200);
+
 // Parses JSON lines (blank lines skipped); a bad line throws InputError naming `what` and its line.
 std::vector<nlohmann::json> parse_json_lines(const std::string& text, const std::string& what);
 

@@ -358,9 +358,10 @@ int run_train_gan(GanOptions& o) {
 
 struct ReportOptions {
   std::vector<std::string> dirs, names;
-  std::string out, title;
+  std::string out, title, summary;
   bool force = false;
   int rows = 6;
+  int64_t early_steps = 200;
 };
 
 int run_train_report(const ReportOptions& o) {
@@ -372,8 +373,37 @@ int run_train_report(const ReportOptions& o) {
     runs.push_back(read_training_run(o.dirs[i], o.names.empty() ? fs::path(o.dirs[i]).filename().string() : o.names[i]));
   const std::string out = o.out.empty() ? (fs::path(o.dirs[0]) / kReport).string() : o.out;
   if (!o.out.empty()) claim_output_file(out, o.force);
-  write_file_atomic(out, encode_png(training_report(runs, o.title.empty() ? "GAN training: " + runs[0].name : o.title, o.rows)));
-  std::printf("wrote %s\n", out.c_str());
+  std::string title = o.title;
+  if (title.empty())
+    for (size_t i = 0; i < runs.size(); ++i) title += (i ? " vs " : "GAN training: ") + runs[i].name;
+  write_file_atomic(out, encode_png(training_report(runs, title, o.rows)));
+  // The runs in numbers: a Markdown table on stdout (the experiment in docs/GAN_TRAINING.md).
+  auto cell = [](const json& v, const char* f) {
+    if (!v.is_number()) return std::string("-");
+    char b[32];
+    std::snprintf(b, sizeof b, f, v.get<double>());
+    return std::string(b);
+  };
+  std::printf("| run | steps | D updates | time | G grad norm, median of steps 1-%lld | dG loss/d logit (RMS), median of steps 1-%lld | "
+              "D(x) | D(G(z)) | pairwise ratio | near-duplicates | frequency gap | Frechet |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+              static_cast<long long>(o.early_steps), static_cast<long long>(o.early_steps));
+  json all = json::array();
+  for (const auto& r : runs) {
+    const json s = training_summary(r, o.early_steps);
+    all.push_back(s);
+    const json& d = s["diagnostics"];
+    auto dg = [&](const char* k) { return d.is_object() && d.contains(k) ? d[k] : json(nullptr); };
+    std::printf("| %s | %s | %s | %s s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.name.c_str(), cell(s["step"], "%.0f").c_str(),
+                cell(s["d_updates"], "%.0f").c_str(), cell(s["seconds"], "%.0f").c_str(), cell(s["early_g_grad_norm_median"], "%.3g").c_str(),
+                cell(s["early_g_logit_grad_median"], "%.3g").c_str(), cell(s["d_real"], "%.3f").c_str(), cell(s["d_fake"], "%.3f").c_str(),
+                cell(dg("pairwise_ratio"), "%.3f").c_str(), cell(dg("duplicate_share"), "%.3f").c_str(),
+                cell(dg("frequency_gap"), "%.3f").c_str(), cell(dg("frechet"), "%.2f").c_str());
+  }
+  if (!o.summary.empty()) {
+    claim_output_file(o.summary, o.force);
+    write_file_atomic(o.summary, all.dump(2) + "\n");
+  }
+  std::fprintf(stderr, "wrote %s\n", out.c_str());
   return 0;
 }
 
@@ -448,13 +478,16 @@ void register_train(CLI::App& root, std::vector<Command>& cmds, const std::strin
   cmds.push_back({ga, [g] { return run_train_gan(*g); }});
 
   auto r = std::make_shared<ReportOptions>();
-  CLI::App* ra = train->add_subcommand("report", "Draw a GAN run's training_log.jsonl and samples as one PNG; several DIRs: compare them");
+  CLI::App* ra = train->add_subcommand("report", "Draw a GAN run's training_log.jsonl and samples as one PNG (several DIRs: compare "
+                                                 "them) and print the runs' figures as a Markdown table");
   ra->add_option("DIR", r->dirs, "Directories trained with `train gan`")->required();
   ra->add_option("--out", r->out, "PNG to write (default with one DIR: DIR/training_report.png)");
   ra->add_option("--names", r->names, "Legend names, one per DIR (default: the directory names)")->delimiter(',');
   ra->add_option("--title", r->title, "Title line");
   ra->add_option("--rows", r->rows, "Rows of samples over time (one DIR)")->check(CLI::Range(1, 50));
-  ra->add_flag("--force", r->force, "Replace an existing --out file");
+  ra->add_option("--early-steps", r->early_steps, "The table's gradient medians cover steps 1..N")->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  ra->add_option("--summary", r->summary, "Also write the table's numbers as JSON to this file");
+  ra->add_flag("--force", r->force, "Replace existing --out / --summary files");
   cmds.push_back({ra, [r] { return run_train_report(*r); }});
 }
 

@@ -28,9 +28,19 @@ const std::vector<cv::Scalar>& palette() {
 std::string fmt(double v) {
   char b[32];
   const double a = std::fabs(v);
-  if (a != 0 && (a < 1e-2 || a >= 1e4)) std::snprintf(b, sizeof b, "%.0e", v);
-  else std::snprintf(b, sizeof b, "%.3g", v);
+  if (a >= 1e4) std::snprintf(b, sizeof b, "%gk", v / 1000);
+  else if (a != 0 && a < 1e-2) std::snprintf(b, sizeof b, "%.0e", v);
+  else std::snprintf(b, sizeof b, "%.4g", v);
   return b;
+}
+
+// Round tick values (1, 2 or 5 x 10^k apart) covering [lo, hi], about five of them.
+std::vector<double> nice_ticks(double lo, double hi) {
+  const double raw = (hi - lo) / 4, mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double f = raw / mag, step = (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
+  std::vector<double> t;
+  for (double v = std::ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) t.push_back(std::fabs(v) < 1e-12 * step ? 0.0 : v);
+  return t;
 }
 
 // A line chart in `area` of `img`: x = step, y linear or log10; a legend inside the frame;
@@ -39,7 +49,7 @@ void chart(cv::Mat& img, cv::Rect area, const std::string& title, const std::vec
            double ref = std::numeric_limits<double>::quiet_NaN()) {
   const auto font = cv::FONT_HERSHEY_SIMPLEX;
   const cv::Scalar black(0, 0, 0), grey(215, 215, 215);
-  const int L = area.x + 62, R = area.x + area.width - 12, T = area.y + 28, B = area.y + area.height - 34;
+  const int L = area.x + 62, R = area.x + area.width - 24, T = area.y + 28, B = area.y + area.height - 42;
   cv::putText(img, title, {area.x + 8, area.y + 18}, font, 0.5, black, 1, cv::LINE_AA);
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
   auto ty = [&](double v) { return log_y ? std::log10(v) : v; };
@@ -69,20 +79,19 @@ void chart(cv::Mat& img, cv::Rect area, const std::string& title, const std::vec
     const int step = std::max(1, static_cast<int>(std::ceil((y1 - y0) / 6)));
     for (double e = y0; e <= y1 + 1e-9; e += step) yt.push_back(std::pow(10.0, e));
   } else {
-    for (int i = 0; i <= 4; ++i) yt.push_back(y0 + (y1 - y0) * i / 4);
+    yt = nice_ticks(y0, y1);
   }
   for (double v : yt) {
     const int y = Y(v);
     cv::line(img, {L + 1, y}, {R - 1, y}, grey, 1);
     cv::putText(img, fmt(v), {area.x + 4, y + 4}, font, 0.36, black, 1, cv::LINE_AA);
   }
-  for (int i = 0; i <= 4; ++i) {
-    const double v = x0 + (x1 - x0) * i / 4;
+  for (double v : nice_ticks(x0, x1)) {
     const int x = X(v);
     cv::line(img, {x, B}, {x, B + 4}, black, 1);
-    cv::putText(img, std::to_string(static_cast<long long>(std::llround(v))), {x - 12, B + 16}, font, 0.36, black, 1, cv::LINE_AA);
+    cv::putText(img, fmt(v), {x - 12, B + 16}, font, 0.36, black, 1, cv::LINE_AA);
   }
-  cv::putText(img, "step", {R - 30, B + 30}, font, 0.36, black, 1, cv::LINE_AA);
+  cv::putText(img, "step", {R - 30, B + 31}, font, 0.36, black, 1, cv::LINE_AA);
   if (std::isfinite(ref) && (!log_y || ref > 0)) cv::line(img, {L + 1, Y(ref)}, {R - 1, Y(ref)}, cv::Scalar(120, 120, 120), 1);
   for (const auto& s : series) {
     cv::Point prev(-1, -1);
@@ -97,11 +106,12 @@ void chart(cv::Mat& img, cv::Rect area, const std::string& title, const std::vec
       prev = q;
     }
   }
-  int ly = T + 16;
+  // The legend in one row under the axis, so it never hides a line.
+  int lx = L;
   for (const auto& s : series) {
-    cv::line(img, {L + 8, ly - 4}, {L + 28, ly - 4}, s.color, 2, cv::LINE_AA);
-    cv::putText(img, s.label, {L + 34, ly}, font, 0.4, black, 1, cv::LINE_AA);
-    ly += 16;
+    cv::line(img, {lx, B + 27}, {lx + 20, B + 27}, s.color, 2, cv::LINE_AA);
+    cv::putText(img, s.label, {lx + 25, B + 31}, font, 0.4, black, 1, cv::LINE_AA);
+    lx += 40 + cv::getTextSize(s.label, font, 0.4, 1, nullptr).width;
   }
 }
 
@@ -144,6 +154,23 @@ const std::vector<Panel>& panels() {
   return p;
 }
 
+// Comparing runs: one metric per panel, one line per run.
+const std::vector<Panel>& comparison_panels() {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  static const std::vector<Panel> p = {
+      {"G's parameter-gradient norm (log scale)", {{"g_grad_norm", ""}}, true, nan},
+      {"|dG loss/d D logit on G(z)|, RMS (log scale)", {{"g_logit_grad", ""}}, true, nan},
+      {"mean D(G(z))", {{"d_fake", ""}}, false, nan},
+      {"mean D(x)", {{"d_real", ""}}, false, nan},
+      {"D loss", {{"d_loss", ""}}, false, nan},
+      {"G loss", {{"g_loss", ""}}, false, nan},
+      {"pairwise distance ratio vs data (collapse < 0.5)", {{"diagnostics.pairwise_ratio", ""}}, false, 0.5},
+      {"attribute frequency gap (judge), mean", {{"diagnostics.frequency_gap", ""}}, false, nan},
+      {"Frechet distance, judge features", {{"diagnostics.frechet", ""}}, false, nan},
+  };
+  return p;
+}
+
 void put_label(cv::Mat& img, const std::string& s, cv::Point at) {
   cv::putText(img, s, at, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
 }
@@ -159,6 +186,41 @@ std::vector<json> parse_json_lines(const std::string& text, const std::string& w
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     out.push_back(parse_json(line, what + ":" + std::to_string(n), ErrorKind::kInput));  // nesting-bounded reader
   }
+  return out;
+}
+
+json training_summary(const TrainingRun& run, int64_t early_steps) {
+  double seconds = 0, segment = 0;
+  std::vector<double> grad, logit;
+  json last, diag, settings;
+  for (const auto& r : run.log) {
+    if (!r.is_object()) continue;
+    if (r.contains("event")) {
+      seconds += segment;
+      segment = 0;
+      if (r.contains("settings")) settings = r["settings"];
+      continue;
+    }
+    if (!r.contains("step") || !r["step"].is_number()) continue;
+    segment = std::max(segment, r.value("seconds", 0.0));
+    last = r;
+    if (r.contains("diagnostics")) diag = r["diagnostics"];
+    if (r["step"].get<int64_t>() <= early_steps) {
+      if (r.contains("g_grad_norm") && r["g_grad_norm"].is_number()) grad.push_back(r["g_grad_norm"]);
+      if (r.contains("g_logit_grad") && r["g_logit_grad"].is_number()) logit.push_back(r["g_logit_grad"]);
+    }
+  }
+  seconds += segment;
+  auto median = [](std::vector<double> v) -> json {
+    if (v.empty()) return nullptr;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  json out = {{"name", run.name}, {"seconds", seconds}, {"early_steps", early_steps},
+              {"early_g_grad_norm_median", median(grad)}, {"early_g_logit_grad_median", median(logit)},
+              {"diagnostics", diag}, {"settings", settings}};
+  for (const char* k : {"step", "d_updates", "d_loss", "g_loss", "d_real", "d_fake"})
+    out[k] = last.is_object() && last.contains(k) ? last[k] : json(nullptr);
   return out;
 }
 
@@ -191,10 +253,11 @@ cv::Mat training_report(const std::vector<TrainingRun>& runs, const std::string&
     scaled.push_back(s);
     rows_h += s.rows + 8;
   }
-  const int grid_top = top + 2 * PH + (rows.empty() ? 0 : 30);
+  const int panel_rows = static_cast<int>((multi ? comparison_panels() : panels()).size() + 2) / 3;
+  const int grid_top = top + panel_rows * PH + (rows.empty() ? 0 : 30);
   cv::Mat img(grid_top + rows_h + 10, W, CV_8UC3, cv::Scalar(255, 255, 255));
   cv::putText(img, title, {12, 30}, cv::FONT_HERSHEY_SIMPLEX, 0.7, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
-  const auto& ps = panels();
+  const auto& ps = multi ? comparison_panels() : panels();
   for (size_t i = 0; i < ps.size(); ++i) {
     const Panel& p = ps[i];
     std::vector<Series> series;
@@ -207,8 +270,7 @@ cv::Mat training_report(const std::vector<TrainingRun>& runs, const std::string&
       for (size_t r = 0; r < runs.size(); ++r)
         series.push_back({runs[r].name, column(runs[r].log, p.metrics[0].first), palette()[r % palette().size()]});
     }
-    const std::string t = multi ? p.metrics[0].second + (p.log_y ? " (log scale)" : "") : p.title;
-    chart(img, {static_cast<int>(i % 3) * PW, top + static_cast<int>(i / 3) * PH, PW, PH}, t, series, p.log_y, p.ref);
+    chart(img, {static_cast<int>(i % 3) * PW, top + static_cast<int>(i / 3) * PH, PW, PH}, p.title, series, p.log_y, p.ref);
   }
   if (!rows.empty()) put_label(img, multi ? "last samples of each run (fixed latents)" : "samples from fixed latents during training",
                                {12, grid_top - 10});
