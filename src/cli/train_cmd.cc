@@ -359,7 +359,7 @@ int run_train_gan(GanOptions& o) {
 struct ReportOptions {
   std::vector<std::string> dirs, names;
   std::string out, title, summary;
-  bool force = false;
+  bool force = false, quiet = false;
   int rows = 6;
   int64_t early_steps = 200;
 };
@@ -403,7 +403,7 @@ int run_train_report(const ReportOptions& o) {
     claim_output_file(o.summary, o.force);
     write_file_atomic(o.summary, all.dump(2) + "\n");
   }
-  std::fprintf(stderr, "wrote %s\n", out.c_str());
+  log(o.quiet, "wrote " + out);
   return 0;
 }
 
@@ -488,6 +488,7 @@ void register_train(CLI::App& root, std::vector<Command>& cmds, const std::strin
   ra->add_option("--early-steps", r->early_steps, "The table's gradient medians cover steps 1..N")->check(CLI::Range(int64_t{1}, int64_t{100000000}));
   ra->add_option("--summary", r->summary, "Also write the table's numbers as JSON to this file");
   ra->add_flag("--force", r->force, "Replace existing --out / --summary files");
+  ra->add_flag("-q,--quiet", r->quiet, "No log line on stderr");
   cmds.push_back({ra, [r] { return run_train_report(*r); }});
 }
 

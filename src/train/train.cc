@@ -212,14 +212,17 @@ Classifier train_classifier(const Dataset& data, const ClassifierTrainOptions& o
   return net;
 }
 
+namespace {
+// -V(D, G) of the paper, which D minimises: -E[log D(x)] - E[log(1 - D(G(z)))], with
+// softplus(-l) = -log D and softplus(l) = -log(1 - D) for D = sigmoid(l) (no overflow).
+torch::Tensor minus_value(const torch::Tensor& r, const torch::Tensor& f) { return F::softplus(-r).mean() + F::softplus(f).mean(); }
+}  // namespace
+
 const std::vector<GanLoss>& gan_losses() {
-  // softplus(-l) = -log D, softplus(l) = -log(1 - D) for D = sigmoid(l), without overflow.
   static const std::vector<GanLoss> losses = {
-      {"minimax", "D: -E[log D(x)] - E[log(1 - D(G(z)))]; G: E[log(1 - D(G(z)))] (the paper's V, saturating)",
-       [](const torch::Tensor& r, const torch::Tensor& f) { return F::softplus(-r).mean() + F::softplus(f).mean(); },
+      {"minimax", "D: -E[log D(x)] - E[log(1 - D(G(z)))]; G: E[log(1 - D(G(z)))] (the paper's V, saturating)", minus_value,
        [](const torch::Tensor& f) { return -F::softplus(f).mean(); }},
-      {"non-saturating", "D: as minimax; G: -E[log D(G(z))] (the paper's practical choice; the course's BCE)",
-       [](const torch::Tensor& r, const torch::Tensor& f) { return F::softplus(-r).mean() + F::softplus(f).mean(); },
+      {"non-saturating", "D: as minimax; G: -E[log D(G(z))] (the paper's practical choice; the course's BCE)", minus_value,
        [](const torch::Tensor& f) { return F::softplus(-f).mean(); }},
       {"hinge", "D: E[max(0, 1 - l(x))] + E[max(0, 1 + l(G(z)))]; G: -E[l(G(z))] (l: D's logit)",
        [](const torch::Tensor& r, const torch::Tensor& f) { return torch::relu(1.0 - r).mean() + torch::relu(1.0 + f).mean(); },
