@@ -91,7 +91,6 @@ void chart(cv::Mat& img, cv::Rect area, const std::string& title, const std::vec
     cv::line(img, {x, B}, {x, B + 4}, black, 1);
     cv::putText(img, fmt(v), {x - 12, B + 16}, font, 0.36, black, 1, cv::LINE_AA);
   }
-  cv::putText(img, "step", {R - 30, B + 31}, font, 0.36, black, 1, cv::LINE_AA);
   if (std::isfinite(ref) && (!log_y || ref > 0)) cv::line(img, {L + 1, Y(ref)}, {R - 1, Y(ref)}, cv::Scalar(120, 120, 120), 1);
   for (const auto& s : series) {
     cv::Point prev(-1, -1);
@@ -107,11 +106,13 @@ void chart(cv::Mat& img, cv::Rect area, const std::string& title, const std::vec
     }
   }
   // The legend in one row under the axis, so it never hides a line.
-  int lx = L;
+  int lx = L, ly = B + 27;
   for (const auto& s : series) {
-    cv::line(img, {lx, B + 27}, {lx + 20, B + 27}, s.color, 2, cv::LINE_AA);
-    cv::putText(img, s.label, {lx + 25, B + 31}, font, 0.4, black, 1, cv::LINE_AA);
-    lx += 40 + cv::getTextSize(s.label, font, 0.4, 1, nullptr).width;
+    const int w = 25 + cv::getTextSize(s.label, font, 0.4, 1, nullptr).width;
+    if (lx > L && lx + w > R) lx = L, ly += 14;  // wrap to a second row
+    cv::line(img, {lx, ly}, {lx + 20, ly}, s.color, 2, cv::LINE_AA);
+    cv::putText(img, s.label, {lx + 25, ly + 4}, font, 0.4, black, 1, cv::LINE_AA);
+    lx += w + 18;
   }
 }
 
@@ -257,6 +258,9 @@ cv::Mat training_report(const std::vector<TrainingRun>& runs, const std::string&
   const int grid_top = top + panel_rows * PH + (rows.empty() ? 0 : 30);
   cv::Mat img(grid_top + rows_h + 10, W, CV_8UC3, cv::Scalar(255, 255, 255));
   cv::putText(img, title, {12, 30}, cv::FONT_HERSHEY_SIMPLEX, 0.7, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  const std::string xnote = "x axes: generator updates (steps)";
+  cv::putText(img, xnote, {W - 16 - cv::getTextSize(xnote, cv::FONT_HERSHEY_SIMPLEX, 0.45, 1, nullptr).width, 30},
+              cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(90, 90, 90), 1, cv::LINE_AA);
   const auto& ps = multi ? comparison_panels() : panels();
   for (size_t i = 0; i < ps.size(); ++i) {
     const Panel& p = ps[i];
