@@ -8,7 +8,8 @@
 #   minimax-k5      minimax with K = 5: a stronger D, where the saturating loss starves G
 # each logging losses, D outputs and gradient norms every 10 steps and mode-collapse diagnostics
 # every 100 (judged by the bundled auditor), then draws them side by side and prints the table.
-# Two runs at a time, one thread each. Resumable: rerun after an interruption.
+# Two runs at a time, one thread each: about 65 minutes on 2 cores (the K = 5 lane bounds it).
+# Resumable: rerun after an interruption; finished runs are kept.
 # Usage: scripts/gan_experiment.sh [OUT_DIR=gan_experiment] [STEPS=1500]
 set -euo pipefail
 cd "$(dirname "$0")/.."
