@@ -24,6 +24,14 @@ TEST(Train, ClassifierLossIsFiniteAndDecreases) {
   EXPECT_LT(losses.back(), losses.front() * 0.8) << "first " << losses.front() << " last " << losses.back();
 }
 
+namespace {
+void expect_same_weights(const torch::nn::Module& x, const torch::nn::Module& y, const std::string& what) {
+  const auto a = state_dict(x), b = state_dict(y);
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << what << " " << a[i].first;
+}
+}  // namespace
+
 TEST(Train, ClassifierResumeContinuesIdentically) {
   test::TempDir dir;
   const Dataset d = render_dataset(2, 0, 64);
@@ -39,36 +47,7 @@ TEST(Train, ClassifierResumeContinuesIdentically) {
   o.steps = 6;
   o.resume = true;
   const Classifier resumed = train_classifier(d, o);
-  const auto a = state_dict(*straight), b = state_dict(*resumed);
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
-}
-
-TEST(Train, GanResumeContinuesIdenticallyAndLossesAreFinite) {
-  test::TempDir dir;
-  const Dataset d = render_dataset(3, 0, 64);
-  GanTrainOptions o;
-  o.g_hidden = 4;
-  o.d_hidden = 4;
-  o.batch = 8;
-  o.steps = 4;
-  o.bn_calibration_batches = 2;
-  o.report_every = 1;
-  std::vector<TrainStats> stats;
-  Generator straight = train_gan(d, o, [&](const TrainStats& s) { stats.push_back(s); });
-  for (const auto& s : stats)
-    for (const auto& [k, v] : s.losses) EXPECT_TRUE(std::isfinite(v)) << k;
-  o.checkpoint = dir / "g.ckpt";
-  o.checkpoint_every = 2;
-  o.steps = 2;
-  train_gan(d, o);
-  o.steps = 4;
-  o.resume = true;
-  const Generator resumed = train_gan(d, o);
-  const auto a = state_dict(*straight), b = state_dict(*resumed);
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
-  const auto img = straight->forward(torch::randn({2, 64}));
-  EXPECT_EQ(img.sizes(), (std::vector<int64_t>{2, 3, 64, 64}));
+  expect_same_weights(*straight, *resumed, "classifier");
 }
 
 TEST(Train, SpectralNormKeepsLayersNearUnitGain) {
@@ -190,9 +169,10 @@ TEST(Train, GanResumeIsBitIdenticalForEveryLossAndDiscriminator) {
         const std::string what = loss.name + " " + disc + " k=" + std::to_string(k);
         ASSERT_EQ(resumed_stats.front().resumed_from, 3) << what;
         EXPECT_EQ(resumed_stats.back().d_updates, 5 * k) << what;
-        const auto a = state_dict(*straight), b = state_dict(*resumed);
-        ASSERT_EQ(a.size(), b.size());
-        for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << what << " " << a[i].first;
+        expect_same_weights(*straight, *resumed, what);
+        for (const auto& st : straight_stats)
+          for (const auto& [key, v] : st.losses) EXPECT_TRUE(std::isfinite(v)) << what << " " << key;
+        EXPECT_EQ(straight->forward(torch::randn({2, 64})).sizes(), (std::vector<int64_t>{2, 3, 64, 64}));
         // The losses of steps 4 and 5 are the same numbers in both runs.
         EXPECT_EQ(straight_stats.back().losses, resumed_stats.back().losses) << what;
       }
