@@ -157,7 +157,7 @@ TEST(Train, GanResumeIsBitIdenticalForEveryLossAndDiscriminator) {
         o.diagnose_samples = 16;
         o.steps = 5;
         std::vector<TrainStats> straight_stats;
-        const Generator straight = train_gan(d, o, [&](const TrainStats& s) { straight_stats.push_back(s); });
+        Generator straight = train_gan(d, o, [&](const TrainStats& s) { straight_stats.push_back(s); });
         o.checkpoint = dir / "g.ckpt";
         o.checkpoint_every = 3;
         o.steps = 3;
