@@ -117,6 +117,9 @@ class PythonRef {
       dup2(out[1], 1);
       close(in[1]);
       close(out[0]);
+      // Drop every other inherited descriptor: an earlier child's stdin pipe held open here would
+      // keep that child from ever seeing EOF (and the bench from exiting).
+      for (int fd = 3; fd < 1024; ++fd) close(fd);
       cfg.apply();
       exec_child(args);
     }
