@@ -7,6 +7,7 @@
 // Usage: latentedit_bench [--threads N] [--reps R] [--bundle DIR] [--python /usr/bin/python3|none]
 //                         [--cli PATH] [--train-steps K] [--sections 123456]
 // Every figure is a median of R runs (min and max beside it). Results go to stdout.
+#include <dlfcn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
@@ -223,7 +224,18 @@ Stat train_ms(bool gan, int steps, int64_t cls_hidden, int64_t cls_batch, int64_
 
 // GFLOP/s of a large square matrix product in `dt` (torch::mm: OpenBLAS for FP32, oneDNN for BF16
 // where the CPU has AVX-512 BF16): the machine's attainable dense multiply-add rate.
-Stat gemm_gflops(torch::Dtype dt, int reps) {
+Stat gemm_gflops(torch::Dtype dt, int reps, int threads) {
+  // set_threads() leaves OpenBLAS at one thread (torch's pool does latentedit's parallel work);
+  // the floor needs the whole machine, so OpenBLAS gets every thread for this measurement.
+  using SetFn = void (*)(int);
+  const auto openblas_threads = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (openblas_threads) openblas_threads(threads);
+  struct Restore {
+    SetFn fn;
+    ~Restore() {
+      if (fn) fn(1);
+    }
+  } restore{openblas_threads};
   const int64_t n = 2048;
   const auto a = torch::randn({n, n}).to(dt), b = torch::randn({n, n}).to(dt);
   torch::NoGradGuard ng;
@@ -481,12 +493,12 @@ int main(int argc, char** argv) {
   ClassifierOptions co;
   const double fwd = static_cast<double>(generator_flops(go) + classifier_flops(co));
   const double per_step = 2.0 * fwd;  // forward + input-gradient backward (same FLOPs as forward)
-  const Stat f32 = gemm_gflops(torch::kFloat32, reps), b16 = gemm_gflops(torch::kBFloat16, reps);
+  const Stat f32 = gemm_gflops(torch::kFloat32, reps, threads), b16 = gemm_gflops(torch::kBFloat16, reps, threads);
   const Stat gf = conv_gflops(reps);
   const double floor_ms = per_step / (f32.median * 1e9) * 1000.0, floor_bf16 = per_step / (b16.median * 1e9) * 1000.0;
   std::printf("\n3. Physical floor (course size): %.0f MFLOP per image-step (G %.1f + C %.1f MFLOP forward, x2 for the input-gradient)\n",
               per_step / 1e6, generator_flops(go) / 1e6, classifier_flops(co) / 1e6);
-  std::printf("   FP32 matrix-multiply peak: %.1f GFLOP/s (min %.1f, max %.1f; torch::mm 2048^3)  -> floor %.2f ms/image-step\n",
+  std::printf("   FP32 matrix-multiply peak: %.1f GFLOP/s (min %.1f, max %.1f; torch::mm 2048^3, OpenBLAS at every thread)  -> floor %.2f ms/image-step\n",
               f32.median, f32.min, f32.max, floor_ms);
   std::printf("   BF16 matrix-multiply peak: %.1f GFLOP/s (min %.1f, max %.1f; torch::mm 2048^3 in bfloat16) -> floor %.2f ms/image-step\n",
               b16.median, b16.min, b16.max, floor_bf16);
