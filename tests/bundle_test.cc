@@ -107,6 +107,55 @@ TEST(Bundle, EachMissingOrCorruptPieceHasItsOwnError) {
   expect_bundle_error(d / "nan", "the generator outputs NaN or infinite pixels");
 }
 
+TEST(Bundle, EnsembleClassifierAveragesItsMembersLogits) {
+  test::TempDir d;
+  test::make_random_bundle(d / "a", 4, 4, 0);
+  test::make_random_bundle(d / "b", 4, 6, 1);  // another seed and width: member 1
+  const std::string b = d / "a";
+  fs::copy_file(d / "b/classifier.safetensors", b + "/classifier_1.safetensors");
+  auto j = test::read_json(b + "/model.json");
+  const nlohmann::json single = j["classifier"];
+  j["classifier"] = {{"arch", "ensemble"},
+                     {"members", {single, {{"arch", "dcgan-course-classifier"}, {"hidden_dim", 6}, {"weights", "classifier_1.safetensors"}}}}};
+  write_manifest(b, j);
+  const Models m = load_bundle(b);
+  EXPECT_EQ(m.classifier.arch, "ensemble");
+  const Network c0 = load_network_file(b + "/classifier.safetensors", "c0", false);
+  const Network c1 = load_network_file(b + "/classifier_1.safetensors", "c1", false);
+  EXPECT_EQ(m.classifier.parameters, c0.parameters + c1.parameters);
+  const torch::Tensor x = torch::rand({3, 3, 64, 64}) * 2 - 1;
+  const torch::Tensor want = (c0.forward(x) + c1.forward(x)) / 2;
+  EXPECT_TRUE(torch::allclose(m.classifier.forward(x), want, 1e-5, 1e-5));
+  EXPECT_GT((c0.forward(x) - c1.forward(x)).abs().max().item<double>(), 1e-3);  // the members differ
+  // Input gradients flow through every member.
+  const torch::Tensor xi = x.clone().requires_grad_(true);
+  m.classifier.forward(xi).sum().backward();
+  const torch::Tensor x0 = x.clone().requires_grad_(true), x1 = x.clone().requires_grad_(true);
+  c0.forward(x0).sum().backward();
+  c1.forward(x1).sum().backward();
+  EXPECT_TRUE(torch::allclose(xi.grad(), (x0.grad() + x1.grad()) / 2, 1e-5, 1e-6));
+  ASSERT_TRUE(m.classifier.features);
+  EXPECT_EQ(m.classifier.features(x).size(1), c0.features(x).size(1) + c1.features(x).size(1));
+
+  // What an ensemble may not be.
+  auto bad = j;
+  bad["classifier"]["members"] = {single};
+  write_manifest(b, bad);
+  expect_bundle_error(b, "needs \"members\": a list of 2..16");
+  bad = j;
+  bad["classifier"]["members"][1] = j["classifier"];
+  write_manifest(b, bad);
+  expect_bundle_error(b, "is itself an ensemble");
+  bad = j;
+  bad["generator"] = j["classifier"];
+  write_manifest(b, bad);
+  expect_bundle_error(b, "an ensemble is for classifiers only");
+  bad = j;
+  bad["classifier"]["members"][1]["weights"] = "missing.safetensors";
+  write_manifest(b, bad);
+  expect_bundle_error(b, "missing.safetensors does not exist");
+}
+
 TEST(Bundle, DefaultBundleHonoursEnvironment) {
   test::TempDir d;
   setenv("LATENTEDIT_MODEL", d.str().c_str(), 1);

@@ -158,6 +158,28 @@ TEST_F(Cli, DatasetAndTrainingWriteABundle) {
   EXPECT_EQ(j["generator"]["weights"], "generator.safetensors");
   EXPECT_EQ(j["training"]["classifier"]["steps"], 3);
   ASSERT_EQ(run_cli("sample --count 1 --out " + out / "s" + " --model " + out / "b", &o, &e), 0) << e;
+
+  // Ensemble members join the classifier; retraining a member replaces only that member.
+  const std::string member = "train classifier --data " + out / "d" + " --hidden 4 --steps 2 --batch 8 --out " + out / "b";
+  ASSERT_EQ(run_cli(member + " --member 2 --seed 5", &o, &e), 0) << e;
+  ASSERT_EQ(run_cli(member + " --member 1 --seed 4", &o, &e), 0) << e;
+  const std::string first = read_file(out / "b/classifier_1.safetensors");
+  ASSERT_EQ(run_cli(member + " --member 1 --seed 6", &o, &e), 0) << e;
+  EXPECT_NE(read_file(out / "b/classifier_1.safetensors"), first);
+  auto k = test::read_json(out / "b/model.json");
+  ASSERT_EQ(k["classifier"]["arch"], "ensemble");
+  std::vector<std::string> files;
+  for (const auto& m : k["classifier"]["members"]) files.push_back(m["weights"]);
+  EXPECT_EQ(files, (std::vector<std::string>{"classifier.safetensors", "classifier_1.safetensors", "classifier_2.safetensors"}));
+  EXPECT_EQ(k["training"]["classifier_1"]["seed"], 6);
+  EXPECT_EQ(k["training"]["classifier"]["steps"], 3);  // member 0 untouched
+  // Member 0 retrained: it stays one member of the ensemble.
+  ASSERT_EQ(run_cli(member + " --seed 7", &o, &e), 0) << e;
+  k = test::read_json(out / "b/model.json");
+  EXPECT_EQ(k["classifier"]["members"].size(), 3u);
+  EXPECT_EQ(k["training"]["classifier"]["seed"], 7);
+  ASSERT_EQ(run_cli("edit --add Smiling --steps 1 --count 1 -q --out " + out / "e" + " --model " + out / "b", &o, &e), 0) << e;
+  EXPECT_EQ(run_cli(member + " --member 16", &o, &e), 2);
 }
 
 TEST_F(Cli, TrainGanLogsDiagnosesResumesAndReports) {

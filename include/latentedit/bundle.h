@@ -101,6 +101,10 @@ nlohmann::json make_manifest(const std::string& name, int64_t z_dim, int64_t gen
 // shapes when not given. Throws ModelError when the weights do not fit.
 Network make_generator_network(const NamedTensors& weights, const std::string& source,
                                std::optional<GeneratorOptions> opt = std::nullopt);
+// Classifiers averaged: logits = the mean of the members' logits (features: concatenated).
+// model.json: "classifier": {"arch": "ensemble", "members": [{...}, {...}]}. Throws ModelError
+// for fewer than 2 members.
+Network ensemble_network(std::vector<Network> members);
 Network make_classifier_network(const NamedTensors& weights, const std::string& source,
                                 std::optional<ClassifierOptions> opt = std::nullopt);
 

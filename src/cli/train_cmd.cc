@@ -64,8 +64,17 @@ struct TrainCommon {
 
 // Publishes a trained network into the bundle DIR: its weights and model.json (read if present,
 // else a fresh manifest for `d`; `role` set), staged and committed together.
+// A role's file stem: "classifier", or "classifier_2" for ensemble member 2.
+std::string member_name(const std::string& role, int64_t member) {
+  return member > 0 ? role + "_" + std::to_string(member) : role;
+}
+
+// Publishes a trained network into the bundle DIR: its weights and model.json (read if present,
+// else a fresh manifest for `d`; `role` set), staged and committed together. Member K > 0 of an
+// ensemble is written as ROLE_K.safetensors and joins the role's "members" list (the role's
+// single network, if any, becomes member 0).
 void publish(const TrainCommon& o, const Dataset& d, const std::string& role, const NamedTensors& weights, const std::string& arch,
-             int64_t hidden, const json& training, int64_t z_dim) {
+             int64_t hidden, const json& training, int64_t z_dim, int64_t member = 0) {
   const std::string path = (fs::path(o.out.out) / "model.json").string();
   json j;
   if (fs::exists(path)) {
@@ -76,9 +85,25 @@ void publish(const TrainCommon& o, const Dataset& d, const std::string& role, co
     j = manifest_header(o.name, z_dim > 0 ? z_dim : 64, 64, -1, 1, d.attributes);
   }
   if (z_dim > 0) j["z_dim"] = z_dim;
-  const std::string file = role + ".safetensors";
-  j[role] = manifest_entry(arch, hidden, file);
-  j["training"][role] = training;
+  const std::string file = member_name(role, member) + ".safetensors";
+  json entry = manifest_entry(arch, hidden, file);
+  // Ensemble members: the entry joins (or replaces the same file in) the role's member list.
+  const bool was_ensemble = j.contains(role) && j[role].is_object() && j[role].value("arch", "") == "ensemble";
+  if (member > 0 || was_ensemble) {
+    std::vector<json> members;
+    if (was_ensemble && j[role].contains("members") && j[role]["members"].is_array())
+      for (const json& e : j[role]["members"]) members.push_back(e);
+    else if (j.contains(role) && j[role].is_object())
+      members.push_back(j[role]);
+    members.erase(std::remove_if(members.begin(), members.end(), [&](const json& e) { return e.value("weights", "") == file; }),
+                  members.end());
+    members.push_back(entry);
+    std::sort(members.begin(), members.end(),
+              [](const json& a, const json& b) { return a.value("weights", "") < b.value("weights", ""); });
+    if (members.size() > 1) entry = {{"arch", "ensemble"}, {"members", members}};
+  }
+  j[role] = entry;
+  j["training"][member_name(role, member)] = training;
   StagedDir staged(o.out.out, "train", o.out.force, StagedDir::kAdd);  // the bundle grows: other networks stay
   staged.add(file, serialize_safetensors(weights, {{"format", "pt"}}));
   staged.add("model.json", j.dump(2) + "\n");
@@ -116,6 +141,7 @@ struct ClsOptions : TrainCommon {
   int64_t pgd_steps = 3;
   bool augment = false;
   std::string init;
+  int64_t member = 0;
 };
 
 int run_train_classifier(const ClsOptions& o) {
@@ -123,7 +149,7 @@ int run_train_classifier(const ClsOptions& o) {
   claim_output(o.out.out, "train", o.out.force);  // before any work; created only once training starts
   const Dataset d = o.src.load(o.common.quiet);
   ClassifierTrainOptions t;
-  fill_common(o, t, o.role + ".ckpt", 128);
+  fill_common(o, t, member_name(o.role, o.member) + ".ckpt", 128);
   t.hidden_dim = o.hidden;
   t.lr = o.lr;
   t.adversarial_eps = o.adversarial;
@@ -143,12 +169,12 @@ int run_train_classifier(const ClsOptions& o) {
   Classifier net = train_classifier(d, t, [&](const TrainStats& s) { last = s; cb(s); });
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const std::string file = o.role + ".safetensors";
+  const std::string file = member_name(o.role, o.member) + ".safetensors";
   const json training = {{"steps", o.steps}, {"batch", t.batch}, {"lr", o.lr}, {"seed", o.seed}, {"threads", threads},
                          {"adversarial_eps", o.adversarial}, {"pgd_steps", o.pgd_steps}, {"augment", o.augment},
                          {"init", o.init.empty() ? json(nullptr) : json(o.init)},
                          {"seconds", secs}, {"final_losses", last.losses}, {"source", o.src.describe()}};
-  publish(o, d, o.role, state_dict(*net), "dcgan-course-classifier", t.hidden_dim, training, 0);
+  publish(o, d, o.role, state_dict(*net), "dcgan-course-classifier", t.hidden_dim, training, 0, o.member);
   std::printf("wrote %s/%s (%s, hidden %lld) in %.0f s\n", o.out.out.c_str(), file.c_str(), o.role.c_str(),
               static_cast<long long>(o.hidden), secs);
   return 0;
@@ -436,6 +462,10 @@ void register_train(CLI::App& root, std::vector<Command>& cmds, const std::strin
                  "PGD adversarial training: L-inf radius EPS in the [-1,1] input range (0 = off); loss = (clean + adversarial) / 2")
       ->check(real_range(0.0, 1.0));
   ca->add_option("--pgd-steps", c->pgd_steps, "PGD steps per batch (step 2.5*EPS/K, random start)")->check(CLI::Range(int64_t{1}, int64_t{100}));
+  ca->add_option("--member", c->member,
+                 "Ensemble member K (1..15): write ROLE_K.safetensors and add it to the role's ensemble in model.json (logits "
+                 "averaged over the members; train each with its own --seed and --data-seed); 0 = the single network")
+      ->check(CLI::Range(int64_t{0}, int64_t{15}));
   ca->add_flag("--augment", c->augment, "Random horizontal flips and +-2 px shifts");
   ca->add_option("--init", c->init, "Start from this classifier's weights (.safetensors/.pth) instead of random: fine-tuning");
   cmds.push_back({ca, [c] { return run_train_classifier(*c); }});

@@ -120,6 +120,31 @@ Network make_classifier_network(const NamedTensors& weights, const std::string& 
   return net;
 }
 
+Network ensemble_network(std::vector<Network> members) {
+  if (members.size() < 2) throw ModelError("an ensemble needs at least 2 classifiers");
+  Network net;
+  net.arch = "ensemble";
+  for (const Network& n : members) {
+    net.source += (net.source.empty() ? "" : " + ") + n.source;
+    net.parameters += n.parameters;
+    net.hidden_dim = std::max(net.hidden_dim, n.hidden_dim);
+  }
+  auto held = std::make_shared<std::vector<Network>>(std::move(members));
+  net.forward = [held](const torch::Tensor& x) {
+    torch::Tensor sum = (*held)[0].forward(x);
+    for (size_t i = 1; i < held->size(); ++i) sum = sum + (*held)[i].forward(x);
+    return sum / static_cast<double>(held->size());
+  };
+  if (std::all_of(held->begin(), held->end(), [](const Network& n) { return bool(n.features); }))
+    net.features = [held](const torch::Tensor& x) {
+      std::vector<torch::Tensor> f;
+      for (const Network& n : *held) f.push_back(n.features(x));
+      return torch::cat(f, 1);
+    };
+  net.holder = held;
+  return net;
+}
+
 namespace {
 
 template <typename T>
@@ -142,6 +167,20 @@ Network load_network(const json& spec, const std::string& dir, const std::string
   const std::string where = dir + "/model.json: \"" + role + "\"";
   if (!spec.is_object()) throw ModelError(where + " must be an object");
   const std::string arch = get_field<std::string>(spec, "arch", where);
+  if (arch == "ensemble") {
+    if (role == "generator") throw ModelError(where + ": an ensemble is for classifiers only");
+    if (!spec.contains("members") || !spec["members"].is_array() || spec["members"].size() < 2 ||
+        spec["members"].size() > 16)
+      throw ModelError(where + ": an ensemble needs \"members\": a list of 2..16 classifier entries");
+    std::vector<Network> members;
+    for (size_t i = 0; i < spec["members"].size(); ++i) {
+      const json& e = spec["members"][i];
+      if (e.is_object() && e.value("arch", "") == "ensemble")
+        throw ModelError(where + ": ensemble member " + std::to_string(i) + " is itself an ensemble; list its members instead");
+      members.push_back(load_network(e, dir, role + "\" member " + std::to_string(i) + "\"", m));
+    }
+    return ensemble_network(std::move(members));
+  }
   if (arch == "torchscript") {
     const std::string file = (fs::path(dir) / get_field<std::string>(spec, "file", where)).string();
     if (!fs::exists(file)) throw ModelError(where + ": TorchScript file " + file + " does not exist");
