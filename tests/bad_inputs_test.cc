@@ -188,7 +188,6 @@ const Case kCases[] = {
     {"EditPenaltyNegative", "edit --add Smiling --penalty -1 --out {d}/o", 2},
     {"EditPenaltyNaN", "edit --add Smiling --penalty nan --out {d}/o", 2},
     {"EditPriorInf", "edit --add Smiling --prior inf --out {d}/o", 2},
-    {"EditPixelPenaltyNegative", "edit --add Smiling --pixel-penalty -1 --out {d}/o", 2},
     {"EditPenaltyKind", "edit --add Smiling --penalty-kind l3 --out {d}/o", 2},
     {"EditMethod", "edit --add Smiling --method magic --out {d}/o", 2},
     {"EditKeepMask", "edit --add Smiling --keep-mask some --out {d}/o", 2},

@@ -38,14 +38,13 @@ TEST(Spec, AbsentFieldsTakeTheCourseDefaults) {
 TEST(Spec, ToJsonRoundTripsAndIsCanonical) {
   const json in = {{"add", {"smiling:0.9", "Blond hair"}}, {"remove", "eyeglasses"}, {"keep", {"male"}},
                    {"steps", 12}, {"step_size", 0.05}, {"penalty", 0.3}, {"penalty_kind", "l1"}, {"prior", 0.01},
-                   {"pixel_penalty", 2.5}, {"target_prob", 0.8}, {"batch_mean", true}, {"show_steps", {3, 6}}, {"scale", 3},
+                   {"target_prob", 0.8}, {"batch_mean", true}, {"show_steps", {3, 6}}, {"scale", 3},
                    {"outputs", {{"strip", true}, {"pairs", false}}}};
   const EditSettings s = EditSettings::from_json(in, A);
   const json j = s.to_json(A);
   EXPECT_EQ(j["add"], json({"Smiling:0.9", "Blond_Hair"}));
   EXPECT_EQ(j["remove"], json({"Eyeglasses"}));
   EXPECT_EQ(j["keep"], json({"Male"}));
-  EXPECT_EQ(j["pixel_penalty"], 2.5);
   EXPECT_EQ(j["show_steps"].size(), 13u);  // strips record every step
   const EditSettings back = EditSettings::from_json(j, A);
   EXPECT_EQ(back.to_json(A), j);

@@ -11,7 +11,6 @@
 //
 // gradient (the course's, generalised): each step ascends
 //   s_i = mean_t(sign_t * logit_t) - penalty * ||w * (logits_keep(z) - logits_keep(z0))|| - prior * (||z|| - sqrt(d))^2
-//         - pixel_penalty * mean_pixels((G(z) - G(z0))^2)
 //   z_i <- z_i + step_size * ds_i/dz_i            sign_t = +1 for add, -1 for remove.
 // With `batch_mean` the update uses the gradient of the batch mean of s_i, exactly as the
 // course notebook (so its effective step shrinks with the batch size). w are the keep-mask

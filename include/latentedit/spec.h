@@ -57,7 +57,6 @@ struct EditSpec {
   int steps = 10;
   double step_size = 0.2;
   double prior = 0.0;                // weight of (||z|| - sqrt(z_dim))^2
-  double pixel_penalty = 0.0;        // gradient/projected: weight of mean((G(z) - G(z0))^2) over pixels
   std::optional<double> target_prob; // stop probability of targets that do not set their own
   bool batch_mean = false;           // course scaling of the gradient (see editor.h)
   std::vector<int> record_steps;     // steps whose images are kept (0 and `steps` always are)
@@ -91,7 +90,7 @@ struct OutputOptions {
 struct SettingsLimits {
   int max_steps = 100000;
   double max_step_size = 10.0;
-  double max_weight = 1e3;           // penalty, prior, pixel_penalty
+  double max_weight = 1e3;           // penalty, prior
   int max_scale = 8;
 };
 

@@ -47,10 +47,6 @@ void EditFlags::add_to(CLI::App* app) {
   app->add_option("--penalty", penalty, "Weight of the kept attributes' change")->check(non_negative());
   app->add_option("--penalty-kind", penalty_kind, "l2 (course), l1 or squared")->check(CLI::IsMember({"l2", "l1", "squared"}));
   app->add_option("--prior", prior, "Weight keeping ||z|| near sqrt(z_dim)")->check(non_negative());
-  app->add_option("--pixel-penalty", pixel_penalty,
-                  "gradient/projected: weight of the mean squared pixel change from the original image (in the model's "
-                  "range), so the edit prefers small, local changes")
-      ->check(non_negative());
   app->add_option("--target-prob", target_prob, "Stop a latent once every target reaches this probability (remove: 1-p)")
       ->check(real_range(0.0, 1.0));
   app->add_flag("--batch-mean", batch_mean, "Course-exact scaling: gradient of the batch mean (step shrinks with the batch)");
@@ -75,7 +71,7 @@ void EditFlags::add_to(CLI::App* app) {
 
 nlohmann::json EditFlags::to_json() const {
   return {{"steps", steps}, {"step_size", step_size}, {"penalty", penalty}, {"penalty_kind", penalty_kind}, {"prior", prior},
-          {"pixel_penalty", pixel_penalty}, {"target_prob", target_prob ? nlohmann::json(*target_prob) : nlohmann::json(nullptr)}, {"batch_mean", batch_mean},
+          {"target_prob", target_prob ? nlohmann::json(*target_prob) : nlohmann::json(nullptr)}, {"batch_mean", batch_mean},
           {"method", method}, {"keep_mask", keep_mask}, {"rank", rank}, {"eot", eot}, {"strength", strength},
           {"condition", condition}};
 }

@@ -44,8 +44,7 @@ struct OutOptions {
 struct EditFlags {
   EditSpec defaults;
   int steps = defaults.steps;
-  double step_size = defaults.step_size, penalty = defaults.penalty, prior = defaults.prior,
-         pixel_penalty = defaults.pixel_penalty;
+  double step_size = defaults.step_size, penalty = defaults.penalty, prior = defaults.prior;
   std::string penalty_kind = to_string(defaults.penalty_kind);
   std::optional<double> target_prob;
   bool batch_mean = defaults.batch_mean;

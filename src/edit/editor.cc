@@ -161,7 +161,7 @@ EditResult edit_gradient(const Models& m, const torch::Tensor& z0_in, const Edit
   record.insert(0);
   record.insert(spec.steps);
 
-  torch::Tensor orig_keep, orig_img;
+  torch::Tensor orig_keep;
   std::vector<torch::Tensor> hist;
   for (int k = 0; k <= spec.steps; ++k) {
     const bool last = k == spec.steps;
@@ -188,7 +188,6 @@ EditResult edit_gradient(const Models& m, const torch::Tensor& z0_in, const Edit
     hist.push_back(logits.detach());
     if (record.count(k)) r.images[k] = img.detach();
     if (k == 0 && use_penalty) orig_keep = logits.detach().index_select(1, plan.k_index);
-    if (k == 0 && spec.pixel_penalty > 0.0) orig_img = img.detach();
     const bool all_stopped = stop.observe(k, logits);
     if (last || all_stopped) {
       if (!last) {
@@ -209,7 +208,6 @@ EditResult edit_gradient(const Models& m, const torch::Tensor& z0_in, const Edit
       score = score - spec.penalty * penalty_term(logits.index_select(1, plan.k_index) - orig_keep, plan.k_weight, spec.penalty_kind);
     const torch::Tensor z_self = zv.slice(0, 0, N);
     if (spec.prior > 0.0) score = score - spec.prior * (z_self.norm(2, {1}) - shell).pow(2);
-    if (spec.pixel_penalty > 0.0) score = score - spec.pixel_penalty * (img - orig_img).pow(2).flatten(1).mean(1);
     torch::Tensor total = spec.batch_mean ? score.mean() : score.sum();
     if (R > 0) {
       // Sketch of the kept logits' Jacobian row space: R random (mask-weighted) combinations.

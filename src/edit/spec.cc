@@ -12,7 +12,7 @@ using json = nlohmann::json;
 
 namespace {
 const std::vector<std::string> kFields = {"add",   "remove",      "keep",       "steps",      "step_size",
-                                          "penalty", "penalty_kind", "prior",    "pixel_penalty", "target_prob", "batch_mean",
+                                          "penalty", "penalty_kind", "prior",    "target_prob", "batch_mean",
                                           "show_steps", "scale",     "outputs", "method", "keep_mask",
                                           "rank",       "eot",       "strength", "condition"};
 const std::vector<std::string> kOutputFields = {"grid", "pairs", "strip", "report"};
@@ -184,8 +184,6 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
     throw UsageError("step_size must be > 0 and <= " + num(L.max_step_size) + " (got " + num(spec.step_size) + ")");
   if (!(spec.penalty >= 0.0) || !(spec.penalty <= L.max_weight)) throw UsageError("penalty must be in [0, " + num(L.max_weight) + "] (got " + num(spec.penalty) + ")");
   if (!(spec.prior >= 0.0) || !(spec.prior <= L.max_weight)) throw UsageError("prior must be in [0, " + num(L.max_weight) + "] (got " + num(spec.prior) + ")");
-  if (!(spec.pixel_penalty >= 0.0) || !(spec.pixel_penalty <= L.max_weight))
-    throw UsageError("pixel_penalty must be in [0, " + num(L.max_weight) + "] (got " + num(spec.pixel_penalty) + ")");
   if (spec.target_prob && !(*spec.target_prob > 0.0 && *spec.target_prob < 1.0))
     throw UsageError("target_prob must be strictly between 0 and 1 (got " + num(*spec.target_prob) + ")");
   for (int s : spec.record_steps)
@@ -218,7 +216,6 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
   if (r.has("step_size")) if (auto v = r.number("step_size", 0.0, L.max_step_size, true)) sp.step_size = *v;
   if (r.has("penalty")) if (auto v = r.number("penalty", 0.0, L.max_weight, false)) sp.penalty = *v;
   if (r.has("prior")) if (auto v = r.number("prior", 0.0, L.max_weight, false)) sp.prior = *v;
-  if (r.has("pixel_penalty")) if (auto v = r.number("pixel_penalty", 0.0, L.max_weight, false)) sp.pixel_penalty = *v;
   if (r.has("batch_mean")) if (auto v = r.boolean(j["batch_mean"], "batch_mean")) sp.batch_mean = *v;
   if (r.has("target_prob")) sp.target_prob = r.number("target_prob", 0.0, 1.0, true, true);
   auto enum_field = [&](const char* k, const auto& names, auto& dst) {
@@ -330,7 +327,7 @@ json EditSettings::to_json(const std::vector<std::string>& attrs) const {
   for (int c : spec.condition) condition.push_back(attrs.at(c));
   return {{"add", add}, {"remove", remove}, {"keep", keep}, {"steps", spec.steps}, {"step_size", spec.step_size},
           {"penalty", spec.penalty}, {"penalty_kind", to_string(spec.penalty_kind)}, {"prior", spec.prior},
-          {"pixel_penalty", spec.pixel_penalty}, {"target_prob", spec.target_prob ? json(*spec.target_prob) : json(nullptr)}, {"batch_mean", spec.batch_mean},
+          {"target_prob", spec.target_prob ? json(*spec.target_prob) : json(nullptr)}, {"batch_mean", spec.batch_mean},
           {"show_steps", spec.record_steps}, {"scale", outputs.scale}, {"method", to_string(spec.method)},
           {"keep_mask", to_string(spec.keep_mask)}, {"rank", spec.rank}, {"eot", spec.eot}, {"strength", spec.strength},
           {"condition", condition},
