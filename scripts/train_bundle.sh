@@ -13,6 +13,12 @@ mkdir -p "$out"
 # Editing classifier: course architecture, hidden 32, on the same data distribution.
 "$bin" train classifier --out "$out" --role classifier --procedural 50000 --data-seed 1 --seed 1 \
   --hidden 32 --steps 3000 --batch 128 --checkpoint-every 500 --resume --threads 2
+# Editing classifier ensemble members 1 and 2: the same recipe on their own faces and seeds (3, 4);
+# the editor averages the three classifiers' logits (model.json "classifier": {"arch": "ensemble"}).
+for k in 1 2; do
+  "$bin" train classifier --out "$out" --role classifier --member $k --procedural 50000 --data-seed $((k + 2)) --seed $((k + 2)) \
+    --hidden 32 --steps 3000 --batch 128 --checkpoint-every 500 --resume --threads 1
+done
 # Auditor: independent (other faces, other seed, other width); never used to edit.
 "$bin" train classifier --out "$out" --role auditor --procedural 50000 --data-seed 2 --seed 2 \
   --hidden 48 --steps 3000 --batch 128 --checkpoint-every 500 --resume --threads 2
