@@ -115,8 +115,14 @@ void make_inputs(const test::TempDir& d) {
   const json good = test::read_json(b + "/model.json");
   auto bundle = [&](const std::string& name, const std::function<void(json&)>& edit) {
     json j = good;
+    auto absolute = [&](json& e) { e["weights"] = b + "/" + e["weights"].get<std::string>(); };
     for (const char* role : {"generator", "classifier", "auditor"})
-      if (j.contains(role)) j[role]["weights"] = b + "/" + j[role]["weights"].get<std::string>();
+      if (j.contains(role)) {
+        if (j[role].contains("members"))  // an ensemble: each member's file
+          for (auto& e : j[role]["members"]) absolute(e);
+        else
+          absolute(j[role]);
+      }
     j.erase("directions");
     edit(j);
     put(name + "/model.json", j.dump(1));
