@@ -21,14 +21,15 @@ std::vector<std::string> errors_of(const json& j) {
 TEST(Spec, AbsentFieldsTakeTheCourseDefaults) {
   const EditSettings s = EditSettings::from_json({{"add", {"Smiling"}}}, A);
   const EditSpec d;
-  EXPECT_EQ(s.spec.steps, 10);
+  EXPECT_EQ(s.spec.steps, d.steps);
+  EXPECT_EQ(s.spec.steps, 20);  // 20 x 0.125: chosen from the success-drift curve (MODEL_CARD)
   EXPECT_EQ(s.spec.step_size, d.step_size);
   EXPECT_EQ(s.spec.penalty, 0.1);
   EXPECT_EQ(s.spec.method, Method::kProjected);  // chosen from the success-drift curve (README)
   EXPECT_EQ(s.spec.eot, 2);
   EXPECT_EQ(s.spec.penalty_kind, PenaltyKind::kL2);
   EXPECT_FALSE(s.spec.target_prob.has_value());
-  EXPECT_EQ(s.spec.record_steps, std::vector<int>{5});  // the middle step, one home: default_record_steps
+  EXPECT_EQ(s.spec.record_steps, std::vector<int>{10});  // the middle step, one home: default_record_steps
   EXPECT_EQ(default_record_steps(3), std::vector<int>{});
   ASSERT_EQ(s.spec.targets.size(), 1u);
   EXPECT_EQ(A[s.spec.targets[0].attribute], "Smiling");

@@ -46,16 +46,16 @@ enum class KeepMask {
 };
 
 // Everything that determines an edit's numbers. The defaults are chosen from the measured
-// success-drift curve (README "Edit quality"): the course's objective and 10 steps with its penalty,
-// but the projected method with 2 EOT views and step 0.2. The course's own settings are
-// method gradient, eot 0, step_size 0.1, keep_mask uniform (and batch_mean for its scaling).
+// success-drift curve (README "Edit quality"): the course's objective and penalty, but the
+// projected method with 2 EOT views and 20 steps of 0.125. The course's own settings are
+// 10 steps, method gradient, eot 0, step_size 0.1, keep_mask uniform (and batch_mean for its scaling).
 struct EditSpec {
   std::vector<Target> targets;
   std::vector<int> keep;             // empty: all attributes that are not targets
   PenaltyKind penalty_kind = PenaltyKind::kL2;
   double penalty = 0.1;
-  int steps = 10;
-  double step_size = 0.2;
+  int steps = 20;
+  double step_size = 0.125;
   double prior = 0.0;                // weight of (||z|| - sqrt(z_dim))^2
   std::optional<double> target_prob; // stop probability of targets that do not set their own
   bool batch_mean = false;           // course scaling of the gradient (see editor.h)

@@ -54,7 +54,7 @@ void EditFlags::add_to(CLI::App* app) {
                   "gradient: ascend target logits - penalty (course); projected: gradient minus its components along the "
                   "kept logits' top --rank Jacobian directions; boundary: move along the target's linear boundary normal "
                   "(InterFaceGAN; needs `latentedit directions`). The default is chosen from the measured success-drift curve "
-                  "(README \"Edit quality\"); the course's edit is --method gradient --eot 0 --step-size 0.1 --keep-mask uniform")
+                  "(README \"Edit quality\"); the course's edit is --method gradient --eot 0 --steps 10 --step-size 0.1 --keep-mask uniform")
       ->check(CLI::IsMember({"gradient", "projected", "boundary"}));
   app->add_option("--keep-mask", keep_mask,
                   "correlation: kept attributes weigh 1-|corr| with the target, so tied ones (Goatee/No_Beard, Bald/hair "
