@@ -79,6 +79,6 @@ TEST(Spec, ValidateNamesFields) {
     EXPECT_EQ(std::string(e.what()).rfind("step_size must be > 0", 0), 0u) << e.what();
   }
   s.step_size = 0.1;
-  s.record_steps = {11};
+  s.record_steps = {s.steps + 1};
   EXPECT_THROW(validate(s, 40), UsageError);
 }
