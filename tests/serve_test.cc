@@ -227,7 +227,11 @@ TEST_F(Serve, SampleAndScoreAgreeWithTheLibrary) {
   auto [st2, sc2] = post("/score", json{{"images", {s["images"][0], s["images"][1]}}});
   ASSERT_EQ(st2, 200) << sc2.dump();
   EXPECT_EQ(sc2["images"].size(), 2u);
-  EXPECT_EQ(sc2["images"][0]["probs"], sc["images"][0]["probs"]);
+  // Scored in a batch of 2 instead of 1: the same numbers up to float rounding (oneDNN may block a
+  // batch of 2 differently: measured 3e-8 on an Intel AVX-512 CPU).
+  ASSERT_EQ(sc2["images"][0]["probs"].size(), sc["images"][0]["probs"].size());
+  for (const auto& [name, v] : sc["images"][0]["probs"].items())
+    EXPECT_NEAR(sc2["images"][0]["probs"][name].get<double>(), v.get<double>(), 1e-6) << name;
 }
 
 // Concurrent clients each get the result they would get alone.
