@@ -4,11 +4,15 @@ network pair (generator in the sub-pixel form latentedit uses for batches > 1, c
 forward + input gradient) in FP32 vs BF16 (weights and activations bf16, through oneDNN), and
 the FP32 transposed-convolution form. Random weights, alternated runs, median of 7.
 
-    OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/bf16_probe.py THREADS
+    OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/bf16_probe.py THREADS [channels_last]
+
+With `channels_last` every activation and weight is in NHWC, oneDNN's native layout (no reorders).
 """
 import torch, time, torch.nn.functional as F, sys, statistics
 torch.set_num_threads(int(sys.argv[1])); torch.manual_seed(0); torch.set_flush_denormal(True)
 h=64; z=64
+CL=len(sys.argv)>2 and sys.argv[2]=='channels_last'
+def fmt(t): return t.contiguous(memory_format=torch.channels_last) if CL else t
 def kw(co,ci,k): return torch.randn(co,ci,k,k)*(2/(ci*k*k))**.5
 W0=torch.randn(z,h*8*9)*(2/z)**.5
 GT=[kw(h*8,h*4,4),kw(h*4,h*2,3),kw(h*2,h,4),kw(h,3,4)]   # transposed-conv weights (Cin,Cout,K,K)
@@ -17,16 +21,16 @@ G=[(kw(4*w.size(1),w.size(0),2),K) for w,K in zip(GT,Ks)]
 C=[(kw(h,3,4),2),(kw(h*2,h,4),2),(kw(h*4,h*2,4),3),(kw(40,h*4,4),2)]
 def run(zz, dt, transposed=False):
     N=zz.size(0)
-    x=torch.relu(zz.to(dt)@W0.to(dt)).view(N,h*8,3,3)
+    x=fmt(torch.relu(zz.to(dt)@W0.to(dt)).view(N,h*8,3,3))
     for i,((w,K),wt) in enumerate(zip(G,GT)):
         if transposed: x=F.conv_transpose2d(x,wt,stride=2)
         else:
             H=x.size(2); out=(H-1)*2+K
-            x=F.pixel_shuffle(F.conv2d(x,w.to(dt),padding=1),2)
+            x=F.pixel_shuffle(F.conv2d(x,fmt(w.to(dt)),padding=1),2)
             if x.size(2)!=out: x=x[:,:,:out,:out]
         x=torch.tanh(x) if i==3 else torch.relu(x)
     for i,(w,s) in enumerate(C):
-        x=F.conv2d(x,w.to(dt),stride=s)
+        x=F.conv2d(x,fmt(w.to(dt)),stride=s)
         if i<3: x=F.leaky_relu(x,.2)
     return x.reshape(N,-1).float()
 cfg={'fp32':(torch.float32,False),'bf16':(torch.bfloat16,False),'fp32-transposed':(torch.float32,True)}
