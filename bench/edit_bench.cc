@@ -93,17 +93,22 @@ Stat edit_ms(const Models& m, int64_t n, int reps, int steps = 10, int64_t micro
 void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(50)); }
 
 // bench/python_reference.py --serve as a child process: one request line in, one JSON line out.
-// A thread configuration of the Python side: torch's threads and OpenBLAS's (0: OpenBLAS's own
-// default, i.e. as many as cores).
+// A configuration of the Python side: torch's threads and OpenBLAS's (0: OpenBLAS's own
+// default, i.e. as many as cores), and OpenBLAS's kernels (OPENBLAS_CORETYPE; empty: OpenBLAS's
+// own detection).
 struct PyConfig {
   int torch_threads = 1, openblas_threads = 1;
+  std::string coretype;
   std::string name() const {
     return "torch " + std::to_string(torch_threads) + " thread" + (torch_threads > 1 ? "s" : "") + ", OPENBLAS_NUM_THREADS=" +
-           (openblas_threads > 0 ? std::to_string(openblas_threads) : std::string("unset"));
+           (openblas_threads > 0 ? std::to_string(openblas_threads) : std::string("unset")) +
+           (coretype.empty() ? "" : ", OPENBLAS_CORETYPE=" + coretype);
   }
   void apply() const {  // in a child, before exec
     if (openblas_threads > 0) setenv("OPENBLAS_NUM_THREADS", std::to_string(openblas_threads).c_str(), 1);
     else unsetenv("OPENBLAS_NUM_THREADS");
+    if (!coretype.empty()) setenv("OPENBLAS_CORETYPE", coretype.c_str(), 1);
+    else unsetenv("OPENBLAS_CORETYPE");
   }
 };
 
@@ -343,6 +348,11 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--sections")) sections = argv[i + 1];
   }
   tune_allocator();
+  const char* user_core = std::getenv("OPENBLAS_CORETYPE");
+  const std::string user_coretype = user_core ? user_core : "";
+  const std::string blas_note = select_blas_kernels();  // may set OPENBLAS_CORETYPE for this process
+  const char* fixed_core = std::getenv("OPENBLAS_CORETYPE");
+  const std::string coretype = fixed_core ? fixed_core : "";
   threads = set_threads(threads);
   if (!rss_child.empty()) {  // child mode: load a bundle, edit 64 latents for 10 steps, exit
     const Models m = load_bundle(rss_child);
@@ -363,6 +373,13 @@ int main(int argc, char** argv) {
   std::printf("latentedit_bench %s | %s, %u cores | torch threads %d | libtorch %d.%d | %d reps per figure (median, min, max)\n",
               date, cpu_model().c_str(), std::max(1u, static_cast<unsigned>(sysconf(_SC_NPROCESSORS_ONLN))), threads,
               TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, reps);
+  {
+    using NameFn = char* (*)();
+    const auto corename = reinterpret_cast<NameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+    std::printf("BLAS: %s%s%s\n", corename ? ("OpenBLAS, kernels " + std::string(corename())).c_str() : "not OpenBLAS",
+                user_coretype.empty() ? "" : " (OPENBLAS_CORETYPE set by the user)",
+                blas_note.empty() ? "" : (" — latentedit's start-up check: " + blas_note).c_str());
+  }
 
   // Course-size networks (random weights: speed does not depend on the values), as a bundle so
   // that Python, the RSS child and the CLI all load the same files.
@@ -385,8 +402,15 @@ int main(int argc, char** argv) {
   // configuration is chosen by measurement, per loop and batch size: 1 thread, N threads with
   // OpenBLAS single-threaded, N threads with OpenBLAS at its default (N).
   const std::string script = (fs::path(LATENTEDIT_SOURCE_DIR) / "bench/python_reference.py").string();
-  std::vector<PyConfig> cfgs = {{1, 1}};
-  if (threads > 1) cfgs.push_back({threads, 1}), cfgs.push_back({threads, 0});
+  // When OpenBLAS misdetected this CPU (latentedit's start-up check re-selected its kernels), the
+  // Python side also runs with OPENBLAS_CORETYPE set, as a user who noticed would: both sides at their best.
+  // A coretype the user set applies to every configuration.
+  std::vector<PyConfig> cfgs = {{1, 1, user_coretype}};
+  if (threads > 1) cfgs.push_back({threads, 1, user_coretype}), cfgs.push_back({threads, 0, user_coretype});
+  if (!blas_note.empty()) {
+    cfgs.push_back({1, 1, coretype});
+    if (threads > 1) cfgs.push_back({threads, 1, coretype}), cfgs.push_back({threads, 0, coretype});
+  }
   std::vector<std::unique_ptr<PythonRef>> pys;
   const std::vector<std::string> loops = {"course", "tuned"};
   const std::vector<int64_t> batches = {1, 8, 64};

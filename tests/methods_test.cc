@@ -36,6 +36,7 @@ struct Methods : ::testing::Test {
     s.targets = {{smiling, d, std::nullopt}};
     s.method = method;
     s.keep_mask = KeepMask::kUniform;
+    s.fallback_ranks.clear();  // one pass (ProjectedFallsBackPerLatent tests the cascade)
     return s;
   }
 };
@@ -81,6 +82,42 @@ TEST_F(Methods, ProjectedLowersTheFirstOrderChangeOfKeptLogits) {
   const double d4 = (kept_logits(m, edit(m, z, p).z_after, rg.keep) - k0).abs().mean().item<double>();
   EXPECT_LT(d4, dg);
   EXPECT_GT(d4, dp);
+}
+
+TEST_F(Methods, ProjectedFallsBackPerLatentToTheNextRankUntilTheTargetIsConvincing) {
+  const auto z = sample_latents(9, 12, m.z_dim);
+  EditSpec one = spec(Method::kProjected);
+  one.steps = 6;
+  one.step_size = 0.3;
+  one.eot = 1;
+  one.rank = 24;
+  EditSpec two = one;
+  two.rank = 2;
+  const auto r24 = edit(m, z, one), r2 = edit(m, z, two);
+  // The acceptance threshold: the median of pass 1's final target probabilities, so that some
+  // latents keep pass 1 and others fall back.
+  const auto p24 = r24.probs[one.steps].select(1, smiling);
+  EditSpec cas = one;
+  cas.fallback_ranks = {2};
+  cas.accept_prob = std::max(0.51, p24.median().item<double>() + 1e-6);
+  const auto rc = edit(m, z, cas);
+  ASSERT_EQ(rc.ranks.size(), 12u);
+  int kept = 0;
+  for (int64_t i = 0; i < 12; ++i) {
+    const bool accept = p24[i].item<double>() >= cas.accept_prob;
+    const EditResult& want = accept ? r24 : r2;
+    kept += accept;
+    EXPECT_EQ(rc.ranks[i], accept ? 24 : 2) << i;
+    EXPECT_TRUE(torch::allclose(rc.z_after[i], want.z_after[i], 1e-4, 1e-5)) << i;
+    EXPECT_TRUE(torch::allclose(rc.logits.select(1, i), want.logits.select(1, i), 1e-4, 1e-4)) << i;
+    EXPECT_TRUE(torch::allclose(rc.images.rbegin()->second[i], want.images.rbegin()->second[i], 1e-4, 1e-5)) << i;
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_LT(kept, 12);
+  EXPECT_TRUE(torch::allclose(rc.probs, torch::sigmoid(rc.logits)));
+  // Gradient and boundary edits have no ranks; one pass at `rank` records it for every latent.
+  EXPECT_TRUE(edit(m, z, spec(Method::kGradient)).ranks.empty());
+  EXPECT_EQ(r24.ranks, std::vector<int>(12, 24));
 }
 
 TEST_F(Methods, BoundaryMovesAlongUnitNormalsOrthogonalToTheConditions) {

@@ -27,6 +27,9 @@ TEST(Spec, AbsentFieldsTakeTheCourseDefaults) {
   EXPECT_EQ(s.spec.penalty, 0.1);
   EXPECT_EQ(s.spec.method, Method::kProjected);  // chosen from the success-drift curve (README)
   EXPECT_EQ(s.spec.eot, 2);
+  EXPECT_EQ(s.spec.rank, 8);  // rank 8, falling back to 4 and 2 below p 0.999: chosen from the curve (MODEL_CARD)
+  EXPECT_EQ(s.spec.fallback_ranks, std::vector<int>({4, 2}));
+  EXPECT_EQ(s.spec.accept_prob, 0.999);
   EXPECT_EQ(s.spec.penalty_kind, PenaltyKind::kL2);
   EXPECT_FALSE(s.spec.target_prob.has_value());
   EXPECT_EQ(s.spec.record_steps, std::vector<int>{10});  // the middle step, one home: default_record_steps
@@ -40,8 +43,11 @@ TEST(Spec, ToJsonRoundTripsAndIsCanonical) {
   const json in = {{"add", {"smiling:0.9", "Blond hair"}}, {"remove", "eyeglasses"}, {"keep", {"male"}},
                    {"steps", 12}, {"step_size", 0.05}, {"penalty", 0.3}, {"penalty_kind", "l1"}, {"prior", 0.01},
                    {"target_prob", 0.8}, {"batch_mean", true}, {"show_steps", {3, 6}}, {"scale", 3},
-                   {"outputs", {{"strip", true}, {"pairs", false}}}};
+                   {"outputs", {{"strip", true}, {"pairs", false}}}, {"fallback_ranks", {6, 2}}, {"accept_prob", 0.99}};
   const EditSettings s = EditSettings::from_json(in, A);
+  EXPECT_EQ(s.spec.fallback_ranks, std::vector<int>({6, 2}));
+  EXPECT_EQ(s.spec.accept_prob, 0.99);
+  EXPECT_TRUE(EditSettings::from_json({{"add", "Smiling"}, {"fallback_ranks", json::array()}}, A).spec.fallback_ranks.empty());
   const json j = s.to_json(A);
   EXPECT_EQ(j["add"], json({"Smiling:0.9", "Blond_Hair"}));
   EXPECT_EQ(j["remove"], json({"Eyeglasses"}));
@@ -66,6 +72,11 @@ TEST(Spec, ErrorsNameTheFieldAndSayHowToFixIt) {
   EXPECT_THROW(EditSettings::from_json(json{{"steps", 3}}, A), UsageError);  // nothing to edit
   EXPECT_NE(errors_of({{"add", "Smiling"}, {"keep", "smiling"}}).at(0).find("both edited and kept"), std::string::npos);
   EXPECT_NE(errors_of({{"add", "Smiling"}, {"remove", "smiling"}}).at(0).find("named twice"), std::string::npos);
+  EXPECT_NE(errors_of({{"add", "Smiling"}, {"fallback_ranks", {4, 0}}}).at(0).find("fallback_ranks[1]: 0 is out of range; use 1..64"),
+            std::string::npos);
+  EXPECT_NE(errors_of({{"add", "Smiling"}, {"fallback_ranks", 4}}).at(0).find("fallback_ranks: expected a list"), std::string::npos);
+  EXPECT_NE(errors_of({{"add", "Smiling"}, {"accept_prob", 0.3}}).at(0).find("accept_prob: 0.3 is out of range; use a value in (0.5, 1)"),
+            std::string::npos);
 }
 
 TEST(Spec, ValidateNamesFields) {

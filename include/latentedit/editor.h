@@ -23,6 +23,10 @@
 // the kept logits' Jacobian row space are removed: Y = J_keep^T (w * Omega), Omega ~ N(0, 1)
 // (K x rank), Q = orth(Y), g <- g - Q Q^T g. One batched backward gives g and Y; removing only
 // the strongest directions (not all K) leaves room to move in a 64-dimensional z.
+// With fallback_ranks (default: rank 8, then 4, then 2), a latent whose targets the editing classifier
+// does not put past accept_prob (0.999) after a pass is edited again from its start with the
+// next rank, and keeps the first pass that gets there (else the last): each latent gets the
+// most constrained edit that still flips it convincingly (EditResult::ranks says which).
 //
 // boundary (InterFaceGAN): no gradient steps. n_t = sign_t * normal_t of the target's linear
 // boundary in z (Models::directions); made orthogonal to the normals of `condition` (and of the
@@ -47,6 +51,7 @@ namespace latentedit {
 struct EditProgress {
   int step = 0, steps = 0;           // `step` of `steps` updates done (over all micro-batches)
   int active = 0;                    // latents still moving
+  int pass = 1, passes = 1;          // projected with fallback ranks: which pass (1 = all latents at `rank`)
   double mean_target_prob = 0.0;     // mean over latents and targets (direction-aware)
 };
 using EditCallback = std::function<void(const EditProgress&)>;
@@ -58,6 +63,7 @@ struct EditResult {
   std::vector<int> stopped_at;       // per latent: step where it stopped (steps if it never did)
   std::map<int, torch::Tensor> images;  // step -> (N, 3, H, W) in the model's output range
   std::vector<int> keep;             // the kept attribute indices actually used
+  std::vector<int> ranks;            // projected: per latent, the rank of the pass it kept (empty otherwise)
   double seconds = 0.0;              // wall time of the edit loop
 };
 

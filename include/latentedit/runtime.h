@@ -1,7 +1,18 @@
 // latentedit — process-wide runtime settings.
 #pragma once
 
+#include <string>
+
 namespace latentedit {
+
+// Debian 12's OpenBLAS (0.3.21) does not recognise CPUs released after it (e.g. Intel Emerald
+// Rapids, family 6 model 207) and falls back to its generic SSE3 "Prescott" kernels (OpenBLAS
+// issue #4267, fixed in 0.3.25): a 2048^3 SGEMM ran at 49 GFLOP/s instead of 191 on the
+// 2-core test machine. When that happened and OPENBLAS_CORETYPE is not set, this re-selects
+// OpenBLAS's kernels for what the CPU supports (SkylakeX for AVX-512, Haswell for AVX2 + FMA,
+// Sandybridge for AVX). Call before any BLAS work; runs once. Returns what it changed, or ""
+// (also when the BLAS is not OpenBLAS). set_threads calls it.
+std::string select_blas_kernels();
 
 // Sets torch's intra-op threads to `n` (<= 0: all cores). When torch uses more than one
 // thread, OpenBLAS is limited to one so the two pools do not oversubscribe the cores

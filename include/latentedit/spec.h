@@ -47,7 +47,8 @@ enum class KeepMask {
 
 // Everything that determines an edit's numbers. The defaults are chosen from the measured
 // success-drift curve (README "Edit quality"): the course's objective and penalty, but the
-// projected method with 2 EOT views and 20 steps of 0.125. The course's own settings are
+// projected method (rank 8, falling back to ranks 4 and 2 for latents it does not flip convincingly)
+// with 2 EOT views and 20 steps of 0.125. The course's own settings are
 // 10 steps, method gradient, eot 0, step_size 0.1, keep_mask uniform (and batch_mean for its scaling).
 struct EditSpec {
   std::vector<Target> targets;
@@ -62,7 +63,13 @@ struct EditSpec {
   std::vector<int> record_steps;     // steps whose images are kept (0 and `steps` always are)
   Method method = Method::kProjected;
   KeepMask keep_mask = KeepMask::kCorrelation;
-  int rank = 4;                      // projected: Jacobian directions of the kept logits removed per step
+  int rank = 8;                      // projected: Jacobian directions of the kept logits removed per step
+  // projected: a latent whose edit leaves a target short of `accept_prob` (by the editing
+  // classifier, direction-aware) is edited again from its start with the next of these ranks
+  // (fewer directions removed: more room to move, more collateral change); it keeps the first
+  // edit that reaches accept_prob, else the last. Empty: one pass at `rank`.
+  std::vector<int> fallback_ranks = {4, 2};
+  double accept_prob = 0.999;
   int eot = 2;                       // gradient/projected: gradient averaged over 1 + eot views (eot random
                                      // flips/shifts of the image; 0 = off)
   double strength = 3.0;             // boundary: signed distance in z past the target's boundary to reach
@@ -146,6 +153,9 @@ Method parse_method(const std::string& s);
 std::string to_string(KeepMask k);      // "correlation" / "uniform"
 KeepMask parse_keep_mask(const std::string& s);
 const char* to_string(Direction d);  // "add" / "remove"
+
+// Fallback ranks as the CLI writes them: [4, 2] -> "4,2"; [] -> "none".
+std::string join_ranks(const std::vector<int>& ranks);
 
 // Human-readable edit description, e.g. "+Smiling -Eyeglasses".
 std::string describe_targets(const std::vector<std::string>& attributes, const EditSpec& spec);

@@ -61,6 +61,11 @@ void EditFlags::add_to(CLI::App* app) {
                   "colours) may move with it (used when the bundle has directions and no --keep is given); uniform: all weigh 1")
       ->check(CLI::IsMember({"correlation", "uniform"}));
   app->add_option("--rank", rank, "projected: Jacobian directions of the kept logits removed per step")->check(CLI::Range(1, 64));
+  app->add_option("--fallback-ranks", fallback_ranks,
+                  "projected: latents whose targets the editing classifier does not put past --accept-prob are edited again "
+                  "from the start with these ranks in turn (comma-separated; none: one pass)");
+  app->add_option("--accept-prob", accept_prob, "projected: the target probability a pass must reach for a latent to keep it")
+      ->check(real_range(0.5, 1.0));
   app->add_option("--eot", eot, "gradient/projected: average the target's gradient over N extra random flips/shifts of the image")
       ->check(CLI::Range(0, 64));
   app->add_option("--strength", strength, "boundary: signed distance in z past the target's boundary that each latent reaches")
@@ -69,11 +74,31 @@ void EditFlags::add_to(CLI::App* app) {
       ->delimiter(',');
 }
 
+namespace {
+// "4,2" -> [4, 2]; "none" or "" -> [] (range checks are the settings' own).
+nlohmann::json parse_ranks(const std::string& s) {
+  nlohmann::json out = nlohmann::json::array();
+  if (s.empty() || s == "none") return out;
+  size_t b = 0;
+  while (b <= s.size()) {
+    const size_t e = std::min(s.find(',', b), s.size());
+    const std::string item = s.substr(b, e - b);
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0')
+      throw UsageError("--fallback-ranks: '" + s + "' is not a list of ranks; write e.g. 4 or 4,2, or none for one pass");
+    out.push_back(v);
+    b = e + 1;
+  }
+  return out;
+}
+}  // namespace
+
 nlohmann::json EditFlags::to_json() const {
   return {{"steps", steps}, {"step_size", step_size}, {"penalty", penalty}, {"penalty_kind", penalty_kind}, {"prior", prior},
           {"target_prob", target_prob ? nlohmann::json(*target_prob) : nlohmann::json(nullptr)}, {"batch_mean", batch_mean},
-          {"method", method}, {"keep_mask", keep_mask}, {"rank", rank}, {"eot", eot}, {"strength", strength},
-          {"condition", condition}};
+          {"method", method}, {"keep_mask", keep_mask}, {"rank", rank}, {"fallback_ranks", parse_ranks(fallback_ranks)},
+          {"accept_prob", accept_prob}, {"eot", eot}, {"strength", strength}, {"condition", condition}};
 }
 
 EditSettings settings_from_flags(const nlohmann::json& j, const std::vector<std::string>& attributes) {

@@ -50,6 +50,8 @@ struct EditFlags {
   bool batch_mean = defaults.batch_mean;
   std::string method = to_string(defaults.method), keep_mask = to_string(defaults.keep_mask);
   int rank = defaults.rank, eot = defaults.eot;
+  std::string fallback_ranks = join_ranks(defaults.fallback_ranks);  // comma-separated, or "none"
+  double accept_prob = defaults.accept_prob;
   double strength = defaults.strength;
   std::vector<std::string> condition;
 

@@ -103,8 +103,14 @@ int run_edit(const EditOptions& o) {
     source = {{"seed", o.seed}, {"count", o.count}};
   }
   std::unique_ptr<ProgressBar> bar;  // created on the first report: micro-batches multiply the updates
+  int pass = 1;                      // projected with fallback ranks: one bar per pass
   const EditResult r = edit(m, z0, settings.spec, [&](const EditProgress& p) {
-    if (!bar) bar = std::make_unique<ProgressBar>("edit", p.steps, o.common.quiet);
+    if (bar && p.pass != pass) bar->finish(), bar.reset();
+    pass = p.pass;
+    if (!bar)
+      bar = std::make_unique<ProgressBar>(p.pass == 1 ? std::string("edit") : "edit pass " + std::to_string(p.pass) + "/" +
+                                                                                  std::to_string(p.passes) + " (fallback rank)",
+                                          p.steps, o.common.quiet);
     char b[64];
     std::snprintf(b, sizeof b, "p=%.3f active=%d", p.mean_target_prob, p.active);
     bar->update(p.step, b);

@@ -305,10 +305,8 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0, const EditSpec& 
 
 }  // namespace
 
-EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, const EditCallback& progress) {
-  validate(spec, static_cast<int>(m.attributes.size()));
-  if (z0.dim() != 2 || z0.size(1) != m.z_dim)
-    throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
+// One pass over all latents, in micro-batches.
+static EditResult edit_pass(const Models& m, const torch::Tensor& z0, const EditSpec& spec, const EditCallback& progress) {
   const int64_t N = z0.size(0), mb = spec.micro_batch;
   if (mb <= 0 || N <= mb) return edit_batch(m, z0, spec, progress);
   // Latents are independent (each has its own gradient), so chunks can be edited one after
@@ -352,6 +350,71 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
     r.images[step] = torch::cat(ims);
   }
   r.keep = parts[0].keep;
+  return r;
+}
+
+EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, const EditCallback& progress) {
+  validate(spec, static_cast<int>(m.attributes.size()));
+  if (z0.dim() != 2 || z0.size(1) != m.z_dim)
+    throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
+  const bool cascade = spec.method == Method::kProjected && !spec.fallback_ranks.empty() && !spec.targets.empty();
+  EditCallback first = progress;
+  if (progress && cascade)
+    first = [&](const EditProgress& p) {
+      EditProgress q = p;
+      q.pass = 1;
+      q.passes = 1 + static_cast<int>(spec.fallback_ranks.size());
+      progress(q);
+    };
+  EditResult r = edit_pass(m, z0, spec, first);
+  if (spec.method != Method::kProjected) return r;
+  const int64_t N = z0.size(0);
+  r.ranks.assign(N, spec.rank);
+  if (!cascade) return r;
+  // Fallback passes: the latents whose targets the editing classifier does not put past
+  // accept_prob are edited again from their start with the next rank. Each latent's update
+  // does not depend on the others (the sketch and the EOT views are drawn per step, shared), so
+  // a latent's pass-k result is the same as if every latent had run pass k.
+  std::vector<int64_t> tidx;
+  std::vector<float> sign;
+  for (const auto& t : spec.targets) {
+    tidx.push_back(t.attribute);
+    sign.push_back(t.direction == Direction::kAdd ? 1.f : -1.f);
+  }
+  const auto ti = torch::tensor(tidx, torch::kInt64);
+  const auto ts = torch::tensor(sign, torch::kFloat32);
+  EditSpec next = spec;
+  next.fallback_ranks.clear();
+  if (spec.batch_mean) {  // the course's scaling divides by the whole batch, not by the latents re-run
+    next.batch_mean = false;
+    next.step_size = spec.step_size / static_cast<double>(N);
+  }
+  for (size_t pass = 0; pass < spec.fallback_ranks.size(); ++pass) {
+    const auto p = torch::sigmoid(r.logits[r.logits.size(0) - 1].index_select(1, ti));  // (N, T)
+    const auto dir_p = torch::where(ts > 0, p, 1 - p);
+    const auto redo = std::get<0>((dir_p < spec.accept_prob).any(1).nonzero().view({-1}).sort());
+    if (redo.numel() == 0) break;
+    next.rank = spec.fallback_ranks[pass];
+    EditCallback cb;
+    if (progress)
+      cb = [&, pass](const EditProgress& q0) {
+        EditProgress q = q0;
+        q.pass = static_cast<int>(pass) + 2;
+        q.passes = 1 + static_cast<int>(spec.fallback_ranks.size());
+        progress(q);
+      };
+    const EditResult s = edit_pass(m, z0.index_select(0, redo), next, cb);
+    r.z_after.index_copy_(0, redo, s.z_after);
+    r.logits.index_copy_(1, redo, s.logits);
+    for (auto& [step, img] : r.images) img.index_copy_(0, redo, s.images.at(step));
+    const auto ri = redo.accessor<int64_t, 1>();
+    for (int64_t k = 0; k < redo.numel(); ++k) {
+      r.stopped_at[ri[k]] = s.stopped_at[k];
+      r.ranks[ri[k]] = next.rank;
+    }
+    r.seconds += s.seconds;
+  }
+  r.probs = torch::sigmoid(r.logits);
   return r;
 }
 

@@ -63,6 +63,7 @@ json edit_report(const Models& m, const EditSettings& s, const EditResult& r, co
     l["z_before"] = row(r.z_before[i]);
     l["z_after"] = row(r.z_after[i]);
     l["stopped_at"] = r.stopped_at[i];
+    if (!r.ranks.empty()) l["rank"] = r.ranks[i];
     json targets = json::object();
     for (const auto& t : spec.targets) {
       json tj = {{"direction", to_string(t.direction)},
@@ -165,6 +166,7 @@ EditResult slice(const EditResult& r, int64_t b, int64_t e) {
   s.logits = r.logits.slice(1, b, e);
   s.probs = r.probs.slice(1, b, e);
   s.stopped_at.assign(r.stopped_at.begin() + b, r.stopped_at.begin() + e);
+  if (!r.ranks.empty()) s.ranks.assign(r.ranks.begin() + b, r.ranks.begin() + e);
   for (const auto& [step, img] : r.images) s.images[step] = img.slice(0, b, e);
   s.keep = r.keep;
   s.seconds = r.seconds;
@@ -216,7 +218,10 @@ EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const Edit
     std::snprintf(sub, sizeof sub, "%s  boundary, strength %g%s", ctx.label.c_str(), spec.strength, audit);
   else if (spec.method == Method::kProjected || spec.eot > 0)
     std::snprintf(sub, sizeof sub, "%s  %d x %g  penalty %g  %s%s%s", ctx.label.c_str(), spec.steps, spec.step_size, spec.penalty,
-                  spec.method == Method::kProjected ? ("projected r" + std::to_string(spec.rank)).c_str() : "gradient",
+                  spec.method == Method::kProjected ? ("projected r" + std::to_string(spec.rank) +
+                                                       (spec.fallback_ranks.empty() ? "" : ">" + join_ranks(spec.fallback_ranks)))
+                                                          .c_str()
+                                                    : "gradient",
                   spec.eot > 0 ? (" eot" + std::to_string(spec.eot)).c_str() : "", audit);
   else
     std::snprintf(sub, sizeof sub, "%s  steps %d x %g  penalty %g (%s)%s", ctx.label.c_str(), spec.steps, spec.step_size,

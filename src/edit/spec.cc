@@ -14,7 +14,7 @@ namespace {
 const std::vector<std::string> kFields = {"add",   "remove",      "keep",       "steps",      "step_size",
                                           "penalty", "penalty_kind", "prior",    "target_prob", "batch_mean",
                                           "show_steps", "scale",     "outputs", "method", "keep_mask",
-                                          "rank",       "eot",       "strength", "condition"};
+                                          "rank",       "fallback_ranks", "accept_prob", "eot", "strength", "condition"};
 const std::vector<std::string> kOutputFields = {"grid", "pairs", "strip", "report"};
 
 std::string quote(const std::string& s) { return json(s).dump(); }
@@ -100,6 +100,12 @@ struct Reader {
 }  // namespace
 
 const std::vector<std::string>& EditSettings::fields() { return kFields; }
+
+std::string join_ranks(const std::vector<int>& ranks) {
+  std::string s;
+  for (int x : ranks) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s.empty() ? "none" : s;
+}
 
 EditSpec course_spec() {
   EditSpec s;
@@ -190,6 +196,11 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
     if (s < 0 || s > spec.steps)
       throw UsageError("show_steps: step " + std::to_string(s) + " is outside 0.." + std::to_string(spec.steps));
   if (spec.rank < 1 || spec.rank > 64) throw UsageError("rank must be in 1..64 (got " + std::to_string(spec.rank) + ")");
+  if (spec.fallback_ranks.size() > 8) throw UsageError("fallback_ranks: at most 8 ranks (got " + std::to_string(spec.fallback_ranks.size()) + ")");
+  for (int fr : spec.fallback_ranks)
+    if (fr < 1 || fr > 64) throw UsageError("fallback_ranks: each rank must be in 1..64 (got " + std::to_string(fr) + ")");
+  if (!(spec.accept_prob > 0.5 && spec.accept_prob < 1.0))
+    throw UsageError("accept_prob must be in (0.5, 1) (got " + num(spec.accept_prob) + ")");
   if (spec.eot < 0 || spec.eot > 64) throw UsageError("eot must be in 0..64 (got " + std::to_string(spec.eot) + ")");
   if (!(spec.strength > 0.0) || !(spec.strength <= 100.0)) throw UsageError("strength must be in (0, 100] (got " + num(spec.strength) + ")");
   for (int c : spec.condition) {
@@ -232,6 +243,18 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
   enum_field("method", kMethods, sp.method);
   enum_field("keep_mask", kKeepMasks, sp.keep_mask);
   if (r.has("rank")) if (auto v = r.integer("rank", 1, 64)) sp.rank = static_cast<int>(*v);
+  if (r.has("fallback_ranks")) {
+    const json& x = j["fallback_ranks"];
+    if (!x.is_array() || x.size() > 8) {
+      e.fail("fallback_ranks", "expected a list of at most 8 ranks in 1..64, e.g. [4] or [] for one pass, got " + x.dump().substr(0, 40));
+    } else {
+      sp.fallback_ranks.clear();
+      for (size_t i = 0; i < x.size(); ++i)
+        if (auto v = r.integer("fallback_ranks", 1, 64, &x[i], "fallback_ranks[" + std::to_string(i) + "]"))
+          sp.fallback_ranks.push_back(static_cast<int>(*v));
+    }
+  }
+  if (r.has("accept_prob")) if (auto v = r.number("accept_prob", 0.5, 1.0, true, true)) sp.accept_prob = *v;
   if (r.has("eot")) if (auto v = r.integer("eot", 0, 64)) sp.eot = static_cast<int>(*v);
   if (r.has("strength")) if (auto v = r.number("strength", 0.0, 100.0, true)) sp.strength = *v;
   if (r.has("scale")) if (auto v = r.integer("scale", 1, L.max_scale)) out.outputs.scale = static_cast<int>(*v);
@@ -329,8 +352,8 @@ json EditSettings::to_json(const std::vector<std::string>& attrs) const {
           {"penalty", spec.penalty}, {"penalty_kind", to_string(spec.penalty_kind)}, {"prior", spec.prior},
           {"target_prob", spec.target_prob ? json(*spec.target_prob) : json(nullptr)}, {"batch_mean", spec.batch_mean},
           {"show_steps", spec.record_steps}, {"scale", outputs.scale}, {"method", to_string(spec.method)},
-          {"keep_mask", to_string(spec.keep_mask)}, {"rank", spec.rank}, {"eot", spec.eot}, {"strength", spec.strength},
-          {"condition", condition},
+          {"keep_mask", to_string(spec.keep_mask)}, {"rank", spec.rank}, {"fallback_ranks", spec.fallback_ranks},
+          {"accept_prob", spec.accept_prob}, {"eot", spec.eot}, {"strength", spec.strength}, {"condition", condition},
           {"outputs", {{"grid", outputs.grid}, {"pairs", outputs.pairs}, {"strip", outputs.strips}, {"report", outputs.report}}}};
 }
 

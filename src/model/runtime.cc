@@ -4,11 +4,48 @@
 #include <malloc.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <thread>
 
 namespace latentedit {
 
+std::string select_blas_kernels() {
+  static std::once_flag once;
+  static std::string what;
+  std::call_once(once, [] {
+    using NameFn = char* (*)();
+    using VoidFn = void (*)();
+    const auto corename = reinterpret_cast<NameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+    const auto quit = reinterpret_cast<VoidFn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit"));
+    const auto init = reinterpret_cast<VoidFn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init"));
+    if (!corename || !quit || !init) return;                 // not OpenBLAS, or not a DYNAMIC_ARCH build
+    if (std::getenv("OPENBLAS_CORETYPE")) return;            // the user chose
+    const std::string before = corename();
+    if (before != "Prescott") return;                        // detection worked (or a genuinely old CPU)
+    const char* core = nullptr;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+      core = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      core = "Haswell";
+    else if (__builtin_cpu_supports("avx"))
+      core = "Sandybridge";
+    if (!core) return;
+    // gotoblas_dynamic_init reads OPENBLAS_CORETYPE; nothing has called BLAS yet.
+    setenv("OPENBLAS_CORETYPE", core, 0);
+    quit();
+    init();
+    const std::string after = corename();
+    what = "OpenBLAS did not recognise this CPU and chose its generic '" + before + "' kernels; using '" + after +
+           "' (set OPENBLAS_CORETYPE to choose)";
+  });
+  return what;
+}
+
 int set_threads(int n) {
+  select_blas_kernels();
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(n);
   // OpenBLAS reads OPENBLAS_NUM_THREADS only when it is loaded, which has happened by now,
