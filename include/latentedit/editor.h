@@ -25,7 +25,7 @@
 // the strongest directions (not all K) leaves room to move in a 64-dimensional z.
 // With fallback_ranks (default: rank 8, then 4, then 2), a latent whose targets the editing classifier
 // does not put past accept_prob (0.999) after a pass is edited again from its start with the
-// next rank, and keeps the first pass that gets there (else the last): each latent gets the
+// next rank, and keeps the first pass that gets there (else the one that came closest): each latent gets the
 // most constrained edit that still flips it convincingly (EditResult::ranks says which).
 //
 // boundary (InterFaceGAN): no gradient steps. n_t = sign_t * normal_t of the target's linear

@@ -67,7 +67,7 @@ struct EditSpec {
   // projected: a latent whose edit leaves a target short of `accept_prob` (by the editing
   // classifier, direction-aware) is edited again from its start with the next of these ranks
   // (fewer directions removed: more room to move, more collateral change); it keeps the first
-  // edit that reaches accept_prob, else the last. Empty: one pass at `rank`.
+  // edit that reaches accept_prob, else the one that came closest. Empty: one pass at `rank`.
   std::vector<int> fallback_ranks = {4, 2};
   double accept_prob = 0.999;
   int eot = 2;                       // gradient/projected: gradient averaged over 1 + eot views (eot random

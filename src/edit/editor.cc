@@ -389,11 +389,15 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
     next.batch_mean = false;
     next.step_size = spec.step_size / static_cast<double>(N);
   }
+  // A latent's score: its least convinced target's direction-aware final probability.
+  auto score = [&](const torch::Tensor& logits) {
+    const auto p = torch::sigmoid(logits[logits.size(0) - 1].index_select(1, ti));  // (n, T)
+    return std::get<0>(torch::where(ts > 0, p, 1 - p).min(1));
+  };
+  torch::Tensor best = score(r.logits);
   for (size_t pass = 0; pass < spec.fallback_ranks.size(); ++pass) {
-    const auto p = torch::sigmoid(r.logits[r.logits.size(0) - 1].index_select(1, ti));  // (N, T)
-    const auto dir_p = torch::where(ts > 0, p, 1 - p);
-    const auto redo = std::get<0>((dir_p < spec.accept_prob).any(1).nonzero().view({-1}).sort());
-    if (redo.numel() == 0) break;
+    const auto redo_all = (best < spec.accept_prob).nonzero().view({-1});
+    if (redo_all.numel() == 0) break;
     next.rank = spec.fallback_ranks[pass];
     EditCallback cb;
     if (progress)
@@ -403,16 +407,22 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
         q.passes = 1 + static_cast<int>(spec.fallback_ranks.size());
         progress(q);
       };
-    const EditResult s = edit_pass(m, z0.index_select(0, redo), next, cb);
-    r.z_after.index_copy_(0, redo, s.z_after);
-    r.logits.index_copy_(1, redo, s.logits);
-    for (auto& [step, img] : r.images) img.index_copy_(0, redo, s.images.at(step));
-    const auto ri = redo.accessor<int64_t, 1>();
-    for (int64_t k = 0; k < redo.numel(); ++k) {
-      r.stopped_at[ri[k]] = s.stopped_at[k];
-      r.ranks[ri[k]] = next.rank;
-    }
+    const EditResult s = edit_pass(m, z0.index_select(0, redo_all), next, cb);
     r.seconds += s.seconds;
+    // Keep the new pass where it convinces the editing classifier more (it reached accept_prob,
+    // or no pass has so far and it came closer).
+    const auto s_score = score(s.logits);
+    const auto better = (s_score > best.index_select(0, redo_all)).nonzero().view({-1});
+    const auto dst = redo_all.index_select(0, better);  // the latents that keep this pass
+    best.index_copy_(0, dst, s_score.index_select(0, better));
+    r.z_after.index_copy_(0, dst, s.z_after.index_select(0, better));
+    r.logits.index_copy_(1, dst, s.logits.index_select(1, better));
+    for (auto& [step, img] : r.images) img.index_copy_(0, dst, s.images.at(step).index_select(0, better));
+    const auto bi = better.accessor<int64_t, 1>(), di = dst.accessor<int64_t, 1>();
+    for (int64_t k = 0; k < dst.numel(); ++k) {
+      r.stopped_at[di[k]] = s.stopped_at[bi[k]];
+      r.ranks[di[k]] = next.rank;
+    }
   }
   r.probs = torch::sigmoid(r.logits);
   return r;
