@@ -173,6 +173,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
     Audit a;
     try {
       r = edit(m, z, first.settings.spec, [&](const EditProgress& p) {
+        if (p.pass > 1) return;  // fallback passes re-edit some latents; progress counts the first pass
         bp.latent_steps_done = done_before + p.step * z.size(0) * first.settings.spec.steps / std::max(1, p.steps);
         if (progress) progress(bp);
       });
