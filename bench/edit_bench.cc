@@ -373,13 +373,10 @@ int main(int argc, char** argv) {
   std::printf("latentedit_bench %s | %s, %u cores | torch threads %d | libtorch %d.%d | %d reps per figure (median, min, max)\n",
               date, cpu_model().c_str(), std::max(1u, static_cast<unsigned>(sysconf(_SC_NPROCESSORS_ONLN))), threads,
               TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, reps);
-  {
-    using NameFn = char* (*)();
-    const auto corename = reinterpret_cast<NameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
-    std::printf("BLAS: %s%s%s\n", corename ? ("OpenBLAS, kernels " + std::string(corename())).c_str() : "not OpenBLAS",
-                user_coretype.empty() ? "" : " (OPENBLAS_CORETYPE set by the user)",
-                blas_note.empty() ? "" : (" — latentedit's start-up check: " + blas_note).c_str());
-  }
+  const std::string kernels = blas_kernels();
+  std::printf("BLAS: %s%s%s\n", kernels.empty() ? "not OpenBLAS" : ("OpenBLAS, kernels " + kernels).c_str(),
+              user_coretype.empty() ? "" : " (OPENBLAS_CORETYPE set by the user)",
+              blas_note.empty() ? "" : (" — latentedit's start-up check: " + blas_note).c_str());
 
   // Course-size networks (random weights: speed does not depend on the values), as a bundle so
   // that Python, the RSS child and the CLI all load the same files.

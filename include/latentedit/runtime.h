@@ -5,6 +5,10 @@
 
 namespace latentedit {
 
+// The OpenBLAS kernels in use (openblas_get_corename(), e.g. "SkylakeX"), or "" when the BLAS is
+// not OpenBLAS.
+std::string blas_kernels();
+
 // Debian 12's OpenBLAS (0.3.21) does not recognise CPUs released after it (e.g. Intel Emerald
 // Rapids, family 6 model 207) and falls back to its generic SSE3 "Prescott" kernels (OpenBLAS
 // issue #4267, fixed in 0.3.25): a 2048^3 SGEMM ran at 49 GFLOP/s instead of 191 on the

@@ -67,6 +67,12 @@ Plan make_plan(const Models& m, const EditSpec& spec) {
   return p;
 }
 
+// (N, T): each target's probability in the asked direction (p for add, 1 - p for remove).
+torch::Tensor target_progress(const Plan& plan, const torch::Tensor& logits) {
+  const torch::Tensor p = torch::sigmoid(logits.detach().index_select(1, plan.t_index));
+  return torch::where(plan.t_sign > 0, p, 1 - p);
+}
+
 // Per-latent penalty on the (weighted) change of the kept logits.
 torch::Tensor penalty_term(torch::Tensor delta, const torch::Tensor& weight, PenaltyKind kind) {
   if (weight.defined()) delta = delta * weight;
@@ -105,10 +111,7 @@ struct Stopper {
   bool observe(int k, const torch::Tensor& logits) {
     const int64_t N = logits.size(0);
     torch::Tensor dir_p;
-    if (any_stop || progress) {
-      const torch::Tensor p = torch::sigmoid(logits.detach().index_select(1, plan.t_index));  // (N, T)
-      dir_p = torch::where(plan.t_sign > 0, p, 1 - p);
-    }
+    if (any_stop || progress) dir_p = target_progress(plan, logits);
     bool all_stopped = false;
     if (any_stop) {
       torch::Tensor reached = torch::ones({N}, torch::kBool);
@@ -375,14 +378,7 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
   // accept_prob are edited again from their start with the next rank. Each latent's update
   // does not depend on the others (the sketch and the EOT views are drawn per step, shared), so
   // a latent's pass-k result is the same as if every latent had run pass k.
-  std::vector<int64_t> tidx;
-  std::vector<float> sign;
-  for (const auto& t : spec.targets) {
-    tidx.push_back(t.attribute);
-    sign.push_back(t.direction == Direction::kAdd ? 1.f : -1.f);
-  }
-  const auto ti = torch::tensor(tidx, torch::kInt64);
-  const auto ts = torch::tensor(sign, torch::kFloat32);
+  const Plan plan = make_plan(m, spec);
   EditSpec next = spec;
   next.fallback_ranks.clear();
   if (spec.batch_mean) {  // the course's scaling divides by the whole batch, not by the latents re-run
@@ -391,8 +387,7 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
   }
   // A latent's score: its least convinced target's direction-aware final probability.
   auto score = [&](const torch::Tensor& logits) {
-    const auto p = torch::sigmoid(logits[logits.size(0) - 1].index_select(1, ti));  // (n, T)
-    return std::get<0>(torch::where(ts > 0, p, 1 - p).min(1));
+    return std::get<0>(target_progress(plan, logits[logits.size(0) - 1]).min(1));
   };
   torch::Tensor best = score(r.logits);
   for (size_t pass = 0; pass < spec.fallback_ranks.size(); ++pass) {

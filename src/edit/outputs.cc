@@ -216,14 +216,15 @@ EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const Edit
   const char* audit = a.present ? "  ! = auditor disagrees" : "";
   if (spec.method == Method::kBoundary)
     std::snprintf(sub, sizeof sub, "%s  boundary, strength %g%s", ctx.label.c_str(), spec.strength, audit);
-  else if (spec.method == Method::kProjected || spec.eot > 0)
+  else if (spec.method == Method::kProjected || spec.eot > 0) {
+    std::string method = "gradient";
+    if (spec.method == Method::kProjected) {
+      method = "projected r" + std::to_string(spec.rank);
+      if (!spec.fallback_ranks.empty()) method += ">" + join_ranks(spec.fallback_ranks);
+    }
     std::snprintf(sub, sizeof sub, "%s  %d x %g  penalty %g  %s%s%s", ctx.label.c_str(), spec.steps, spec.step_size, spec.penalty,
-                  spec.method == Method::kProjected ? ("projected r" + std::to_string(spec.rank) +
-                                                       (spec.fallback_ranks.empty() ? "" : ">" + join_ranks(spec.fallback_ranks)))
-                                                          .c_str()
-                                                    : "gradient",
-                  spec.eot > 0 ? (" eot" + std::to_string(spec.eot)).c_str() : "", audit);
-  else
+                  method.c_str(), spec.eot > 0 ? (" eot" + std::to_string(spec.eot)).c_str() : "", audit);
+  } else
     std::snprintf(sub, sizeof sub, "%s  steps %d x %g  penalty %g (%s)%s", ctx.label.c_str(), spec.steps, spec.step_size,
                   spec.penalty, to_string(spec.penalty_kind).c_str(), a.present ? "  audit: auditor classifier, ! = not confirmed" : "");
   if (o.grid) out.images.emplace_back("grid.png", encode_png(edit_grid(m, spec, r, a, sub, o.scale, ctx.photos)));

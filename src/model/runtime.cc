@@ -5,24 +5,28 @@
 #include <torch/torch.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <thread>
 
 namespace latentedit {
 
+std::string blas_kernels() {
+  using NameFn = char* (*)();
+  const auto corename = reinterpret_cast<NameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  return corename ? corename() : "";
+}
+
 std::string select_blas_kernels() {
   static std::once_flag once;
   static std::string what;
   std::call_once(once, [] {
-    using NameFn = char* (*)();
     using VoidFn = void (*)();
-    const auto corename = reinterpret_cast<NameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
     const auto quit = reinterpret_cast<VoidFn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit"));
     const auto init = reinterpret_cast<VoidFn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init"));
-    if (!corename || !quit || !init) return;                 // not OpenBLAS, or not a DYNAMIC_ARCH build
+    const std::string before = blas_kernels();
+    if (before.empty() || !quit || !init) return;            // not OpenBLAS, or not a DYNAMIC_ARCH build
     if (std::getenv("OPENBLAS_CORETYPE")) return;            // the user chose
-    const std::string before = corename();
+
     if (before != "Prescott") return;                        // detection worked (or a genuinely old CPU)
     const char* core = nullptr;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -37,7 +41,7 @@ std::string select_blas_kernels() {
     setenv("OPENBLAS_CORETYPE", core, 0);
     quit();
     init();
-    const std::string after = corename();
+    const std::string after = blas_kernels();
     what = "OpenBLAS did not recognise this CPU and chose its generic '" + before + "' kernels; using '" + after +
            "' (set OPENBLAS_CORETYPE to choose)";
   });
