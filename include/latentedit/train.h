@@ -83,6 +83,15 @@ struct GanTrainOptions {
   double beta1 = 0.0, beta2 = 0.9;  // Adam betas (the course: 0.5, 0.999)
   double g_bn_gamma_mean = 1.0;     // G's BatchNorm weights ~ N(this, 0.02) (the course: 0)
   double ema = 0.999;               // EMA of the generator's weights (0 = off)
+  // Hessian penalty (Peebles et al. 2020) on G w.r.t. z, weight hessian_penalty (0 = off): the
+  // variance over hessian_k Rademacher directions v of the central second difference
+  // (G(z + eps v) - 2 G(z) + G(z - eps v)) / eps^2, max over output elements, on the first
+  // hessian_batch latents of each generator batch. It drives the Hessian's off-diagonal terms to
+  // zero: each latent coordinate's effect on the image stops depending on the others.
+  double hessian_penalty = 0.0;
+  double hessian_eps = 0.1;
+  int64_t hessian_k = 2;
+  int64_t hessian_batch = 16;
   uint64_t seed = 1;
   std::string checkpoint;
   int64_t checkpoint_every = 500;

@@ -182,7 +182,7 @@ int run_train_classifier(const ClsOptions& o) {
 
 struct GanOptions : TrainCommon {
   int64_t z_dim = 64, g_hidden = 32, d_hidden = 32;
-  double lr_g = 2e-4, lr_d = 2e-4, ema = 0.999;
+  double lr_g = 2e-4, lr_d = 2e-4, ema = 0.999, hessian = 0.0, hessian_eps = 0.1;
   std::string recipe = "default", loss = "hinge", discriminator = "dcgan", spectral_norm = "on";
   std::vector<double> betas = {0.0, 0.9};
   int64_t d_steps = 1, diagnose_every = 250, diagnose_samples = 256, log_every = 20;
@@ -302,6 +302,8 @@ int run_train_gan(GanOptions& o) {
   t.lr_g = o.lr_g;
   t.lr_d = o.lr_d;
   t.d_steps = o.d_steps;
+  t.hessian_penalty = o.hessian;
+  t.hessian_eps = o.hessian_eps;
   apply_recipe(o, t);
   t.diagnose_every = o.diagnose_every;
   t.report_every = o.log_every;
@@ -310,7 +312,7 @@ int run_train_gan(GanOptions& o) {
   const fs::path dir = o.out.out;
   const json settings = {{"recipe", o.recipe}, {"loss", t.loss}, {"d_steps", t.d_steps}, {"discriminator", t.discriminator},
                          {"spectral_norm", t.spectral_norm}, {"betas", {t.beta1, t.beta2}}, {"ema", t.ema},
-                         {"g_bn_gamma_mean", t.g_bn_gamma_mean}, {"lr_g", o.lr_g}, {"lr_d", o.lr_d}, {"steps", o.steps},
+                         {"g_bn_gamma_mean", t.g_bn_gamma_mean}, {"hessian_penalty", t.hessian_penalty}, {"hessian_eps", t.hessian_eps}, {"lr_g", o.lr_g}, {"lr_d", o.lr_d}, {"steps", o.steps},
                          {"batch", t.batch}, {"g_hidden", o.g_hidden}, {"d_hidden", o.d_hidden}, {"z_dim", o.z_dim},
                          {"seed", o.seed}, {"threads", threads}, {"diagnose_every", o.diagnose_every}, {"log_every", o.log_every},
                          {"judge", judge_file.empty() ? json(nullptr) : json(judge_file.string())}, {"source", o.src.describe()}};
@@ -496,6 +498,11 @@ void register_train(CLI::App& root, std::vector<Command>& cmds, const std::strin
   ga->add_option("--lr-g", g->lr_g, "Generator Adam learning rate")->check(positive());
   ga->add_option("--lr-d", g->lr_d, "Discriminator Adam learning rate")->check(positive());
   ga->add_option("--ema", g->ema, "EMA decay of the exported generator (0 = off)")->check(real_range(0.0, 0.99999));
+  ga->add_option("--hessian-penalty", g->hessian, "Weight of the Hessian penalty on G w.r.t. z (Peebles et al. 2020; 0 = off): "
+                                                  "variance over 2 Rademacher directions of G's second difference, max over pixels, "
+                                                  "on 16 latents per batch; a run may switch it on when resuming")
+      ->check(real_range(0.0, 1e6));
+  ga->add_option("--hessian-eps", g->hessian_eps, "Finite-difference step of the Hessian penalty")->check(real_range(1e-4, 10.0));
   ga->add_option("--diagnose-every", g->diagnose_every, "Mode-collapse diagnostics and a row of samples every N generator updates "
                                                         "(DIR/training_samples/, DIR/training_report.png; 0 = off)")
       ->check(CLI::Range(int64_t{0}, int64_t{100000000}));

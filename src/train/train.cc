@@ -351,6 +351,21 @@ CollapseDiagnostics CollapseProbe::measure(const std::function<torch::Tensor(con
   return r;
 }
 
+// Peebles et al. 2020: the variance over k Rademacher directions of the central second
+// difference of G along them, max over output elements, on the first `hessian_batch` latents;
+// all 2k perturbed batches run in one forward.
+torch::Tensor hessian_penalty(Generator& g, const torch::Tensor& z, const torch::Tensor& gz, const GanTrainOptions& o,
+                              at::Generator& gen) {
+  const int64_t n = std::min<int64_t>(o.hessian_batch, z.size(0));
+  const torch::Tensor zs = z.slice(0, 0, n), center = gz.slice(0, 0, n);
+  const torch::Tensor v = torch::randint(0, 2, {o.hessian_k, n, z.size(1)}, gen).to(torch::kFloat32).mul(2).sub(1) * o.hessian_eps;
+  const torch::Tensor out = g->forward(torch::cat({(zs.unsqueeze(0) + v).flatten(0, 1), (zs.unsqueeze(0) - v).flatten(0, 1)}));
+  const torch::Tensor plus = out.slice(0, 0, o.hessian_k * n), minus = out.slice(0, o.hessian_k * n, 2 * o.hessian_k * n);
+  const torch::Tensor second = (plus + minus).view({o.hessian_k, n, -1}).sub(2 * center.reshape({1, n, -1})) /
+                               (o.hessian_eps * o.hessian_eps);  // (k, n, pixels)
+  return second.var(0, /*unbiased=*/true).max();
+}
+
 Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCallback& cb) {
   check_data(data, o.batch);
   const GanLoss& loss = gan_loss(o.loss);
@@ -439,10 +454,18 @@ Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCa
     const torch::Tensor z2 = torch::randn({B, o.z_dim}, zg);
     opt_g.zero_grad();
     for (auto& p : d->parameters()) p.set_requires_grad(false);
-    torch::Tensor lf = d->forward(g->forward(z2));
+    const torch::Tensor gz = g->forward(z2);
+    torch::Tensor lf = d->forward(gz);
     lf.retain_grad();
     const torch::Tensor loss_g = loss.g(lf);
-    loss_g.backward();
+    torch::Tensor total_g = loss_g;
+    double hp_value = 0;
+    if (o.hessian_penalty > 0) {
+      const torch::Tensor hp = hessian_penalty(g, z2, gz, o, zg);
+      hp_value = hp.item<double>();
+      total_g = total_g + o.hessian_penalty * hp;
+    }
+    total_g.backward();
     for (auto& p : d->parameters()) p.set_requires_grad(true);
     double gnorm2 = 0;
     for (const auto& p : g_params)
@@ -455,8 +478,10 @@ Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCa
       const double decay = std::min(o.ema, (1.0 + step) / (10.0 + step));
       for (size_t i = 0; i < ema_params.size(); ++i) ema_params[i].mul_(decay).add_(g_params[i], 1.0 - decay);
     }
-    meter.add({{"d_loss", d_loss}, {"g_loss", loss_g.item<double>()}, {"d_real", d_real}, {"d_fake", d_fake},
-               {"g_grad_norm", std::sqrt(gnorm2)}, {"g_logit_grad", logit_grad}});
+    std::map<std::string, double> record = {{"d_loss", d_loss}, {"g_loss", loss_g.item<double>()}, {"d_real", d_real},
+                                            {"d_fake", d_fake}, {"g_grad_norm", std::sqrt(gnorm2)}, {"g_logit_grad", logit_grad}};
+    if (o.hessian_penalty > 0) record["hessian"] = hp_value;
+    meter.add(record);
     const bool last = step + 1 == o.steps;
     if (!o.checkpoint.empty() && ((step + 1) % o.checkpoint_every == 0 || last)) {
       torch::serialize::OutputArchive ar, a1, a2, a3, a4, a5;
