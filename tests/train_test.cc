@@ -124,6 +124,19 @@ GanTrainOptions tiny_gan(const std::string& loss, int64_t d_steps, const std::st
   o.spectral_norm = disc == "dcgan";
   return o;
 }
+
+// Trains o.steps steps in two sittings: to a checkpoint at step `split` in `dir`, then resumed.
+Generator train_gan_resumed(const Dataset& d, GanTrainOptions o, const test::TempDir& dir, int64_t split,
+                            std::vector<TrainStats>& resumed_stats) {
+  const int64_t steps = o.steps;
+  o.checkpoint = dir / "g.ckpt";
+  o.checkpoint_every = split;
+  o.steps = split;
+  train_gan(d, o);
+  o.steps = steps;
+  o.resume = true;
+  return train_gan(d, o, [&](const TrainStats& s) { resumed_stats.push_back(s); });
+}
 }  // namespace
 
 TEST(Train, GanTakesExactlyKDiscriminatorStepsPerGeneratorStep) {
@@ -158,14 +171,8 @@ TEST(Train, GanResumeIsBitIdenticalForEveryLossAndDiscriminator) {
         o.steps = 5;
         std::vector<TrainStats> straight_stats;
         Generator straight = train_gan(d, o, [&](const TrainStats& s) { straight_stats.push_back(s); });
-        o.checkpoint = dir / "g.ckpt";
-        o.checkpoint_every = 3;
-        o.steps = 3;
-        train_gan(d, o);
-        o.steps = 5;
-        o.resume = true;
         std::vector<TrainStats> resumed_stats;
-        const Generator resumed = train_gan(d, o, [&](const TrainStats& s) { resumed_stats.push_back(s); });
+        const Generator resumed = train_gan_resumed(d, o, dir, 3, resumed_stats);
         const std::string what = loss.name + " " + disc + " k=" + std::to_string(k);
         ASSERT_EQ(resumed_stats.front().resumed_from, 3) << what;
         EXPECT_EQ(resumed_stats.back().d_updates, 5 * k) << what;
@@ -262,14 +269,8 @@ TEST(Train, HessianPenaltyIsLoggedDeterministicResumableAndChangesTheGenerator) 
   EXPECT_TRUE(differs) << "the penalty must reach G's weights";
   // Resumed from a checkpoint, it continues exactly like the uninterrupted run.
   test::TempDir dir;
-  o.checkpoint = dir / "g.ckpt";
-  o.checkpoint_every = 2;
-  o.steps = 2;
-  train_gan(d, o);
-  o.steps = 4;
-  o.resume = true;
   std::vector<TrainStats> r_stats;
-  const Generator resumed = train_gan(d, o, [&](const TrainStats& s) { r_stats.push_back(s); });
+  const Generator resumed = train_gan_resumed(d, o, dir, 2, r_stats);
   expect_same_weights(*a, *resumed, "hessian, resumed");
   EXPECT_EQ(r_stats.back().losses, a_stats.back().losses);
 }
