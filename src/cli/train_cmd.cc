@@ -312,7 +312,8 @@ int run_train_gan(GanOptions& o) {
   const fs::path dir = o.out.out;
   const json settings = {{"recipe", o.recipe}, {"loss", t.loss}, {"d_steps", t.d_steps}, {"discriminator", t.discriminator},
                          {"spectral_norm", t.spectral_norm}, {"betas", {t.beta1, t.beta2}}, {"ema", t.ema},
-                         {"g_bn_gamma_mean", t.g_bn_gamma_mean}, {"hessian_penalty", t.hessian_penalty}, {"hessian_eps", t.hessian_eps}, {"lr_g", o.lr_g}, {"lr_d", o.lr_d}, {"steps", o.steps},
+                         {"g_bn_gamma_mean", t.g_bn_gamma_mean}, {"hessian_penalty", t.hessian_penalty},
+                         {"hessian_eps", t.hessian_eps}, {"lr_g", o.lr_g}, {"lr_d", o.lr_d}, {"steps", o.steps},
                          {"batch", t.batch}, {"g_hidden", o.g_hidden}, {"d_hidden", o.d_hidden}, {"z_dim", o.z_dim},
                          {"seed", o.seed}, {"threads", threads}, {"diagnose_every", o.diagnose_every}, {"log_every", o.log_every},
                          {"judge", judge_file.empty() ? json(nullptr) : json(judge_file.string())}, {"source", o.src.describe()}};

@@ -351,6 +351,7 @@ CollapseDiagnostics CollapseProbe::measure(const std::function<torch::Tensor(con
   return r;
 }
 
+namespace {
 // Peebles et al. 2020: the variance over k Rademacher directions of the central second
 // difference of G along them, max over output elements, on the first `hessian_batch` latents;
 // all 2k perturbed batches run in one forward.
@@ -365,6 +366,7 @@ torch::Tensor hessian_penalty(Generator& g, const torch::Tensor& z, const torch:
                                (o.hessian_eps * o.hessian_eps);  // (k, n, pixels)
   return second.var(0, /*unbiased=*/true).max();
 }
+}  // namespace
 
 Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCallback& cb) {
   check_data(data, o.batch);
