@@ -5,6 +5,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "latentedit/spec.h"
 #include "test_util.h"
 
 using namespace latentedit;
@@ -246,9 +247,12 @@ TEST_F(Cli, DirectionsThenEveryMethodAndTheEvaluateCurve) {
   EXPECT_EQ(run_cli("edit --add Smiling --method boundary --count 2 -q --model " + d / "b" + " --out " + d / "x", &o, &e), 2);
   EXPECT_NE(e.find("latentedit directions --model"), std::string::npos) << e;
   EXPECT_FALSE(fs::exists(d / "x"));
-  ASSERT_EQ(run_cli("directions --samples 400 --confidence 0.6 -q --model " + d / "b", &o, &e), 0) << e;
-  EXPECT_TRUE(test::read_json(d / "b/model.json").contains("directions"));
-  for (const char* m : {"gradient --eot 1", "projected --rank 2", "boundary --strength 1 --condition Male"}) {
+  ASSERT_EQ(run_cli("directions --samples 400 --confidence 0.6 --latent-samples 400 --latent-epochs 2 --latent-hidden 16 -q --model " +
+                        d / "b", &o, &e), 0) << e;
+  const auto dj = test::read_json(d / "b/model.json");
+  ASSERT_TRUE(dj.contains("directions"));
+  EXPECT_EQ(dj["directions"]["latent_classifier"]["samples"], 400);
+  for (const char* m : {"gradient --eot 1", "projected --rank 2", "boundary --strength 1 --condition Male", "latent --strength 2"}) {
     ASSERT_EQ(run_cli(std::string("edit --add Smiling --count 2 --steps 4 -q --method ") + m + " --model " + d / "b" + " --out " + d / "e",
                       &o, &e), 0) << m << "\n" << e;
     const auto rep = test::read_json(d / "e/report.json");
@@ -256,11 +260,14 @@ TEST_F(Cli, DirectionsThenEveryMethodAndTheEvaluateCurve) {
   }
   EXPECT_EQ(run_cli("edit --add Smiling --method boundary --condition smiling -q --model " + d / "b" + " --out " + d / "y", &o, &e), 2);
   EXPECT_NE(e.find("is a target"), std::string::npos) << e;
-  ASSERT_EQ(run_cli("evaluate --seeds 8 --heldout 0 --samples 0 --methods gradient,projected+eot1,boundary --strengths 0.5,1 "
-                    "--boundary-strengths 1 -q --model " + d / "b" + " --out " + d / "ev.json --plot " + d / "pareto.png",
+  // The latent method's strength defaults to its own (a target logit), not the boundary's distance.
+  ASSERT_EQ(run_cli("edit --add Smiling --count 1 -q --method latent --model " + d / "b" + " --out " + d / "l", &o, &e), 0) << e;
+  EXPECT_EQ(test::read_json(d / "l/report.json")["settings"]["strength"], kLatentStrength);
+  ASSERT_EQ(run_cli("evaluate --seeds 8 --heldout 0 --samples 0 --methods gradient,projected+eot1,boundary,latent --strengths 0.5,1 "
+                    "--boundary-strengths 1 --latent-strengths 2 -q --model " + d / "b" + " --out " + d / "ev.json --plot " + d / "pareto.png",
                     &o, &e), 0) << e;
   const auto ev = test::read_json(d / "ev.json");
-  EXPECT_EQ(ev["points"].size(), 2u + 2u + 1u + 1u);  // two curves of 2, boundary 1, course
+  EXPECT_EQ(ev["points"].size(), 2u + 2u + 1u + 1u + 1u);  // two curves of 2, boundary 1, latent 1, course
   EXPECT_EQ(ev["points"][2]["settings"]["eot"], 1);
   EXPECT_FALSE(cv::imread(d / "pareto.png").empty());
   EXPECT_NE(o.find("course C1W4"), std::string::npos) << o;

@@ -20,6 +20,9 @@ struct Methods : ::testing::Test {
     DirectionsOptions o;
     o.samples = 2000;
     o.confidence = 0.6;
+    o.latent_samples = 2000;
+    o.latent_hidden = 64;
+    o.latent_epochs = 8;
     models->directions = fit_directions(*models, o);
   }
   static void TearDownTestSuite() {
@@ -146,6 +149,56 @@ TEST_F(Methods, BoundaryMovesAlongUnitNormalsOrthogonalToTheConditions) {
   }
 }
 
+// The latent method reaches the asked logit of the latent classifier and, for the same distance
+// moved, changes the kept attributes' latent logits less than a move along the latent
+// classifier's own target gradient (the gradient method's update, in the latent classifier).
+// The random model's classifier barely varies (|logits| < 0.1), so its fitted latent classifier
+// does too: this test gives the bundle a random latent classifier with a trained one's scale
+// (logits of a few units) to exercise the update rule.
+TEST_F(Methods, LatentReachesItsTargetLogitAndHoldsTheKeptLatentLogits) {
+  Models lm = m;
+  Directions D = *m.directions;
+  torch::manual_seed(4);
+  D.latent_weights = {torch::randn({64, m.z_dim}) * (2.0 / std::sqrt(m.z_dim)), torch::randn({40, 64}) * (3.0 / 8.0)};
+  D.latent_biases = {torch::zeros({64}), torch::zeros({40})};
+  lm.directions = D;
+  const auto z = sample_latents(31, 12, m.z_dim);
+  for (Direction d : {Direction::kAdd, Direction::kRemove}) {
+    EditSpec s = spec(Method::kLatent, d);
+    s.strength = 4.0;
+    const double sign = d == Direction::kAdd ? 1 : -1;
+    const auto r = edit(lm, z, s);
+    torch::NoGradGuard ng;
+    const auto f0 = latent_logits(D, r.z_before), f1 = latent_logits(D, r.z_after);
+    // (The miss term is a penalty traded against the others, so a latent may land a little short.)
+    EXPECT_GT((sign * f1.select(1, smiling)).min().item<double>(), 0.8 * s.strength) << to_string(d);
+    // The same distance along the target's latent-classifier gradient, per latent.
+    torch::Tensor g;
+    {
+      torch::AutoGradMode on(true);
+      const auto zz = r.z_before.clone().requires_grad_(true);
+      g = torch::autograd::grad({(sign * latent_logits(D, zz).select(1, smiling)).sum()}, {zz})[0];
+    }
+    const auto len = (r.z_after - r.z_before).norm(2, {1}, true);
+    const auto zg = r.z_before + len * g / g.norm(2, {1}, true);
+    const auto ki = torch::tensor(std::vector<int64_t>(r.keep.begin(), r.keep.end()));
+    const auto kept_latent = (f1 - f0).index_select(1, ki).abs().mean().item<double>();
+    const auto kept_gradient = (latent_logits(D, zg) - f0).index_select(1, ki).abs().mean().item<double>();
+    EXPECT_LT(kept_latent, 0.5 * kept_gradient) << to_string(d);
+  }
+  // Deterministic; without a latent classifier the method says how to get one.
+  EXPECT_TRUE(torch::equal(edit(lm, z, spec(Method::kLatent)).z_after, edit(lm, z, spec(Method::kLatent)).z_after));
+  D.latent_weights.clear();
+  D.latent_biases.clear();
+  lm.directions = D;
+  try {
+    edit(lm, z, spec(Method::kLatent));
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("latentedit directions"), std::string::npos);
+  }
+}
+
 TEST_F(Methods, CorrelationMaskFreesTiedAttributesAndExplicitKeepOverridesIt) {
   Models tied = m;
   Directions D = *m.directions;
@@ -181,8 +234,23 @@ TEST(Directions, FitSeparatesTheClassifiersConfidentLabels) {
   DirectionsOptions o;
   o.samples = 3000;
   o.confidence = 0.6;
+  o.latent_samples = 3000;
+  o.latent_hidden = 32;
+  o.latent_depth = 2;
+  o.latent_epochs = 6;
   const Directions a = fit_directions(m, o), b = fit_directions(m, o);
   EXPECT_TRUE(torch::equal(a.normals, b.normals));
+  ASSERT_EQ(a.latent_weights.size(), 3u);  // two hidden layers and the output layer
+  for (size_t i = 0; i < a.latent_weights.size(); ++i) EXPECT_TRUE(torch::equal(a.latent_weights[i], b.latent_weights[i]));
+  EXPECT_EQ(a.latent_weights.back().sizes(), (std::vector<int64_t>{40, 32}));
+  // The latent classifier learned the classifier's verdicts on latents it did not see (better than chance).
+  EXPECT_GT(a.latent_agreement.mean().item<double>(), 0.65);
+  // Stored as an nn.Sequential's state_dict (latent_classifier.0/.2/.4) and read back by load_bundle.
+  const NamedTensors t = directions_tensors(a);
+  for (const char* k : {"latent_classifier.0.weight", "latent_classifier.2.bias", "latent_classifier.4.weight", "latent_classifier.agreement"})
+    EXPECT_TRUE(std::any_of(t.begin(), t.end(), [&](const auto& p) { return p.first == k; })) << k;
+  o.latent_samples = 0;
+  EXPECT_TRUE(fit_directions(m, o).latent_weights.empty());
   EXPECT_EQ(a.correlation.sizes(), (std::vector<int64_t>{40, 40}));
   EXPECT_TRUE(torch::allclose(a.correlation, a.correlation.t()));
   // Better than chance on average (a random generator and classifier are far from linear in z).

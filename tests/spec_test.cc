@@ -37,6 +37,10 @@ TEST(Spec, AbsentFieldsTakeTheCourseDefaults) {
   ASSERT_EQ(s.spec.targets.size(), 1u);
   EXPECT_EQ(A[s.spec.targets[0].attribute], "Smiling");
   EXPECT_TRUE(s.outputs.grid && s.outputs.pairs && s.outputs.report && !s.outputs.strips);
+  // strength: a distance for boundary (3), a target logit for latent (its own default) unless given.
+  EXPECT_EQ(EditSettings::from_json({{"add", "Smiling"}, {"method", "boundary"}}, A).spec.strength, 3.0);
+  EXPECT_EQ(EditSettings::from_json({{"add", "Smiling"}, {"method", "latent"}}, A).spec.strength, kLatentStrength);
+  EXPECT_EQ(EditSettings::from_json({{"add", "Smiling"}, {"method", "latent"}, {"strength", 6}}, A).spec.strength, 6.0);
 }
 
 TEST(Spec, ToJsonRoundTripsAndIsCanonical) {

@@ -46,6 +46,11 @@ struct Directions {
   torch::Tensor offsets;      // (C)
   torch::Tensor correlation;  // (C, C) correlation of the attributes' labels
   torch::Tensor accuracy;     // (C) agreement of each boundary with the classifier's confident labels
+  // The latent classifier (optional; needed by the latent method): an MLP z -> C logits fitted to
+  // the editing classifier's logits of generated faces. Linear layers in order (SiLU between),
+  // stored as latent_classifier.{0,2,4,...}.{weight,bias} like a PyTorch nn.Sequential.
+  std::vector<torch::Tensor> latent_weights, latent_biases;
+  torch::Tensor latent_agreement;  // (C) sign agreement with the editing classifier on held-out latents
   std::string source;         // file it was loaded from
 };
 

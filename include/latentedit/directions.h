@@ -23,11 +23,21 @@ struct DirectionsOptions {
   // samples: any bundle) or "procedural" (latentedit's procedural face labels, the training
   // labels of bundles trained on them; CelebA attribute lists only).
   std::string correlation_from = "samples";
+  // The latent classifier (for --method latent): an MLP z -> logits (latent_depth hidden layers of
+  // latent_hidden units, SiLU) regressed on the editing classifier's logits (clipped to +-12) of
+  // latent_samples generated faces (seed + 1; the last 5 % held out to measure agreement), AdamW,
+  // latent_epochs epochs of batches of 256, learning rate warmed up to 2e-3 then cosine-decayed.
+  // latent_samples 0: none.
+  int64_t latent_samples = 100000;
+  int latent_hidden = 512, latent_depth = 3, latent_epochs = 30;
 };
 
 // Fits the directions of `m` (its generator and editing classifier). Deterministic.
 Directions fit_directions(const Models& m, const DirectionsOptions& o,
                           const std::function<void(const std::string&)>& progress = nullptr);
+
+// The latent classifier's logits for z (N, z_dim) -> (N, C); differentiable. `d` must have one.
+torch::Tensor latent_logits(const Directions& d, const torch::Tensor& z);
 
 // The tensors of directions.safetensors.
 NamedTensors directions_tensors(const Directions& d);

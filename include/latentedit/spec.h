@@ -36,7 +36,13 @@ enum class Method {
   kGradient,   // the course's: ascend the target logits minus the kept-logit penalty
   kProjected,  // the same gradient with its components along the kept logits' top Jacobian directions removed
   kBoundary,   // InterFaceGAN: move along the target's linear boundary normal in z (needs the bundle's directions)
+  kLatent,     // optimise z against the bundle's latent classifier: reach the target logit `strength` while
+               // holding the kept attributes' latent logits (needs the bundle's directions with a latent classifier)
 };
+
+// The methods that compute one move and show it in `steps` points (no gradient steps on the image
+// classifier): their strength is what sets how far they go.
+inline bool one_shot(Method m) { return m == Method::kBoundary || m == Method::kLatent; }
 
 // How the kept attributes are weighted in the penalty / projection.
 enum class KeepMask {
@@ -44,6 +50,9 @@ enum class KeepMask {
                  // when the bundle has a correlation matrix and no explicit keep list is given)
   kUniform,      // every kept attribute weighs 1 (the course)
 };
+
+// The latent method's default strength (target logit), chosen from the measured curve (README "Edit quality").
+inline constexpr double kLatentStrength = 12.0;
 
 // Everything that determines an edit's numbers. The defaults are chosen from the measured
 // success-drift curve (README "Edit quality"): the course's objective and penalty, but the
@@ -72,7 +81,9 @@ struct EditSpec {
   double accept_prob = 0.999;
   int eot = 2;                       // gradient/projected: gradient averaged over 1 + eot views (eot random
                                      // flips/shifts of the image; 0 = off)
-  double strength = 3.0;             // boundary: signed distance in z past the target's boundary to reach
+  double strength = 3.0;             // boundary: signed distance in z past the target's boundary to reach;
+                                     // latent: the latent classifier's target logit to reach (kLatentStrength
+                                     // when a setting names the method but no strength)
   std::vector<int> condition;        // boundary: attributes whose normals the move is made orthogonal to
   // Latents are edited in chunks of at most this many (0 = all at once). Each latent's update
   // does not depend on the others, so this only bounds memory (results agree to float

@@ -53,9 +53,12 @@ void EditFlags::add_to(CLI::App* app) {
   app->add_option("--method", method,
                   "gradient: ascend target logits - penalty (course); projected: gradient minus its components along the "
                   "kept logits' top --rank Jacobian directions; boundary: move along the target's linear boundary normal "
-                  "(InterFaceGAN; needs `latentedit directions`). The default is chosen from the measured success-drift curve "
-                  "(README \"Edit quality\"); the course's edit is --method gradient --eot 0 --steps 10 --step-size 0.1 --keep-mask uniform")
-      ->check(CLI::IsMember({"gradient", "projected", "boundary"}));
+                  "(InterFaceGAN; needs `latentedit directions`); latent: optimise z against the bundle's latent classifier "
+                  "(an MLP z -> attributes fitted by `latentedit directions`) to reach target logit --strength while holding the "
+                  "kept attributes' latent logits; least drift for its success on the measured curve. The default is chosen from "
+                  "that curve (README \"Edit quality\"); the course's edit is --method gradient --eot 0 --steps 10 --step-size 0.1 "
+                  "--keep-mask uniform")
+      ->check(CLI::IsMember({"gradient", "projected", "boundary", "latent"}));
   app->add_option("--keep-mask", keep_mask,
                   "correlation: kept attributes weigh 1-|corr| with the target, so tied ones (Goatee/No_Beard, Bald/hair "
                   "colours) may move with it (used when the bundle has directions and no --keep is given); uniform: all weigh 1")
@@ -68,7 +71,9 @@ void EditFlags::add_to(CLI::App* app) {
       ->check(real_range(0.5, 1.0));
   app->add_option("--eot", eot, "gradient/projected: average the target's gradient over N extra random flips/shifts of the image")
       ->check(CLI::Range(0, 64));
-  app->add_option("--strength", strength, "boundary: signed distance in z past the target's boundary that each latent reaches")
+  app->add_option("--strength", strength,
+                  "boundary: signed distance in z past the target's boundary that each latent reaches (default 3); latent: "
+                  "the latent classifier's target logit each latent reaches (default 12)")
       ->check(real_range(0.001, 100.0));
   app->add_option("--condition", condition, "boundary: move orthogonally to these attributes' normals (comma-separated)")
       ->delimiter(',');
@@ -95,10 +100,12 @@ nlohmann::json parse_ranks(const std::string& s) {
 }  // namespace
 
 nlohmann::json EditFlags::to_json() const {
-  return {{"steps", steps}, {"step_size", step_size}, {"penalty", penalty}, {"penalty_kind", penalty_kind}, {"prior", prior},
+  nlohmann::json j = {{"steps", steps}, {"step_size", step_size}, {"penalty", penalty}, {"penalty_kind", penalty_kind}, {"prior", prior},
           {"target_prob", target_prob ? nlohmann::json(*target_prob) : nlohmann::json(nullptr)}, {"batch_mean", batch_mean},
           {"method", method}, {"keep_mask", keep_mask}, {"rank", rank}, {"fallback_ranks", parse_ranks(fallback_ranks)},
-          {"accept_prob", accept_prob}, {"eot", eot}, {"strength", strength}, {"condition", condition}};
+          {"accept_prob", accept_prob}, {"eot", eot}, {"condition", condition}};
+  if (strength) j["strength"] = *strength;
+  return j;
 }
 
 EditSettings settings_from_flags(const nlohmann::json& j, const std::vector<std::string>& attributes) {

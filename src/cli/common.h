@@ -52,7 +52,7 @@ struct EditFlags {
   int rank = defaults.rank, eot = defaults.eot;
   std::string fallback_ranks = join_ranks(defaults.fallback_ranks);  // comma-separated, or "none"
   double accept_prob = defaults.accept_prob;
-  double strength = defaults.strength;
+  std::optional<double> strength;  // unset: the method's default (boundary 3, latent kLatentStrength)
   std::vector<std::string> condition;
 
   void add_to(CLI::App* app);

@@ -28,7 +28,12 @@ int run_directions(const DirectionsCliOptions& o) {
   const Directions d = fit_directions(m, o.d, [&](const std::string& what) { log(o.common.quiet, "directions: " + what); });
   json manifest = m.manifest;
   manifest["directions"] = {{"weights", "directions.safetensors"}, {"samples", o.d.samples}, {"seed", o.d.seed},
-                            {"confidence", o.d.confidence}, {"correlation_from", o.d.correlation_from}, {"threads", threads}};
+                            {"confidence", o.d.confidence}, {"correlation_from", o.d.correlation_from}, {"threads", threads},
+                            {"latent_classifier", o.d.latent_samples == 0 ? json(nullptr)
+                                                  : json{{"samples", o.d.latent_samples}, {"hidden", o.d.latent_hidden},
+                                                         {"depth", o.d.latent_depth}, {"epochs", o.d.latent_epochs},
+                                                         {"seed", o.d.seed + 1},
+                                                         {"heldout_agreement", d.latent_agreement.mean().item<double>()}}}};
   StagedDir staged(dir, "directions", false, StagedDir::kOwned);  // the bundle it was asked to extend
   staged.add("directions.safetensors", serialize_safetensors(directions_tensors(d), {{"format", "latentedit-directions"}}));
   staged.add("model.json", manifest.dump(2) + "\n");
@@ -36,10 +41,15 @@ int run_directions(const DirectionsCliOptions& o) {
   json acc = json::object();
   for (size_t c = 0; c < m.attributes.size(); ++c) acc[m.attributes[c]] = d.accuracy[static_cast<int64_t>(c)].item<double>();
   if (o.json_out) {
-    print_json({{"bundle", dir}, {"boundary_accuracy", acc}, {"mean_accuracy", d.accuracy.mean().item<double>()}});
+    json j = {{"bundle", dir}, {"boundary_accuracy", acc}, {"mean_accuracy", d.accuracy.mean().item<double>()}};
+    if (!d.latent_weights.empty()) j["latent_classifier_agreement"] = d.latent_agreement.mean().item<double>();
+    print_json(j);
   } else {
     for (size_t c = 0; c < m.attributes.size(); ++c)
       std::printf("%-20s boundary accuracy %.3f\n", m.attributes[c].c_str(), d.accuracy[static_cast<int64_t>(c)].item<double>());
+    if (!d.latent_weights.empty())
+      std::printf("latent classifier: held-out sign agreement with the editing classifier %.4f (min %.4f)\n",
+                  d.latent_agreement.mean().item<double>(), d.latent_agreement.min().item<double>());
     std::printf("wrote %s/directions.safetensors (mean boundary accuracy %.3f)\n", dir.c_str(), d.accuracy.mean().item<double>());
   }
   return 0;
@@ -49,7 +59,7 @@ int run_directions(const DirectionsCliOptions& o) {
 void register_directions(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0) {
   auto o = std::make_shared<DirectionsCliOptions>();
   o->common.argv0 = argv0;
-  CLI::App* app = root.add_subcommand("directions", "Fit the bundle's attribute boundaries in z (for --method boundary) and correlations");
+  CLI::App* app = root.add_subcommand("directions", "Fit the bundle's attribute boundaries in z (for --method boundary), latent classifier (--method latent) and correlations");
   app->add_option("--samples", o->d.samples, "Latents sampled and labelled by the editing classifier")
       ->check(CLI::Range(int64_t{100}, int64_t{10000000}));
   app->add_option("--seed", o->d.seed, "Seed of those latents");
@@ -58,6 +68,12 @@ void register_directions(CLI::App& root, std::vector<Command>& cmds, const std::
                   "Attribute correlation from the classifier's labels of generated samples, or from latentedit's procedural "
                   "face labels (the training labels of procedural bundles)")
       ->check(CLI::IsMember({"samples", "procedural"}));
+  app->add_option("--latent-samples", o->d.latent_samples,
+                  "Latents labelled to fit the latent classifier (for --method latent; 0: none, e.g. for a quick refit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{10000000}));
+  app->add_option("--latent-epochs", o->d.latent_epochs, "Epochs of the latent classifier's training")->check(CLI::Range(1, 1000));
+  app->add_option("--latent-hidden", o->d.latent_hidden, "Units per hidden layer of the latent classifier")->check(CLI::Range(1, 4096));
+  app->add_option("--latent-depth", o->d.latent_depth, "Hidden layers of the latent classifier")->check(CLI::Range(1, 8));
   app->add_flag("--json", o->json_out, "Print the boundary accuracies as JSON");
   o->common.add_to(app);
   cmds.push_back({app, [o] { return run_directions(*o); }});

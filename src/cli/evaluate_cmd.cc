@@ -22,7 +22,7 @@ struct EvalCliOptions {
   int64_t seeds = 256, heldout = 2000, samples = 2000;
   uint64_t seed = 0;
   std::vector<std::string> attributes, methods;
-  std::vector<double> strengths, boundary_strengths = {0.5, 1, 2, 3, 4};
+  std::vector<double> strengths, boundary_strengths = {0.5, 1, 2, 3, 4}, latent_strengths = {3, 6, 9, 12, 15};
   std::string out, plot;
   bool force = false;
   bool json_out = false;
@@ -99,12 +99,13 @@ int run_evaluate(const EvalCliOptions& o) {
       break;
     }
   const EditSpec spec = settings_from_flags(sj, m.attributes).spec;
-  auto strength_of = [](const EditSpec& s) { return s.method == Method::kBoundary ? s.strength : s.steps * s.step_size; };
+  auto strength_of = [](const EditSpec& s) { return one_shot(s.method) ? s.strength : s.steps * s.step_size; };
   if (o.methods.empty()) {
     e.points.push_back({to_string(spec.method), "default (" + to_string(spec.method) + ")", strength_of(spec), spec});
   } else {
     // One curve per method: the flags' settings with the method's strength swept. Gradient
-    // methods: strength = steps x step_size (steps fixed by --steps); boundary: the distance.
+    // methods: strength = steps x step_size (steps fixed by --steps); boundary: the distance;
+    // latent: the target logit.
     for (const auto& name : o.methods) {
       // NAME or NAME+eotN: the method without EOT, or with N extra EOT views.
       EditSpec p = spec;
@@ -119,10 +120,12 @@ int run_evaluate(const EvalCliOptions& o) {
           throw UsageError("--methods: bad variant '" + name + "'; write METHOD or METHOD+eotN, e.g. projected+eot2");
         p.eot = n;
       }
-      std::vector<double> ss = p.method == Method::kBoundary ? o.boundary_strengths : o.strengths;
+      std::vector<double> ss = p.method == Method::kBoundary ? o.boundary_strengths
+                               : p.method == Method::kLatent ? o.latent_strengths
+                                                              : o.strengths;
       if (ss.empty()) ss = {0.125, 0.25, 0.5, 1, 2};
       for (double st : ss) {
-        if (p.method == Method::kBoundary) p.strength = st;
+        if (one_shot(p.method)) p.strength = st;
         else p.step_size = st / p.steps;
         char label[64];
         std::snprintf(label, sizeof label, "%s %g", name.c_str(), st);
@@ -160,13 +163,15 @@ void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::st
   app->add_option("--samples", o->samples, "Generated and rendered faces for frequencies / Frechet distance (0 = skip)")
       ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
   app->add_option("--attributes", o->attributes, "Only these attributes (default: all)")->delimiter(',');
-  app->add_option("--methods", o->methods, "Sweep these methods (gradient, projected, boundary: without EOT; NAME+eotN: "
+  app->add_option("--methods", o->methods, "Sweep these methods (gradient, projected, boundary, latent: without EOT; NAME+eotN: "
                   "with N EOT views), one curve each, other settings from the flags; default: only the flags' setting")
       ->delimiter(',');
   app->add_option("--strengths", o->strengths, "Strengths swept for gradient/projected: steps x step size "
                   "(default 0.125,0.25,0.5,1,2)")
       ->delimiter(',')->check(positive());
   app->add_option("--boundary-strengths", o->boundary_strengths, "Strengths swept for boundary: distance in z past the boundary")
+      ->delimiter(',')->check(real_range(0.001, 100.0));
+  app->add_option("--latent-strengths", o->latent_strengths, "Strengths swept for latent: the target logit reached")
       ->delimiter(',')->check(real_range(0.001, 100.0));
   app->add_option("--out", o->out, "Also write the JSON report to this file");
   app->add_option("--plot", o->plot, "Also draw success vs drift, one line per method, to this PNG");

@@ -22,11 +22,74 @@ torch::Tensor correlation_of(const torch::Tensor& labels) {  // (N, C) 0/1 -> (C
   corr.diagonal().fill_(1.0);
   return corr.to(torch::kFloat32);
 }
+
+// Fits the latent classifier (DirectionsOptions): returns its layers and held-out sign agreement.
+void fit_latent_classifier(const Models& m, const DirectionsOptions& o, Directions& out,
+                           const std::function<void(const std::string&)>& progress) {
+  const int64_t N = o.latent_samples, C = static_cast<int64_t>(m.attributes.size());
+  if (progress) progress("latent classifier: labelling " + std::to_string(N) + " latents");
+  const torch::Tensor z = sample_latents(o.seed + 1, N, m.z_dim);
+  std::vector<torch::Tensor> ls;
+  for (int64_t i = 0; i < N; i += 512) ls.push_back(classify(m.classifier, generate(m, z.slice(0, i, std::min(N, i + 512)))));
+  const torch::Tensor y = torch::cat(ls).clamp(-12.0, 12.0).detach();
+  torch::AutoGradMode grad_on(true);  // the caller may be under a NoGradGuard
+  const int64_t n_val = std::max<int64_t>(1, N / 20), n_train = N - n_val;
+  const auto zt = z.slice(0, 0, n_train), yt = y.slice(0, 0, n_train), zv = z.slice(0, n_train), yv = y.slice(0, n_train);
+  torch::manual_seed(o.seed);  // the layers' initialisation
+  torch::nn::Sequential net;
+  int64_t in = m.z_dim;
+  for (int l = 0; l < o.latent_depth; ++l) {
+    net->push_back(torch::nn::Linear(in, o.latent_hidden));
+    net->push_back(torch::nn::SiLU());
+    in = o.latent_hidden;
+  }
+  net->push_back(torch::nn::Linear(in, C));
+  const int64_t bs = std::min<int64_t>(256, n_train), per_epoch = n_train / bs, total = per_epoch * o.latent_epochs;
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(2e-3).weight_decay(1e-4));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 2);
+  int64_t step = 0;
+  for (int ep = 0; ep < o.latent_epochs; ++ep) {
+    const auto perm = torch::randperm(n_train, gen, torch::kInt64);
+    for (int64_t b = 0; b < per_epoch; ++b, ++step) {
+      // 30 % linear warm-up from 1/25 of the peak, then cosine decay to 0 (a one-cycle schedule).
+      const double f = static_cast<double>(step) / std::max<int64_t>(1, total), warm = 0.3;
+      const double lr = f < warm ? 2e-3 * (0.04 + 0.96 * f / warm) : 2e-3 * 0.5 * (1 + std::cos(M_PI * (f - warm) / (1 - warm)));
+      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      const auto idx = perm.slice(0, b * bs, (b + 1) * bs);
+      const auto loss = torch::mse_loss(net->forward(zt.index_select(0, idx)), yt.index_select(0, idx));
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    }
+    if (progress) progress("latent classifier: epoch " + std::to_string(ep + 1) + "/" + std::to_string(o.latent_epochs));
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& mod : net->children())
+    if (auto lin = mod->as<torch::nn::Linear>()) {
+      out.latent_weights.push_back(lin->weight.detach().clone().contiguous());
+      out.latent_biases.push_back(lin->bias.detach().clone().contiguous());
+    }
+  out.latent_agreement = ((latent_logits(out, zv) > 0) == (yv > 0)).to(torch::kFloat32).mean(0).contiguous();
+}
 }  // namespace
+
+torch::Tensor latent_logits(const Directions& d, const torch::Tensor& z) {
+  if (d.latent_weights.empty()) throw UsageError("the bundle's directions have no latent classifier; refit them with `latentedit directions`");
+  torch::Tensor h = z;
+  for (size_t i = 0; i < d.latent_weights.size(); ++i) {
+    h = torch::linear(h, d.latent_weights[i], d.latent_biases[i]);
+    if (i + 1 < d.latent_weights.size()) h = torch::silu(h);
+  }
+  return h;
+}
 
 Directions fit_directions(const Models& m, const DirectionsOptions& o, const std::function<void(const std::string&)>& progress) {
   if (o.samples < 100) throw UsageError("samples must be at least 100 (got " + std::to_string(o.samples) + ")");
   if (!(o.confidence > 0.5 && o.confidence < 1.0)) throw UsageError("confidence must be in (0.5, 1)");
+  if (o.latent_samples != 0 && o.latent_samples < 100)
+    throw UsageError("latent samples must be 0 (none) or at least 100 (got " + std::to_string(o.latent_samples) + ")");
+  if (o.latent_hidden < 1 || o.latent_hidden > 4096 || o.latent_depth < 1 || o.latent_depth > 8 || o.latent_epochs < 1)
+    throw UsageError("latent classifier: hidden must be in 1..4096, depth in 1..8, epochs at least 1");
   const int64_t C = static_cast<int64_t>(m.attributes.size()), N = o.samples, d = m.z_dim;
   if (progress) progress("sampling " + std::to_string(N) + " latents");
   const torch::Tensor z = sample_latents(o.seed, N, d);
@@ -74,11 +137,19 @@ Directions fit_directions(const Models& m, const DirectionsOptions& o, const std
   } else {
     throw UsageError("correlation_from: expected \"samples\" or \"procedural\", got \"" + o.correlation_from + "\"");
   }
+  if (o.latent_samples > 0) fit_latent_classifier(m, o, out, progress);
   return out;
 }
 
 NamedTensors directions_tensors(const Directions& d) {
-  return {{"normals", d.normals}, {"offsets", d.offsets}, {"correlation", d.correlation}, {"accuracy", d.accuracy}};
+  NamedTensors t = {{"normals", d.normals}, {"offsets", d.offsets}, {"correlation", d.correlation}, {"accuracy", d.accuracy}};
+  for (size_t i = 0; i < d.latent_weights.size(); ++i) {
+    const std::string k = "latent_classifier." + std::to_string(2 * i);
+    t.push_back({k + ".weight", d.latent_weights[i]});
+    t.push_back({k + ".bias", d.latent_biases[i]});
+  }
+  if (!d.latent_weights.empty()) t.push_back({"latent_classifier.agreement", d.latent_agreement});
+  return t;
 }
 
 }  // namespace latentedit

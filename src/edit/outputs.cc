@@ -214,8 +214,8 @@ EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const Edit
   // the line fits a 3-column grid.
   char sub[320];
   const char* audit = a.present ? "  ! = auditor disagrees" : "";
-  if (spec.method == Method::kBoundary)
-    std::snprintf(sub, sizeof sub, "%s  boundary, strength %g%s", ctx.label.c_str(), spec.strength, audit);
+  if (one_shot(spec.method))
+    std::snprintf(sub, sizeof sub, "%s  %s, strength %g%s", ctx.label.c_str(), to_string(spec.method).c_str(), spec.strength, audit);
   else if (spec.method == Method::kProjected || spec.eot > 0) {
     std::string method = "gradient";
     if (spec.method == Method::kProjected) {

@@ -126,7 +126,7 @@ namespace {
 template <typename E>
 using Names = std::vector<std::pair<E, const char*>>;
 const Names<PenaltyKind> kPenaltyKinds = {{PenaltyKind::kL2, "l2"}, {PenaltyKind::kL1, "l1"}, {PenaltyKind::kSquared, "squared"}};
-const Names<Method> kMethods = {{Method::kGradient, "gradient"}, {Method::kProjected, "projected"}, {Method::kBoundary, "boundary"}};
+const Names<Method> kMethods = {{Method::kGradient, "gradient"}, {Method::kProjected, "projected"}, {Method::kBoundary, "boundary"}, {Method::kLatent, "latent"}};
 const Names<KeepMask> kKeepMasks = {{KeepMask::kCorrelation, "correlation"}, {KeepMask::kUniform, "uniform"}};
 
 template <typename E>
@@ -256,7 +256,11 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
   }
   if (r.has("accept_prob")) if (auto v = r.number("accept_prob", 0.5, 1.0, true, true)) sp.accept_prob = *v;
   if (r.has("eot")) if (auto v = r.integer("eot", 0, 64)) sp.eot = static_cast<int>(*v);
-  if (r.has("strength")) if (auto v = r.number("strength", 0.0, 100.0, true)) sp.strength = *v;
+  if (r.has("strength")) {
+    if (auto v = r.number("strength", 0.0, 100.0, true)) sp.strength = *v;
+  } else if (sp.method == Method::kLatent) {
+    sp.strength = kLatentStrength;  // a boundary distance means nothing to the latent method
+  }
   if (r.has("scale")) if (auto v = r.integer("scale", 1, L.max_scale)) out.outputs.scale = static_cast<int>(*v);
   if (r.has("outputs")) {
     const json& o = j["outputs"];

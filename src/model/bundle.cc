@@ -330,6 +330,26 @@ Models load_bundle(const std::string& dir) {
     dirs.accuracy = get("accuracy", {C});
     if (!torch::isfinite(dirs.normals).all().item<bool>() || !torch::isfinite(dirs.correlation).all().item<bool>())
       throw ModelError(file + " holds non-finite values (refit with `latentedit directions`)");
+    // The latent classifier: latent_classifier.0, .2, ... (Linear layers of an nn.Sequential with
+    // SiLU between them), z_dim inputs, C outputs.
+    int64_t in = m.z_dim;
+    for (int i = 0;; i += 2) {
+      const std::string k = "latent_classifier." + std::to_string(i);
+      const auto wt = std::find_if(w.begin(), w.end(), [&](const auto& p) { return p.first == k + ".weight"; });
+      if (wt == w.end()) break;
+      const int64_t out = wt->second.dim() == 2 ? wt->second.size(0) : -1;
+      dirs.latent_weights.push_back(get((k + ".weight").c_str(), {out, in}));
+      dirs.latent_biases.push_back(get((k + ".bias").c_str(), {out}));
+      in = out;
+    }
+    if (!dirs.latent_weights.empty()) {
+      if (in != C)
+        throw ModelError(file + ": the latent classifier's last layer has " + std::to_string(in) + " outputs, the bundle " +
+                         std::to_string(C) + " attributes (refit with `latentedit directions`)");
+      dirs.latent_agreement = get("latent_classifier.agreement", {C});
+      for (const auto& t : dirs.latent_weights)
+        if (!torch::isfinite(t).all().item<bool>()) throw ModelError(file + " holds non-finite values (refit with `latentedit directions`)");
+    }
     m.directions = dirs;
   }
   probe_networks(m);
