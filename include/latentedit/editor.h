@@ -34,6 +34,15 @@
 // alpha_i = max(0, (strength - d_i) / (n . n_c)) along n_c, d_i its signed distance toward the
 // target side, so it ends `strength` past the boundary; steps 1..steps are evenly spaced points
 // of that move.
+//
+// latent: no gradient steps through the image classifier. With f the bundle's latent classifier
+// (an MLP z -> logits fitted to the editing classifier on generated faces, Directions), Adam
+// (300 steps of 0.05) from z0 minimises
+//   sum_t 10 relu(strength - s_t f_t(z))^2 + sum_k w_k (f_k(z) - f_k(z0))^2 + 0.3 ||z - z0||^2
+// (s_t = +1 add / -1 remove, w_k the keep mask's weights); steps 1..steps are evenly spaced
+// points of the move z0 -> z. The latent classifier sees no pixels, so the move cannot be an
+// adversarial pixel pattern. With fallback_ranks, a latent the editing classifier does not put
+// past accept_prob is then edited from its start by projected at those ranks, as above.
 #pragma once
 #include <torch/torch.h>
 
@@ -63,7 +72,8 @@ struct EditResult {
   std::vector<int> stopped_at;       // per latent: step where it stopped (steps if it never did)
   std::map<int, torch::Tensor> images;  // step -> (N, 3, H, W) in the model's output range
   std::vector<int> keep;             // the kept attribute indices actually used
-  std::vector<int> ranks;            // projected: per latent, the rank of the pass it kept (empty otherwise)
+  std::vector<int> ranks;            // projected / latent: per latent, the rank of the pass it kept (0: the
+                                     // latent method's own pass; empty for other methods)
   double seconds = 0.0;              // wall time of the edit loop
 };
 

@@ -87,7 +87,7 @@ Directions fit_directions(const Models& m, const DirectionsOptions& o, const std
   if (o.samples < 100) throw UsageError("samples must be at least 100 (got " + std::to_string(o.samples) + ")");
   if (!(o.confidence > 0.5 && o.confidence < 1.0)) throw UsageError("confidence must be in (0.5, 1)");
   if (o.latent_samples != 0 && o.latent_samples < 100)
-    throw UsageError("latent samples must be 0 (none) or at least 100 (got " + std::to_string(o.latent_samples) + ")");
+    throw UsageError("latent samples (--latent-samples) must be 0 (none) or at least 100 (got " + std::to_string(o.latent_samples) + ")");
   if (o.latent_hidden < 1 || o.latent_hidden > 4096 || o.latent_depth < 1 || o.latent_depth > 8 || o.latent_epochs < 1)
     throw UsageError("latent classifier: hidden must be in 1..4096, depth in 1..8, epochs at least 1");
   const int64_t C = static_cast<int64_t>(m.attributes.size()), N = o.samples, d = m.z_dim;

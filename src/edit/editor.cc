@@ -425,7 +425,8 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
   validate(spec, static_cast<int>(m.attributes.size()));
   if (z0.dim() != 2 || z0.size(1) != m.z_dim)
     throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
-  const bool cascade = spec.method == Method::kProjected && !spec.fallback_ranks.empty() && !spec.targets.empty();
+  const bool ranked = spec.method == Method::kProjected || spec.method == Method::kLatent;
+  const bool cascade = ranked && !spec.fallback_ranks.empty() && !spec.targets.empty();
   EditCallback first = progress;
   if (progress && cascade)
     first = [&](const EditProgress& p) {
@@ -435,9 +436,9 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
       progress(q);
     };
   EditResult r = edit_pass(m, z0, spec, first);
-  if (spec.method != Method::kProjected) return r;
+  if (!ranked) return r;
   const int64_t N = z0.size(0);
-  r.ranks.assign(N, spec.rank);
+  r.ranks.assign(N, spec.method == Method::kLatent ? 0 : spec.rank);  // 0: the latent method's pass
   if (!cascade) return r;
   // Fallback passes: the latents whose targets the editing classifier does not put past
   // accept_prob are edited again from their start with the next rank. Each latent's update
@@ -445,6 +446,7 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
   // a latent's pass-k result is the same as if every latent had run pass k.
   const Plan plan = make_plan(m, spec);
   EditSpec next = spec;
+  next.method = Method::kProjected;  // the latent method falls back to projected edits
   next.fallback_ranks.clear();
   if (spec.batch_mean) {  // the course's scaling divides by the whole batch, not by the latents re-run
     next.batch_mean = false;
