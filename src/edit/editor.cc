@@ -241,48 +241,10 @@ EditResult edit_gradient(const Models& m, const torch::Tensor& z0_in, const Edit
   return r;
 }
 
-// The one-shot methods (boundary, latent) show their move z0 -> z0 + delta as `steps` evenly
-// spaced points; a latent that reaches its stop probability stays where it is. Fills r's
-// z_after, logits, probs, images (recorded steps) and stopped_at.
-void walk_path(const Models& m, const EditSpec& spec, const Plan& plan, const torch::Tensor& z0, const torch::Tensor& delta,
-               const EditCallback& progress, EditResult& r) {
-  const int64_t N = z0.size(0);
-  Stopper stop(spec, plan, progress, r, N);
-  std::set<int> record(spec.record_steps.begin(), spec.record_steps.end());
-  record.insert(0);
-  record.insert(spec.steps);
-  std::vector<torch::Tensor> hist;
-  torch::Tensor z = z0.clone(), frac = torch::zeros({N});
-  for (int k = 0; k <= spec.steps; ++k) {
-    if (k > 0) frac = torch::where(stop.active, torch::full({N}, static_cast<double>(k) / spec.steps), frac);
-    z = z0 + frac.unsqueeze(1) * delta;
-    const torch::Tensor img = m.generator.forward(z);
-    const torch::Tensor logits = m.classifier.forward(img);
-    hist.push_back(logits);
-    if (record.count(k)) r.images[k] = img;
-    stop.observe(k, logits);
-  }
-  r.z_after = z;
-  r.logits = torch::stack(hist, 0);
-  r.probs = torch::sigmoid(r.logits);
-}
-
 // InterFaceGAN: one move along the target normal(s), made orthogonal to the normals of the
 // condition attributes (and of the other targets), far enough that each latent reaches signed
-// distance `strength` past the target's boundary. Steps 1..steps are evenly spaced points of
-// that move (so grids and strips show it progressively); a latent that reaches its stop
-// probability stays there.
-EditResult edit_boundary(const Models& m, const torch::Tensor& z0_in, const EditSpec& spec, const EditCallback& progress) {
-  if (!m.directions)
-    throw UsageError("method boundary needs the bundle's attribute directions; fit them with `latentedit directions --model DIR`");
-  const auto t_start = std::chrono::steady_clock::now();
-  torch::NoGradGuard ng;
-  EditResult r;
-  const Plan plan = make_plan(m, spec);
-  r.keep = plan.keep;
-  const Directions& D = *m.directions;
-  const torch::Tensor z0 = z0_in.to(torch::kFloat32).contiguous();
-  r.z_before = z0.clone();
+// distance `strength` past the target's boundary.
+torch::Tensor boundary_move(const EditSpec& spec, const Plan&, const Directions& D, const torch::Tensor& z0) {
   torch::Tensor delta = torch::zeros_like(z0);
   for (size_t ti = 0; ti < spec.targets.size(); ++ti) {
     const Target& t = spec.targets[ti];
@@ -306,9 +268,7 @@ EditResult edit_boundary(const Models& m, const torch::Tensor& z0_in, const Edit
     const auto alpha = ((spec.strength - dist) / along).clamp_min(0.0);
     delta = delta + alpha.unsqueeze(1) * nc.unsqueeze(0);
   }
-  walk_path(m, spec, plan, z0, delta, progress, r);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  return r;
+  return delta;
 }
 
 // The latent method: for each latent, Adam (kLatentIterations steps of kLatentRate) on
@@ -317,56 +277,82 @@ EditResult edit_boundary(const Models& m, const torch::Tensor& z0_in, const Edit
 // classifier), s_t = +1 to add / -1 to remove, w_k the keep mask's weights (1 when uniform or
 // --keep). The latent classifier sees no pixels, so the edit cannot exploit the image
 // classifier's adversarial directions, and its kept logits can be held without pinning pixels.
-// The move z0 -> z is then shown like the boundary method's (steps evenly spaced points).
 constexpr int kLatentIterations = 300;
 constexpr double kLatentRate = 0.05, kLatentL2 = 0.3;
 
-EditResult edit_latent(const Models& m, const torch::Tensor& z0_in, const EditSpec& spec, const EditCallback& progress) {
-  if (!m.directions || m.directions->latent_weights.empty())
-    throw UsageError("method latent needs the bundle's latent classifier; fit it with `latentedit directions --model DIR`");
+torch::Tensor latent_move(const EditSpec& spec, const Plan& plan, const Directions& D, const torch::Tensor& z0) {
+  torch::AutoGradMode grad_on(true);
+  torch::Tensor f0_keep;
+  {
+    torch::NoGradGuard ng;
+    f0_keep = latent_logits(D, z0).index_select(1, plan.k_index);
+  }
+  torch::Tensor z = z0.clone().requires_grad_(true);
+  torch::optim::Adam opt({z}, torch::optim::AdamOptions(kLatentRate));
+  for (int it = 0; it < kLatentIterations; ++it) {
+    const torch::Tensor f = latent_logits(D, z);
+    const torch::Tensor t = f.index_select(1, plan.t_index) * plan.t_sign;  // (N, T)
+    torch::Tensor loss = 10.0 * torch::relu(spec.strength - t).pow(2).sum();
+    if (!plan.keep.empty()) {
+      torch::Tensor dk = f.index_select(1, plan.k_index) - f0_keep;  // (N, K)
+      if (plan.k_weight.defined()) dk = dk * plan.k_weight;
+      loss = loss + dk.pow(2).sum();
+    }
+    loss = loss + kLatentL2 * (z - z0).pow(2).sum();
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  return (z - z0).detach();
+}
+
+// The one-shot methods (boundary, latent): `move` gives each latent's whole move from z0, shown
+// as `steps` evenly spaced points of it (so grids and strips show it progressively); a latent
+// that reaches its stop probability stays where it is.
+using Move = torch::Tensor (*)(const EditSpec&, const Plan&, const Directions&, const torch::Tensor& z0);
+
+EditResult edit_one_shot(const Models& m, const torch::Tensor& z0_in, const EditSpec& spec, const EditCallback& progress, Move move) {
   const auto t_start = std::chrono::steady_clock::now();
   EditResult r;
   const Plan plan = make_plan(m, spec);
   r.keep = plan.keep;
-  const Directions& D = *m.directions;
   const torch::Tensor z0 = z0_in.to(torch::kFloat32).contiguous();
   r.z_before = z0.clone();
-  torch::Tensor zs;
-  {
-    torch::AutoGradMode grad_on(true);
-    torch::Tensor f0_keep;
-    {
-      torch::NoGradGuard ng;
-      f0_keep = latent_logits(D, z0).index_select(1, plan.k_index);
-    }
-    torch::Tensor z = z0.clone().requires_grad_(true);
-    torch::optim::Adam opt({z}, torch::optim::AdamOptions(kLatentRate));
-    for (int it = 0; it < kLatentIterations; ++it) {
-      const torch::Tensor f = latent_logits(D, z);
-      const torch::Tensor t = f.index_select(1, plan.t_index) * plan.t_sign;              // (N, T)
-      torch::Tensor loss = 10.0 * torch::relu(spec.strength - t).pow(2).sum();
-      if (!plan.keep.empty()) {
-        torch::Tensor dk = f.index_select(1, plan.k_index) - f0_keep;                    // (N, K)
-        if (plan.k_weight.defined()) dk = dk * plan.k_weight;
-        loss = loss + dk.pow(2).sum();
-      }
-      loss = loss + kLatentL2 * (z - z0).pow(2).sum();
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-    }
-    zs = z.detach();
-  }
+  const torch::Tensor delta = move(spec, plan, *m.directions, z0);
   torch::NoGradGuard ng;
-  walk_path(m, spec, plan, z0, zs - z0, progress, r);
+  const int64_t N = z0.size(0);
+  Stopper stop(spec, plan, progress, r, N);
+  std::set<int> record(spec.record_steps.begin(), spec.record_steps.end());
+  record.insert(0);
+  record.insert(spec.steps);
+  std::vector<torch::Tensor> hist;
+  torch::Tensor z = z0.clone(), frac = torch::zeros({N});
+  for (int k = 0; k <= spec.steps; ++k) {
+    if (k > 0) frac = torch::where(stop.active, torch::full({N}, static_cast<double>(k) / spec.steps), frac);
+    z = z0 + frac.unsqueeze(1) * delta;
+    const torch::Tensor img = m.generator.forward(z);
+    const torch::Tensor logits = m.classifier.forward(img);
+    hist.push_back(logits);
+    if (record.count(k)) r.images[k] = img;
+    stop.observe(k, logits);
+  }
+  r.z_after = z;
+  r.logits = torch::stack(hist, 0);
+  r.probs = torch::sigmoid(r.logits);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   return r;
 }
 
 EditResult edit_batch(const Models& m, const torch::Tensor& z0, const EditSpec& spec, const EditCallback& progress) {
   switch (spec.method) {
-    case Method::kBoundary: return edit_boundary(m, z0, spec, progress);
-    case Method::kLatent: return edit_latent(m, z0, spec, progress);
+    case Method::kBoundary:
+      if (!m.directions)
+        throw UsageError("method boundary needs the bundle's attribute directions; fit them with `latentedit directions --model DIR`");
+      return edit_one_shot(m, z0, spec, progress, boundary_move);
+    case Method::kLatent:
+      if (!m.directions || m.directions->latent_weights.empty())
+        throw UsageError("method latent needs the bundle's latent classifier; fit it with `latentedit directions --model DIR`");
+      return edit_one_shot(m, z0, spec, progress, latent_move);
     default: return edit_gradient(m, z0, spec, progress);
   }
 }
