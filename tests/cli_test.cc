@@ -260,9 +260,13 @@ TEST_F(Cli, DirectionsThenEveryMethodAndTheEvaluateCurve) {
   }
   EXPECT_EQ(run_cli("edit --add Smiling --method boundary --condition smiling -q --model " + d / "b" + " --out " + d / "y", &o, &e), 2);
   EXPECT_NE(e.find("is a target"), std::string::npos) << e;
-  // The latent method's strength defaults to its own (a target logit), not the boundary's distance.
-  ASSERT_EQ(run_cli("edit --add Smiling --count 1 -q --method latent --model " + d / "b" + " --out " + d / "l", &o, &e), 0) << e;
-  EXPECT_EQ(test::read_json(d / "l/report.json")["settings"]["strength"], kLatentStrength);
+  // With a latent classifier the default method (auto) is latent; the strength left unset is the
+  // method's own default (a target logit), and the report says which method ran.
+  ASSERT_EQ(run_cli("edit --add Smiling --count 1 -q --model " + d / "b" + " --out " + d / "l", &o, &e), 0) << e;
+  const auto lr = test::read_json(d / "l/report.json");
+  EXPECT_EQ(lr["settings"]["method"], "auto");
+  EXPECT_EQ(lr["method_used"], "latent");
+  EXPECT_TRUE(lr["settings"]["strength"].is_null());
   ASSERT_EQ(run_cli("evaluate --seeds 8 --heldout 0 --samples 0 --methods gradient,projected+eot1,boundary,latent --strengths 0.5,1 "
                     "--boundary-strengths 1 --latent-strengths 2 -q --model " + d / "b" + " --out " + d / "ev.json --plot " + d / "pareto.png",
                     &o, &e), 0) << e;

@@ -171,7 +171,7 @@ TEST_F(Methods, LatentReachesItsTargetLogitAndHoldsTheKeptLatentLogits) {
     torch::NoGradGuard ng;
     const auto f0 = latent_logits(D, r.z_before), f1 = latent_logits(D, r.z_after);
     // (The miss term is a penalty traded against the others, so a latent may land a little short.)
-    EXPECT_GT((sign * f1.select(1, smiling)).min().item<double>(), 0.8 * s.strength) << to_string(d);
+    EXPECT_GT((sign * f1.select(1, smiling)).min().item<double>(), 0.8 * *s.strength) << to_string(d);
     // The same distance along the target's latent-classifier gradient, per latent.
     torch::Tensor g;
     {

@@ -25,7 +25,10 @@ TEST(Spec, AbsentFieldsTakeTheCourseDefaults) {
   EXPECT_EQ(s.spec.steps, 20);  // 20 x 0.125: chosen from the success-drift curve (MODEL_CARD)
   EXPECT_EQ(s.spec.step_size, d.step_size);
   EXPECT_EQ(s.spec.penalty, 0.1);
-  EXPECT_EQ(s.spec.method, Method::kProjected);  // chosen from the success-drift curve (README)
+  EXPECT_EQ(s.spec.method, Method::kAuto);  // chosen from the success-drift curve (README)
+  EXPECT_EQ(resolve_method(Method::kAuto, true), Method::kLatent);
+  EXPECT_EQ(resolve_method(Method::kAuto, false), Method::kProjected);  // bundles without a latent classifier
+  EXPECT_EQ(resolve_method(Method::kBoundary, true), Method::kBoundary);
   EXPECT_EQ(s.spec.eot, 2);
   EXPECT_EQ(s.spec.rank, 8);  // rank 8, falling back to 4 and 2 below p 0.999: chosen from the curve (MODEL_CARD)
   EXPECT_EQ(s.spec.fallback_ranks, std::vector<int>({4, 2}));
@@ -37,10 +40,13 @@ TEST(Spec, AbsentFieldsTakeTheCourseDefaults) {
   ASSERT_EQ(s.spec.targets.size(), 1u);
   EXPECT_EQ(A[s.spec.targets[0].attribute], "Smiling");
   EXPECT_TRUE(s.outputs.grid && s.outputs.pairs && s.outputs.report && !s.outputs.strips);
-  // strength: a distance for boundary (3), a target logit for latent (its own default) unless given.
-  EXPECT_EQ(EditSettings::from_json({{"add", "Smiling"}, {"method", "boundary"}}, A).spec.strength, 3.0);
-  EXPECT_EQ(EditSettings::from_json({{"add", "Smiling"}, {"method", "latent"}}, A).spec.strength, kLatentStrength);
-  EXPECT_EQ(EditSettings::from_json({{"add", "Smiling"}, {"method", "latent"}, {"strength", 6}}, A).spec.strength, 6.0);
+  // strength: a distance for boundary (3), a target logit for latent (12), unless given.
+  EXPECT_FALSE(s.spec.strength.has_value());
+  EXPECT_EQ(s.spec.strength_value(Method::kBoundary), 3.0);
+  EXPECT_EQ(s.spec.strength_value(Method::kLatent), kLatentStrength);
+  const EditSettings six = EditSettings::from_json({{"add", "Smiling"}, {"method", "latent"}, {"strength", 6}}, A);
+  EXPECT_EQ(six.spec.strength_value(Method::kLatent), 6.0);
+  EXPECT_EQ(EditSettings::from_json(six.to_json(A), A).spec.strength, 6.0);
 }
 
 TEST(Spec, ToJsonRoundTripsAndIsCanonical) {

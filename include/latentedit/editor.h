@@ -77,6 +77,9 @@ struct EditResult {
   double seconds = 0.0;              // wall time of the edit loop
 };
 
+// Whether the bundle's directions include a latent classifier (what --method latent needs).
+bool has_latent_classifier(const Models& m);
+
 // Draws N latents exactly as Python: torch.manual_seed(seed); torch.randn(n, z_dim).
 torch::Tensor sample_latents(uint64_t seed, int64_t n, int64_t z_dim);
 

@@ -33,6 +33,7 @@ enum class PenaltyKind {
 
 // How z moves (see editor.h for each update rule).
 enum class Method {
+  kAuto,       // the default: latent when the bundle has a latent classifier, else projected (resolve_method)
   kGradient,   // the course's: ascend the target logits minus the kept-logit penalty
   kProjected,  // the same gradient with its components along the kept logits' top Jacobian directions removed
   kBoundary,   // InterFaceGAN: move along the target's linear boundary normal in z (needs the bundle's directions)
@@ -44,6 +45,10 @@ enum class Method {
 // classifier): their strength is what sets how far they go.
 inline bool one_shot(Method m) { return m == Method::kBoundary || m == Method::kLatent; }
 
+// The method `m` means for a bundle: auto is latent when the bundle's directions include a latent
+// classifier, else projected; any other method is itself.
+Method resolve_method(Method m, bool has_latent_classifier);
+
 // How the kept attributes are weighted in the penalty / projection.
 enum class KeepMask {
   kCorrelation,  // weight 1 - max_t |corr(t, k)|: attributes tied to a target may move with it (default
@@ -51,8 +56,9 @@ enum class KeepMask {
   kUniform,      // every kept attribute weighs 1 (the course)
 };
 
-// The latent method's default strength (target logit), chosen from the measured curve (README "Edit quality").
-inline constexpr double kLatentStrength = 12.0;
+// The one-shot methods' default strengths: boundary's distance past the boundary, and the latent
+// method's target logit (chosen from the measured curve, README "Edit quality").
+inline constexpr double kBoundaryStrength = 3.0, kLatentStrength = 12.0;
 
 // Everything that determines an edit's numbers. The defaults are chosen from the measured
 // success-drift curve (README "Edit quality"): the course's objective and penalty, but the
@@ -70,7 +76,7 @@ struct EditSpec {
   std::optional<double> target_prob; // stop probability of targets that do not set their own
   bool batch_mean = false;           // course scaling of the gradient (see editor.h)
   std::vector<int> record_steps;     // steps whose images are kept (0 and `steps` always are)
-  Method method = Method::kProjected;
+  Method method = Method::kAuto;
   KeepMask keep_mask = KeepMask::kCorrelation;
   int rank = 8;                      // projected: Jacobian directions of the kept logits removed per step
   // projected: a latent whose edit leaves a target short of `accept_prob` (by the editing
@@ -81,9 +87,9 @@ struct EditSpec {
   double accept_prob = 0.999;
   int eot = 2;                       // gradient/projected: gradient averaged over 1 + eot views (eot random
                                      // flips/shifts of the image; 0 = off)
-  double strength = 3.0;             // boundary: signed distance in z past the target's boundary to reach;
-                                     // latent: the latent classifier's target logit to reach (kLatentStrength
-                                     // when a setting names the method but no strength)
+  std::optional<double> strength;    // boundary: signed distance in z past the target's boundary to reach;
+                                     // latent: the latent classifier's target logit to reach; unset: the
+                                     // method's default (strength_value)
   std::vector<int> condition;        // boundary: attributes whose normals the move is made orthogonal to
   // Latents are edited in chunks of at most this many (0 = all at once). Each latent's update
   // does not depend on the others, so this only bounds memory (results agree to float
@@ -91,6 +97,10 @@ struct EditSpec {
   // or 32 on the 2-core test machine (bench/edit_bench.cc, section 1). Not part of the JSON form.
   int64_t micro_batch = 64;
 
+  // The strength in effect for `method` (a resolved method): strength, else the method's default.
+  double strength_value(Method m) const {
+    return strength ? *strength : m == Method::kBoundary ? kBoundaryStrength : kLatentStrength;
+  }
   // The stop probability in effect for target `t` (its own, else target_prob).
   std::optional<double> stop_prob(const Target& t) const { return t.stop_prob ? t.stop_prob : target_prob; }
 };

@@ -51,14 +51,15 @@ void EditFlags::add_to(CLI::App* app) {
       ->check(real_range(0.0, 1.0));
   app->add_flag("--batch-mean", batch_mean, "Course-exact scaling: gradient of the batch mean (step shrinks with the batch)");
   app->add_option("--method", method,
-                  "gradient: ascend target logits - penalty (course); projected: gradient minus its components along the "
+                  "auto (default): latent, falling back per latent to projected at --fallback-ranks, when the bundle has a "
+                  "latent classifier, else projected; gradient: ascend target logits - penalty (course); projected: gradient minus its components along the "
                   "kept logits' top --rank Jacobian directions; boundary: move along the target's linear boundary normal "
                   "(InterFaceGAN; needs `latentedit directions`); latent: optimise z against the bundle's latent classifier "
                   "(an MLP z -> attributes fitted by `latentedit directions`) to reach target logit --strength while holding the "
                   "kept attributes' latent logits; least drift for its success on the measured curve. The default is chosen from "
                   "that curve (README \"Edit quality\"); the course's edit is --method gradient --eot 0 --steps 10 --step-size 0.1 "
                   "--keep-mask uniform")
-      ->check(CLI::IsMember({"gradient", "projected", "boundary", "latent"}));
+      ->check(CLI::IsMember({"auto", "gradient", "projected", "boundary", "latent"}));
   app->add_option("--keep-mask", keep_mask,
                   "correlation: kept attributes weigh 1-|corr| with the target, so tied ones (Goatee/No_Beard, Bald/hair "
                   "colours) may move with it (used when the bundle has directions and no --keep is given); uniform: all weigh 1")

@@ -99,9 +99,12 @@ int run_evaluate(const EvalCliOptions& o) {
       break;
     }
   const EditSpec spec = settings_from_flags(sj, m.attributes).spec;
-  auto strength_of = [](const EditSpec& s) { return one_shot(s.method) ? s.strength : s.steps * s.step_size; };
+  auto strength_of = [](const EditSpec& s) { return one_shot(s.method) ? s.strength_value(s.method) : s.steps * s.step_size; };
   if (o.methods.empty()) {
-    e.points.push_back({to_string(spec.method), "default (" + to_string(spec.method) + ")", strength_of(spec), spec});
+    const Method used = resolve_method(spec.method, has_latent_classifier(m));  // what auto means for this bundle
+    EditSpec shown = spec;
+    shown.method = used;
+    e.points.push_back({to_string(used), "default (" + to_string(used) + ")", strength_of(shown), spec});
   } else {
     // One curve per method: the flags' settings with the method's strength swept. Gradient
     // methods: strength = steps x step_size (steps fixed by --steps); boundary: the distance;

@@ -11,6 +11,8 @@
 
 namespace latentedit {
 
+bool has_latent_classifier(const Models& m) { return m.directions && !m.directions->latent_weights.empty(); }
+
 torch::Tensor sample_latents(uint64_t seed, int64_t n, int64_t z_dim) {
   // A private generator seeded like torch.manual_seed(seed): the same stream as Python's
   // torch.manual_seed(seed); torch.randn(n, z_dim), without touching the global generator.
@@ -265,7 +267,7 @@ torch::Tensor boundary_move(const EditSpec& spec, const Plan&, const Directions&
     nc = nc / len;
     const double along = n.dot(nc).item<double>();  // > 0: the conditioned move still crosses the boundary
     const auto dist = s * (z0.matmul(D.normals[t.attribute]) + D.offsets[t.attribute]);  // (N) signed distance toward the target
-    const auto alpha = ((spec.strength - dist) / along).clamp_min(0.0);
+    const auto alpha = ((spec.strength_value(Method::kBoundary) - dist) / along).clamp_min(0.0);
     delta = delta + alpha.unsqueeze(1) * nc.unsqueeze(0);
   }
   return delta;
@@ -292,7 +294,7 @@ torch::Tensor latent_move(const EditSpec& spec, const Plan& plan, const Directio
   for (int it = 0; it < kLatentIterations; ++it) {
     const torch::Tensor f = latent_logits(D, z);
     const torch::Tensor t = f.index_select(1, plan.t_index) * plan.t_sign;  // (N, T)
-    torch::Tensor loss = 10.0 * torch::relu(spec.strength - t).pow(2).sum();
+    torch::Tensor loss = 10.0 * torch::relu(spec.strength_value(Method::kLatent) - t).pow(2).sum();
     if (!plan.keep.empty()) {
       torch::Tensor dk = f.index_select(1, plan.k_index) - f0_keep;  // (N, K)
       if (plan.k_weight.defined()) dk = dk * plan.k_weight;
@@ -350,7 +352,7 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0, const EditSpec& 
         throw UsageError("method boundary needs the bundle's attribute directions; fit them with `latentedit directions --model DIR`");
       return edit_one_shot(m, z0, spec, progress, boundary_move);
     case Method::kLatent:
-      if (!m.directions || m.directions->latent_weights.empty())
+      if (!has_latent_classifier(m))
         throw UsageError("method latent needs the bundle's latent classifier; fit it with `latentedit directions --model DIR`");
       return edit_one_shot(m, z0, spec, progress, latent_move);
     default: return edit_gradient(m, z0, spec, progress);
@@ -409,6 +411,11 @@ static EditResult edit_pass(const Models& m, const torch::Tensor& z0, const Edit
 
 EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, const EditCallback& progress) {
   validate(spec, static_cast<int>(m.attributes.size()));
+  if (spec.method == Method::kAuto) {
+    EditSpec s = spec;
+    s.method = resolve_method(spec.method, has_latent_classifier(m));
+    return edit(m, z0, s, progress);
+  }
   if (z0.dim() != 2 || z0.size(1) != m.z_dim)
     throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
   const bool ranked = spec.method == Method::kProjected || spec.method == Method::kLatent;

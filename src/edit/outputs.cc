@@ -44,6 +44,7 @@ json edit_report(const Models& m, const EditSettings& s, const EditResult& r, co
                   {"classifier", m.classifier.source},
                   {"auditor", m.auditor ? json(m.auditor->source) : json(nullptr)}};
   rep["settings"] = s.to_json(m.attributes);
+  rep["method_used"] = to_string(resolve_method(spec.method, has_latent_classifier(m)));  // what "auto" meant here
   rep["source"] = ctx.source;
   rep["edit"] = describe_targets(m.attributes, spec);
   rep["attributes"] = m.attributes;
@@ -206,7 +207,8 @@ std::vector<std::pair<std::string, std::string>> EditOutputs::files() const {
 
 EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const EditResult& r, const Audit& a,
                               const OutputContext& ctx) {
-  const EditSpec& spec = s.spec;
+  EditSpec spec = s.spec;
+  spec.method = resolve_method(spec.method, has_latent_classifier(m));  // the grid names the method that ran
   const OutputOptions& o = s.outputs;
   EditOutputs out;
   out.write_report = o.report;
@@ -215,7 +217,7 @@ EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const Edit
   char sub[320];
   const char* audit = a.present ? "  ! = auditor disagrees" : "";
   if (one_shot(spec.method))
-    std::snprintf(sub, sizeof sub, "%s  %s, strength %g%s%s", ctx.label.c_str(), to_string(spec.method).c_str(), spec.strength,
+    std::snprintf(sub, sizeof sub, "%s  %s, strength %g%s%s", ctx.label.c_str(), to_string(spec.method).c_str(), spec.strength_value(spec.method),
                   spec.method == Method::kLatent && !spec.fallback_ranks.empty() ? (", else projected r" + join_ranks(spec.fallback_ranks)).c_str() : "",
                   audit);
   else if (spec.method == Method::kProjected || spec.eot > 0) {

@@ -126,7 +126,7 @@ namespace {
 template <typename E>
 using Names = std::vector<std::pair<E, const char*>>;
 const Names<PenaltyKind> kPenaltyKinds = {{PenaltyKind::kL2, "l2"}, {PenaltyKind::kL1, "l1"}, {PenaltyKind::kSquared, "squared"}};
-const Names<Method> kMethods = {{Method::kGradient, "gradient"}, {Method::kProjected, "projected"}, {Method::kBoundary, "boundary"}, {Method::kLatent, "latent"}};
+const Names<Method> kMethods = {{Method::kAuto, "auto"}, {Method::kGradient, "gradient"}, {Method::kProjected, "projected"}, {Method::kBoundary, "boundary"}, {Method::kLatent, "latent"}};
 const Names<KeepMask> kKeepMasks = {{KeepMask::kCorrelation, "correlation"}, {KeepMask::kUniform, "uniform"}};
 
 template <typename E>
@@ -157,6 +157,11 @@ std::string to_string(PenaltyKind k) { return name_of(kPenaltyKinds, k); }
 PenaltyKind parse_penalty_kind(const std::string& s) { return parse_name(kPenaltyKinds, "penalty_kind", s); }
 std::string to_string(Method m) { return name_of(kMethods, m); }
 Method parse_method(const std::string& s) { return parse_name(kMethods, "method", s); }
+
+Method resolve_method(Method m, bool has_latent_classifier) {
+  if (m != Method::kAuto) return m;
+  return has_latent_classifier ? Method::kLatent : Method::kProjected;
+}
 std::string to_string(KeepMask k) { return name_of(kKeepMasks, k); }
 KeepMask parse_keep_mask(const std::string& s) { return parse_name(kKeepMasks, "keep_mask", s); }
 
@@ -202,7 +207,8 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
   if (!(spec.accept_prob > 0.5 && spec.accept_prob < 1.0))
     throw UsageError("accept_prob must be in (0.5, 1) (got " + num(spec.accept_prob) + ")");
   if (spec.eot < 0 || spec.eot > 64) throw UsageError("eot must be in 0..64 (got " + std::to_string(spec.eot) + ")");
-  if (!(spec.strength > 0.0) || !(spec.strength <= 100.0)) throw UsageError("strength must be in (0, 100] (got " + num(spec.strength) + ")");
+  if (spec.strength && (!(*spec.strength > 0.0) || !(*spec.strength <= 100.0)))
+    throw UsageError("strength must be in (0, 100] (got " + num(*spec.strength) + ")");
   for (int c : spec.condition) {
     if (c < 0 || c >= C) throw UsageError("condition: attribute index " + std::to_string(c) + " is out of range");
     if (seen.count(c)) throw UsageError("condition: attribute " + std::to_string(c) + " is a target; drop it from condition");
@@ -256,11 +262,7 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
   }
   if (r.has("accept_prob")) if (auto v = r.number("accept_prob", 0.5, 1.0, true, true)) sp.accept_prob = *v;
   if (r.has("eot")) if (auto v = r.integer("eot", 0, 64)) sp.eot = static_cast<int>(*v);
-  if (r.has("strength")) {
-    if (auto v = r.number("strength", 0.0, 100.0, true)) sp.strength = *v;
-  } else if (sp.method == Method::kLatent) {
-    sp.strength = kLatentStrength;  // a boundary distance means nothing to the latent method
-  }
+  if (r.has("strength")) sp.strength = r.number("strength", 0.0, 100.0, true, true);
   if (r.has("scale")) if (auto v = r.integer("scale", 1, L.max_scale)) out.outputs.scale = static_cast<int>(*v);
   if (r.has("outputs")) {
     const json& o = j["outputs"];
@@ -357,7 +359,7 @@ json EditSettings::to_json(const std::vector<std::string>& attrs) const {
           {"target_prob", spec.target_prob ? json(*spec.target_prob) : json(nullptr)}, {"batch_mean", spec.batch_mean},
           {"show_steps", spec.record_steps}, {"scale", outputs.scale}, {"method", to_string(spec.method)},
           {"keep_mask", to_string(spec.keep_mask)}, {"rank", spec.rank}, {"fallback_ranks", spec.fallback_ranks},
-          {"accept_prob", spec.accept_prob}, {"eot", spec.eot}, {"strength", spec.strength}, {"condition", condition},
+          {"accept_prob", spec.accept_prob}, {"eot", spec.eot}, {"strength", spec.strength ? json(*spec.strength) : json(nullptr)}, {"condition", condition},
           {"outputs", {{"grid", outputs.grid}, {"pairs", outputs.pairs}, {"strip", outputs.strips}, {"report", outputs.report}}}};
 }
 
