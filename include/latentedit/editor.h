@@ -42,7 +42,9 @@
 // (s_t = +1 add / -1 remove, w_k the keep mask's weights); steps 1..steps are evenly spaced
 // points of the move z0 -> z. The latent classifier sees no pixels, so the move cannot be an
 // adversarial pixel pattern. With fallback_ranks, a latent the editing classifier does not put
-// past accept_prob is then edited from its start by projected at those ranks, as above.
+// past accept_prob is then edited from its start by projected at `rank`, then at each of
+// fallback_ranks, as above (EditSpec::fallback_passes). The default method, auto, is latent
+// with those fallbacks when the bundle has a latent classifier, else projected.
 #pragma once
 #include <torch/torch.h>
 

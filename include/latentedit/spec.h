@@ -101,6 +101,16 @@ struct EditSpec {
   double strength_value(Method m) const {
     return strength ? *strength : m == Method::kBoundary ? kBoundaryStrength : kLatentStrength;
   }
+  // The ranks of the projected passes that follow the first pass for latents it left short of
+  // accept_prob: projected's fallback_ranks; for latent, rank and then fallback_ranks (none when
+  // fallback_ranks is empty: one latent pass); other methods: none.
+  std::vector<int> fallback_passes() const {
+    if (method == Method::kProjected) return fallback_ranks;
+    if (method != Method::kLatent || fallback_ranks.empty()) return {};
+    std::vector<int> r = {rank};
+    r.insert(r.end(), fallback_ranks.begin(), fallback_ranks.end());
+    return r;
+  }
   // The stop probability in effect for target `t` (its own, else target_prob).
   std::optional<double> stop_prob(const Target& t) const { return t.stop_prob ? t.stop_prob : target_prob; }
 };

@@ -419,13 +419,14 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
   if (z0.dim() != 2 || z0.size(1) != m.z_dim)
     throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
   const bool ranked = spec.method == Method::kProjected || spec.method == Method::kLatent;
-  const bool cascade = ranked && !spec.fallback_ranks.empty() && !spec.targets.empty();
+  const std::vector<int> passes = spec.fallback_passes();
+  const bool cascade = ranked && !passes.empty() && !spec.targets.empty();
   EditCallback first = progress;
   if (progress && cascade)
     first = [&](const EditProgress& p) {
       EditProgress q = p;
       q.pass = 1;
-      q.passes = 1 + static_cast<int>(spec.fallback_ranks.size());
+      q.passes = 1 + static_cast<int>(passes.size());
       progress(q);
     };
   EditResult r = edit_pass(m, z0, spec, first);
@@ -450,16 +451,16 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
     return std::get<0>(target_progress(plan, logits[logits.size(0) - 1]).min(1));
   };
   torch::Tensor best = score(r.logits);
-  for (size_t pass = 0; pass < spec.fallback_ranks.size(); ++pass) {
+  for (size_t pass = 0; pass < passes.size(); ++pass) {
     const auto redo_all = (best < spec.accept_prob).nonzero().view({-1});
     if (redo_all.numel() == 0) break;
-    next.rank = spec.fallback_ranks[pass];
+    next.rank = passes[pass];
     EditCallback cb;
     if (progress)
       cb = [&, pass](const EditProgress& q0) {
         EditProgress q = q0;
         q.pass = static_cast<int>(pass) + 2;
-        q.passes = 1 + static_cast<int>(spec.fallback_ranks.size());
+        q.passes = 1 + static_cast<int>(passes.size());
         progress(q);
       };
     const EditResult s = edit_pass(m, z0.index_select(0, redo_all), next, cb);

@@ -218,7 +218,7 @@ EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const Edit
   const char* audit = a.present ? "  ! = auditor disagrees" : "";
   if (one_shot(spec.method))
     std::snprintf(sub, sizeof sub, "%s  %s, strength %g%s%s", ctx.label.c_str(), to_string(spec.method).c_str(), spec.strength_value(spec.method),
-                  spec.method == Method::kLatent && !spec.fallback_ranks.empty() ? (", else projected r" + join_ranks(spec.fallback_ranks)).c_str() : "",
+                  spec.method == Method::kLatent && !spec.fallback_ranks.empty() ? (", else projected r" + join_ranks(spec.fallback_passes())).c_str() : "",
                   audit);
   else if (spec.method == Method::kProjected || spec.eot > 0) {
     std::string method = "gradient";
