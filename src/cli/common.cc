@@ -51,8 +51,8 @@ void EditFlags::add_to(CLI::App* app) {
       ->check(real_range(0.0, 1.0));
   app->add_flag("--batch-mean", batch_mean, "Course-exact scaling: gradient of the batch mean (step shrinks with the batch)");
   app->add_option("--method", method,
-                  "auto (default): latent, falling back per latent to projected at --fallback-ranks, when the bundle has a "
-                  "latent classifier, else projected; gradient: ascend target logits - penalty (course); projected: gradient minus its components along the "
+                  "auto (default): latent, then projected at --rank and each of --fallback-ranks for the latents it leaves short "
+                  "of --accept-prob, when the bundle has a latent classifier; else projected; gradient: ascend target logits - penalty (course); projected: gradient minus its components along the "
                   "kept logits' top --rank Jacobian directions; boundary: move along the target's linear boundary normal "
                   "(InterFaceGAN; needs `latentedit directions`); latent: optimise z against the bundle's latent classifier "
                   "(an MLP z -> attributes fitted by `latentedit directions`) to reach target logit --strength while holding the "
@@ -67,8 +67,9 @@ void EditFlags::add_to(CLI::App* app) {
   app->add_option("--rank", rank, "projected: Jacobian directions of the kept logits removed per step")->check(CLI::Range(1, 64));
   app->add_option("--fallback-ranks", fallback_ranks,
                   "projected: latents whose targets the editing classifier does not put past --accept-prob are edited again "
-                  "from the start with these ranks in turn (comma-separated; none: one pass)");
-  app->add_option("--accept-prob", accept_prob, "projected: the target probability a pass must reach for a latent to keep it")
+                  "from the start with these ranks in turn; latent/auto: by projected at --rank, then these (comma-separated; "
+                  "none: one pass)");
+  app->add_option("--accept-prob", accept_prob, "projected/latent: the target probability a pass must reach for a latent to keep it")
       ->check(real_range(0.5, 1.0));
   app->add_option("--eot", eot, "gradient/projected: average the target's gradient over N extra random flips/shifts of the image")
       ->check(CLI::Range(0, 64));

@@ -114,6 +114,8 @@ int run_evaluate(const EvalCliOptions& o) {
       EditSpec p = spec;
       const auto plus = name.find('+');
       p.method = parse_method(name.substr(0, plus));
+      if (p.method == Method::kAuto)
+        throw UsageError("--methods: auto is the default, not a curve; sweep latent and projected (or give no --methods)");
       p.eot = 0;
       if (plus != std::string::npos) {
         const std::string mod = name.substr(plus + 1);
