@@ -23,15 +23,21 @@ torch::Tensor correlation_of(const torch::Tensor& labels) {  // (N, C) 0/1 -> (C
   return corr.to(torch::kFloat32);
 }
 
+// The editing classifier's logits of the generated faces G(z), 512 faces at a time.
+torch::Tensor classifier_logits(const Models& m, const torch::Tensor& z) {
+  const int64_t N = z.size(0);
+  std::vector<torch::Tensor> out;
+  for (int64_t i = 0; i < N; i += 512) out.push_back(classify(m.classifier, generate(m, z.slice(0, i, std::min(N, i + 512)))));
+  return torch::cat(out);
+}
+
 // Fits the latent classifier (DirectionsOptions): returns its layers and held-out sign agreement.
 void fit_latent_classifier(const Models& m, const DirectionsOptions& o, Directions& out,
                            const std::function<void(const std::string&)>& progress) {
   const int64_t N = o.latent_samples, C = static_cast<int64_t>(m.attributes.size());
   if (progress) progress("latent classifier: labelling " + std::to_string(N) + " latents");
   const torch::Tensor z = sample_latents(o.seed + 1, N, m.z_dim);
-  std::vector<torch::Tensor> ls;
-  for (int64_t i = 0; i < N; i += 512) ls.push_back(classify(m.classifier, generate(m, z.slice(0, i, std::min(N, i + 512)))));
-  const torch::Tensor y = torch::cat(ls).clamp(-12.0, 12.0).detach();
+  const torch::Tensor y = classifier_logits(m, z).clamp(-12.0, 12.0).detach();
   torch::AutoGradMode grad_on(true);  // the caller may be under a NoGradGuard
   const int64_t n_val = std::max<int64_t>(1, N / 20), n_train = N - n_val;
   const auto zt = z.slice(0, 0, n_train), yt = y.slice(0, 0, n_train), zv = z.slice(0, n_train), yv = y.slice(0, n_train);
@@ -93,9 +99,7 @@ Directions fit_directions(const Models& m, const DirectionsOptions& o, const std
   const int64_t C = static_cast<int64_t>(m.attributes.size()), N = o.samples, d = m.z_dim;
   if (progress) progress("sampling " + std::to_string(N) + " latents");
   const torch::Tensor z = sample_latents(o.seed, N, d);
-  std::vector<torch::Tensor> ps;
-  for (int64_t i = 0; i < N; i += 512) ps.push_back(torch::sigmoid(classify(m.classifier, generate(m, z.slice(0, i, std::min(N, i + 512))))));
-  const torch::Tensor p = torch::cat(ps);  // (N, C)
+  const torch::Tensor p = torch::sigmoid(classifier_logits(m, z));  // (N, C)
   const torch::Tensor y = (p > 0.5).to(torch::kFloat32);
   const torch::Tensor mask = ((p >= o.confidence) | (p <= 1 - o.confidence)).to(torch::kFloat32);
   // Class-balanced weights per attribute: each side of a boundary weighs half.
