@@ -147,6 +147,14 @@ void make_inputs(const test::TempDir& d) {
   dirs.push_back({"latent_classifier.0.weight", torch::zeros({3, 3})});
   put("bad_latent.safetensors", serialize_safetensors(dirs));
   bundle("b_latent", [&](json& j) { j["directions"] = {{"weights", (d.path / "bad_latent.safetensors").string()}}; });
+  // ... and whose latent thumbnail model predicts the wrong number of values.
+  dirs = load_safetensors(b + "/directions.safetensors").tensors;
+  dirs.erase(std::remove_if(dirs.begin(), dirs.end(), [](const auto& p) { return p.first.rfind("latent_thumbnail.", 0) == 0; }),
+             dirs.end());
+  dirs.push_back({"latent_thumbnail.0.weight", torch::zeros({5, 64})});
+  dirs.push_back({"latent_thumbnail.0.bias", torch::zeros({5})});
+  put("bad_thumb.safetensors", serialize_safetensors(dirs));
+  bundle("b_thumb", [&](json& j) { j["directions"] = {{"weights", (d.path / "bad_thumb.safetensors").string()}}; });
   put("b_badjson/model.json", "{\"z_dim\": 64,");
   put("b_none/readme.txt", "not a bundle");
   // Batch output directories that are not what merge expects.
@@ -242,6 +250,7 @@ const Case kCases[] = {
     {"EditModelRange", "edit --add Smiling --model {d}/b_range --out {d}/o", 4},
     {"EditModelNaNWeights", "edit --add Smiling --model {d}/b_nan --out {d}/o", 4},
     {"EditModelLatentClassifierShape", "edit --add Smiling --method latent --model {d}/b_latent --out {d}/o", 4},
+    {"EditModelLatentThumbnailShape", "edit --add Smiling --model {d}/b_thumb --out {d}/o", 4},
     {"EditGeneratorIsText", "edit --add Smiling --generator {d}/text.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
     {"EditGeneratorIsEmpty", "edit --add Smiling --generator {d}/empty.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
     {"EditGeneratorZipBomb", "edit --add Smiling --generator {fx}/zip_bomb.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},

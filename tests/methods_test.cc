@@ -199,6 +199,42 @@ TEST_F(Methods, LatentReachesItsTargetLogitAndHoldsTheKeptLatentLogits) {
   }
 }
 
+// The latent thumbnail model holds what no attribute measures (backgrounds, clothes): with it the
+// latent method changes the predicted thumbnail far less for the same target, unless the target
+// is fully correlated with every thumbnail value (then nothing is held and the edit is as without).
+TEST_F(Methods, LatentHoldsTheThumbnailUnlessTheTargetGoesWithIt) {
+  ASSERT_FALSE(m.directions->thumbnail_weights.empty());
+  Models lm = m;
+  Directions D = *m.directions;
+  torch::manual_seed(4);
+  D.latent_weights = {torch::randn({64, m.z_dim}) * (2.0 / std::sqrt(m.z_dim)), torch::randn({40, 64}) * (3.0 / 8.0)};
+  D.latent_biases = {torch::zeros({64}), torch::zeros({40})};
+  // (Like the latent classifier, the random generator's fitted thumbnail model barely varies: a
+  // random one with a real one's scale, values of a few tenths.)
+  D.thumbnail_weights = {torch::randn({64, m.z_dim}) * (2.0 / std::sqrt(m.z_dim)), torch::randn({48, 64}) * (0.3 / 8.0)};
+  D.thumbnail_biases = {torch::zeros({64}), torch::zeros({48})};
+  D.thumbnail_correlation = torch::zeros({40, 48});
+  lm.directions = D;
+  Models free_m = lm;
+  Directions F = D;
+  F.thumbnail_weights.clear();
+  F.thumbnail_biases.clear();
+  free_m.directions = F;
+  const auto z = sample_latents(32, 12, m.z_dim);
+  EditSpec s = spec(Method::kLatent);
+  s.strength = 4.0;
+  const auto held = edit(lm, z, s), free = edit(free_m, z, s);
+  torch::NoGradGuard ng;
+  auto thumb_change = [&](const EditResult& r) {
+    return (latent_thumbnail(D, r.z_after) - latent_thumbnail(D, r.z_before)).abs().mean().item<double>();
+  };
+  EXPECT_LT(thumb_change(held), 0.5 * thumb_change(free));
+  EXPECT_GT(latent_logits(D, held.z_after).select(1, smiling).min().item<double>(), 0.8 * *s.strength);
+  D.thumbnail_correlation.select(0, smiling).fill_(1.0);  // the target goes with every thumbnail value
+  lm.directions = D;
+  EXPECT_TRUE(torch::equal(edit(lm, z, s).z_after, free.z_after));
+}
+
 TEST_F(Methods, CorrelationMaskFreesTiedAttributesAndExplicitKeepOverridesIt) {
   Models tied = m;
   Directions D = *m.directions;
@@ -249,6 +285,20 @@ TEST(Directions, FitSeparatesTheClassifiersConfidentLabels) {
   const NamedTensors t = directions_tensors(a);
   for (const char* k : {"latent_classifier.0.weight", "latent_classifier.2.bias", "latent_classifier.4.weight", "latent_classifier.agreement"})
     EXPECT_TRUE(std::any_of(t.begin(), t.end(), [&](const auto& p) { return p.first == k; })) << k;
+  // The thumbnail model: same shape, 3 x 4 x 4 outputs, deterministic, with its held-out R^2 and
+  // each attribute's correlation to each value. (A random generator's thumbnails barely vary, so
+  // R^2 is not asserted here; the bundled model's is 0.995, model.json.)
+  ASSERT_EQ(a.thumbnail_weights.size(), 3u);
+  EXPECT_EQ(a.thumbnail_weights.back().sizes(), (std::vector<int64_t>{48, 32}));
+  EXPECT_TRUE(torch::equal(a.thumbnail_weights.back(), b.thumbnail_weights.back()));
+  EXPECT_TRUE(torch::isfinite(a.thumbnail_r2).all().item<bool>());
+  EXPECT_LE(a.thumbnail_r2.max().item<double>(), 1.0);
+  EXPECT_EQ(a.thumbnail_correlation.sizes(), (std::vector<int64_t>{40, 48}));
+  EXPECT_LE(a.thumbnail_correlation.abs().max().item<double>(), 1.0 + 1e-5);
+  for (const char* k : {"latent_thumbnail.0.weight", "latent_thumbnail.4.bias", "latent_thumbnail.r2", "latent_thumbnail.correlation"})
+    EXPECT_TRUE(std::any_of(t.begin(), t.end(), [&](const auto& p) { return p.first == k; })) << k;
+  o.thumbnail_epochs = 0;
+  EXPECT_TRUE(fit_directions(m, o).thumbnail_weights.empty());
   o.latent_samples = 0;
   EXPECT_TRUE(fit_directions(m, o).latent_weights.empty());
   EXPECT_EQ(a.correlation.sizes(), (std::vector<int64_t>{40, 40}));

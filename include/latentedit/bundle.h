@@ -41,6 +41,9 @@ struct Network {
 
 // Linear attribute boundaries in z (InterFaceGAN) and the attributes' correlation, fitted by
 // `latentedit directions` (directions.h) and stored in the bundle as directions.safetensors.
+// Side of the colour thumbnail the latent thumbnail model predicts (3 x 4 x 4 = 48 values).
+constexpr int64_t kThumbnail = 4;
+
 struct Directions {
   torch::Tensor normals;      // (C, z_dim) unit normals; n_c . z + offset_c = signed distance (> 0: present)
   torch::Tensor offsets;      // (C)
@@ -51,6 +54,11 @@ struct Directions {
   // stored as latent_classifier.{0,2,4,...}.{weight,bias} like a PyTorch nn.Sequential.
   std::vector<torch::Tensor> latent_weights, latent_biases;
   torch::Tensor latent_agreement;  // (C) sign agreement with the editing classifier on held-out latents
+  // The latent thumbnail model (optional; the latent method holds it): an MLP z -> the generated
+  // face's colour thumbnail (3 x 4 x 4 area means, flattened), stored as latent_thumbnail.{0,2,...};
+  // its held-out R^2 per value, and the correlation of each attribute's logit with each value (C, 48).
+  std::vector<torch::Tensor> thumbnail_weights, thumbnail_biases;
+  torch::Tensor thumbnail_r2, thumbnail_correlation;
   std::string source;         // file it was loaded from
 };
 

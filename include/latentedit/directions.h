@@ -30,6 +30,10 @@ struct DirectionsOptions {
   // latent_samples 0: none.
   int64_t latent_samples = 100000;
   int latent_hidden = 512, latent_depth = 3, latent_epochs = 30;
+  // The latent thumbnail model (the latent method holds it): an MLP of the same shape regressed
+  // on the same faces' kThumbnail x kThumbnail colour thumbnails, for thumbnail_epochs epochs
+  // (0: none), plus the correlation of each attribute's logit with each thumbnail value.
+  int thumbnail_epochs = 10;
 };
 
 // Fits the directions of `m` (its generator and editing classifier). Deterministic.
@@ -38,6 +42,10 @@ Directions fit_directions(const Models& m, const DirectionsOptions& o,
 
 // The latent classifier's logits for z (N, z_dim) -> (N, C); differentiable. `d` must have one.
 torch::Tensor latent_logits(const Directions& d, const torch::Tensor& z);
+
+// The latent thumbnail model's prediction for z (N, z_dim) -> (N, 3 kThumbnail^2) in the
+// generator's output range; differentiable. `d` must have one.
+torch::Tensor latent_thumbnail(const Directions& d, const torch::Tensor& z);
 
 // The tensors of directions.safetensors.
 NamedTensors directions_tensors(const Directions& d);

@@ -92,6 +92,8 @@ struct EditSpec {
                                      // latent: the latent classifier's target logit to reach; unset: the
                                      // method's default (strength_value)
   std::vector<int> condition;        // boundary: attributes whose normals the move is made orthogonal to
+  double hold_image = 100.0;         // latent: weight holding the latent thumbnail model's colours (backgrounds,
+                                     // clothes) when the bundle has one; 0 = off
   // Latents are edited in chunks of at most this many (0 = all at once). Each latent's update
   // does not depend on the others, so this only bounds memory (results agree to float
   // rounding); per image-step, one batch of 64 was as fast as or faster than chunks of 16

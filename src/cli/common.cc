@@ -77,6 +77,10 @@ void EditFlags::add_to(CLI::App* app) {
                   "boundary: signed distance in z past the target's boundary that each latent reaches (default 3); latent: "
                   "the latent classifier's target logit each latent reaches (default 12)")
       ->check(real_range(0.001, 100.0));
+  app->add_option("--hold-image", hold_image,
+                  "latent: weight holding the face's colours (backgrounds, clothes: the latent thumbnail model fitted by "
+                  "`latentedit directions`) except where the target goes with them; 0: off")
+      ->check(non_negative());
   app->add_option("--condition", condition, "boundary: move orthogonally to these attributes' normals (comma-separated)")
       ->delimiter(',');
 }
@@ -105,7 +109,7 @@ nlohmann::json EditFlags::to_json() const {
   nlohmann::json j = {{"steps", steps}, {"step_size", step_size}, {"penalty", penalty}, {"penalty_kind", penalty_kind}, {"prior", prior},
           {"target_prob", target_prob ? nlohmann::json(*target_prob) : nlohmann::json(nullptr)}, {"batch_mean", batch_mean},
           {"method", method}, {"keep_mask", keep_mask}, {"rank", rank}, {"fallback_ranks", parse_ranks(fallback_ranks)},
-          {"accept_prob", accept_prob}, {"eot", eot}, {"condition", condition}};
+          {"accept_prob", accept_prob}, {"eot", eot}, {"condition", condition}, {"hold_image", hold_image}};
   if (strength) j["strength"] = *strength;
   return j;
 }

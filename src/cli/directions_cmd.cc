@@ -33,7 +33,10 @@ int run_directions(const DirectionsCliOptions& o) {
                                                   : json{{"samples", o.d.latent_samples}, {"hidden", o.d.latent_hidden},
                                                          {"depth", o.d.latent_depth}, {"epochs", o.d.latent_epochs},
                                                          {"seed", o.d.seed + 1},
-                                                         {"heldout_agreement", d.latent_agreement.mean().item<double>()}}}};
+                                                         {"heldout_agreement", d.latent_agreement.mean().item<double>()}}},
+                            {"latent_thumbnail", d.thumbnail_weights.empty() ? json(nullptr)
+                                                 : json{{"size", kThumbnail}, {"epochs", o.d.thumbnail_epochs},
+                                                        {"heldout_r2", d.thumbnail_r2.mean().item<double>()}}}};
   StagedDir staged(dir, "directions", false, StagedDir::kOwned);  // the bundle it was asked to extend
   staged.add("directions.safetensors", serialize_safetensors(directions_tensors(d), {{"format", "latentedit-directions"}}));
   staged.add("model.json", manifest.dump(2) + "\n");
@@ -43,6 +46,7 @@ int run_directions(const DirectionsCliOptions& o) {
   if (o.json_out) {
     json j = {{"bundle", dir}, {"boundary_accuracy", acc}, {"mean_accuracy", d.accuracy.mean().item<double>()}};
     if (!d.latent_weights.empty()) j["latent_classifier_agreement"] = d.latent_agreement.mean().item<double>();
+    if (!d.thumbnail_weights.empty()) j["latent_thumbnail_r2"] = d.thumbnail_r2.mean().item<double>();
     print_json(j);
   } else {
     for (size_t c = 0; c < m.attributes.size(); ++c)
@@ -50,6 +54,8 @@ int run_directions(const DirectionsCliOptions& o) {
     if (!d.latent_weights.empty())
       std::printf("latent classifier: held-out sign agreement with the editing classifier %.4f (min %.4f)\n",
                   d.latent_agreement.mean().item<double>(), d.latent_agreement.min().item<double>());
+    if (!d.thumbnail_weights.empty())
+      std::printf("latent thumbnail: held-out R^2 %.4f (min %.4f)\n", d.thumbnail_r2.mean().item<double>(), d.thumbnail_r2.min().item<double>());
     std::printf("wrote %s/directions.safetensors (mean boundary accuracy %.3f)\n", dir.c_str(), d.accuracy.mean().item<double>());
   }
   return 0;
@@ -74,6 +80,10 @@ void register_directions(CLI::App& root, std::vector<Command>& cmds, const std::
   app->add_option("--latent-epochs", o->d.latent_epochs, "Epochs of the latent classifier's training")->check(CLI::Range(1, 1000));
   app->add_option("--latent-hidden", o->d.latent_hidden, "Units per hidden layer of the latent classifier")->check(CLI::Range(1, 4096));
   app->add_option("--latent-depth", o->d.latent_depth, "Hidden layers of the latent classifier")->check(CLI::Range(1, 8));
+  app->add_option("--thumbnail-epochs", o->d.thumbnail_epochs,
+                  "Epochs of the latent thumbnail model (z -> the face's 4x4 colour thumbnail, same shape as the latent "
+                  "classifier; the latent method holds it so backgrounds and clothes stay; 0: none)")
+      ->check(CLI::Range(0, 1000));
   app->add_flag("--json", o->json_out, "Print the boundary accuracies as JSON");
   o->common.add_to(app);
   cmds.push_back({app, [o] { return run_directions(*o); }});

@@ -23,70 +23,116 @@ torch::Tensor correlation_of(const torch::Tensor& labels) {  // (N, C) 0/1 -> (C
   return corr.to(torch::kFloat32);
 }
 
-// The editing classifier's logits of the generated faces G(z), 512 faces at a time.
-torch::Tensor classifier_logits(const Models& m, const torch::Tensor& z) {
+// The editing classifier's logits of the generated faces G(z), 512 faces at a time; with
+// `thumbnails`, also each face's kThumbnail x kThumbnail colour thumbnail (area means), flattened.
+torch::Tensor classifier_logits(const Models& m, const torch::Tensor& z, torch::Tensor* thumbnails = nullptr) {
   const int64_t N = z.size(0);
-  std::vector<torch::Tensor> out;
-  for (int64_t i = 0; i < N; i += 512) out.push_back(classify(m.classifier, generate(m, z.slice(0, i, std::min(N, i + 512)))));
+  std::vector<torch::Tensor> out, thumbs;
+  for (int64_t i = 0; i < N; i += 512) {
+    const torch::Tensor img = generate(m, z.slice(0, i, std::min(N, i + 512)));
+    out.push_back(classify(m.classifier, img));
+    if (thumbnails) thumbs.push_back(torch::adaptive_avg_pool2d(img, {kThumbnail, kThumbnail}).flatten(1));
+  }
+  if (thumbnails) *thumbnails = torch::cat(thumbs);
   return torch::cat(out);
 }
 
-// Fits the latent classifier (DirectionsOptions): returns its layers and held-out sign agreement.
-void fit_latent_classifier(const Models& m, const DirectionsOptions& o, Directions& out,
-                           const std::function<void(const std::string&)>& progress) {
-  const int64_t N = o.latent_samples, C = static_cast<int64_t>(m.attributes.size());
-  if (progress) progress("latent classifier: labelling " + std::to_string(N) + " latents");
-  const torch::Tensor z = sample_latents(o.seed + 1, N, m.z_dim);
-  const torch::Tensor y = classifier_logits(m, z).clamp(-12.0, 12.0).detach();
+// Regresses y on z with an MLP (depth hidden layers of `hidden` units, SiLU), AdamW on batches of
+// 256 for `epochs` epochs, learning rate warmed up to 2e-3 then cosine-decayed; returns the
+// Linear layers' weights and biases in order. Deterministic for a given seed and thread count.
+void fit_mlp(const torch::Tensor& z, const torch::Tensor& y, int hidden, int depth, int epochs, uint64_t seed,
+             std::vector<torch::Tensor>& weights, std::vector<torch::Tensor>& biases,
+             const std::function<void(int)>& on_epoch) {
   torch::AutoGradMode grad_on(true);  // the caller may be under a NoGradGuard
-  const int64_t n_val = std::max<int64_t>(1, N / 20), n_train = N - n_val;
-  const auto zt = z.slice(0, 0, n_train), yt = y.slice(0, 0, n_train), zv = z.slice(0, n_train), yv = y.slice(0, n_train);
-  torch::manual_seed(o.seed);  // the layers' initialisation
+  const int64_t n = z.size(0);
+  torch::manual_seed(seed);  // the layers' initialisation
   torch::nn::Sequential net;
-  int64_t in = m.z_dim;
-  for (int l = 0; l < o.latent_depth; ++l) {
-    net->push_back(torch::nn::Linear(in, o.latent_hidden));
+  int64_t in = z.size(1);
+  for (int l = 0; l < depth; ++l) {
+    net->push_back(torch::nn::Linear(in, hidden));
     net->push_back(torch::nn::SiLU());
-    in = o.latent_hidden;
+    in = hidden;
   }
-  net->push_back(torch::nn::Linear(in, C));
-  const int64_t bs = std::min<int64_t>(256, n_train), per_epoch = n_train / bs, total = per_epoch * o.latent_epochs;
+  net->push_back(torch::nn::Linear(in, y.size(1)));
+  const int64_t bs = std::min<int64_t>(256, n), per_epoch = n / bs, total = per_epoch * epochs;
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(2e-3).weight_decay(1e-4));
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 2);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 2);
   int64_t step = 0;
-  for (int ep = 0; ep < o.latent_epochs; ++ep) {
-    const auto perm = torch::randperm(n_train, gen, torch::kInt64);
+  for (int ep = 0; ep < epochs; ++ep) {
+    const auto perm = torch::randperm(n, gen, torch::kInt64);
     for (int64_t b = 0; b < per_epoch; ++b, ++step) {
       // 30 % linear warm-up from 1/25 of the peak, then cosine decay to 0 (a one-cycle schedule).
       const double f = static_cast<double>(step) / std::max<int64_t>(1, total), warm = 0.3;
       const double lr = f < warm ? 2e-3 * (0.04 + 0.96 * f / warm) : 2e-3 * 0.5 * (1 + std::cos(M_PI * (f - warm) / (1 - warm)));
       for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       const auto idx = perm.slice(0, b * bs, (b + 1) * bs);
-      const auto loss = torch::mse_loss(net->forward(zt.index_select(0, idx)), yt.index_select(0, idx));
+      const auto loss = torch::mse_loss(net->forward(z.index_select(0, idx)), y.index_select(0, idx));
       opt.zero_grad();
       loss.backward();
       opt.step();
     }
-    if (progress) progress("latent classifier: epoch " + std::to_string(ep + 1) + "/" + std::to_string(o.latent_epochs));
+    if (on_epoch) on_epoch(ep + 1);
   }
   torch::NoGradGuard no_grad;
   for (const auto& mod : net->children())
     if (auto lin = mod->as<torch::nn::Linear>()) {
-      out.latent_weights.push_back(lin->weight.detach().clone().contiguous());
-      out.latent_biases.push_back(lin->bias.detach().clone().contiguous());
+      weights.push_back(lin->weight.detach().clone().contiguous());
+      biases.push_back(lin->bias.detach().clone().contiguous());
     }
+}
+
+torch::Tensor run_mlp(const std::vector<torch::Tensor>& weights, const std::vector<torch::Tensor>& biases, const torch::Tensor& z) {
+  torch::Tensor h = z;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    h = torch::linear(h, weights[i], biases[i]);
+    if (i + 1 < weights.size()) h = torch::silu(h);
+  }
+  return h;
+}
+
+// Pearson correlation of each column of a (N, A) with each column of b (N, B) -> (A, B).
+torch::Tensor cross_correlation(const torch::Tensor& a0, const torch::Tensor& b0) {
+  const auto a = a0.to(torch::kFloat64), b = b0.to(torch::kFloat64);
+  const auto ac = a - a.mean(0, true), bc = b - b.mean(0, true);
+  const auto sa = ac.pow(2).mean(0).sqrt().clamp_min(1e-9), sb = bc.pow(2).mean(0).sqrt().clamp_min(1e-9);
+  return (ac.t().matmul(bc) / static_cast<double>(a.size(0)) / sa.unsqueeze(1) / sb.unsqueeze(0)).to(torch::kFloat32).contiguous();
+}
+
+// Fits the latent classifier and the latent thumbnail model (DirectionsOptions) on the same
+// labelled latents: layers, held-out sign agreement, held-out R^2 and the thumbnail's correlation
+// with the attributes.
+void fit_latent_models(const Models& m, const DirectionsOptions& o, Directions& out,
+                       const std::function<void(const std::string&)>& progress) {
+  const int64_t N = o.latent_samples;
+  if (progress) progress("latent classifier: labelling " + std::to_string(N) + " latents");
+  const torch::Tensor z = sample_latents(o.seed + 1, N, m.z_dim);
+  torch::Tensor thumbs;
+  const torch::Tensor y = classifier_logits(m, z, &thumbs).clamp(-12.0, 12.0).detach();
+  const int64_t n_val = std::max<int64_t>(1, N / 20), n_train = N - n_val;
+  const auto zt = z.slice(0, 0, n_train), zv = z.slice(0, n_train), yv = y.slice(0, n_train);
+  fit_mlp(zt, y.slice(0, 0, n_train), o.latent_hidden, o.latent_depth, o.latent_epochs, o.seed, out.latent_weights, out.latent_biases,
+          [&](int ep) { if (progress) progress("latent classifier: epoch " + std::to_string(ep) + "/" + std::to_string(o.latent_epochs)); });
+  torch::NoGradGuard no_grad;
   out.latent_agreement = ((latent_logits(out, zv) > 0) == (yv > 0)).to(torch::kFloat32).mean(0).contiguous();
+  if (o.thumbnail_epochs == 0) return;
+  fit_mlp(zt, thumbs.slice(0, 0, n_train), o.latent_hidden, o.latent_depth, o.thumbnail_epochs, o.seed + 3, out.thumbnail_weights,
+          out.thumbnail_biases,
+          [&](int ep) { if (progress) progress("latent thumbnail: epoch " + std::to_string(ep) + "/" + std::to_string(o.thumbnail_epochs)); });
+  const auto tv = thumbs.slice(0, n_train);
+  const auto err = (latent_thumbnail(out, zv) - tv).pow(2).mean(0);
+  out.thumbnail_r2 = (1 - err / tv.var(0, false).clamp_min(1e-12)).contiguous();
+  out.thumbnail_correlation = cross_correlation(y.slice(0, 0, n_train), thumbs.slice(0, 0, n_train));
 }
 }  // namespace
 
 torch::Tensor latent_logits(const Directions& d, const torch::Tensor& z) {
   if (d.latent_weights.empty()) throw UsageError("the bundle's directions have no latent classifier; refit them with `latentedit directions`");
-  torch::Tensor h = z;
-  for (size_t i = 0; i < d.latent_weights.size(); ++i) {
-    h = torch::linear(h, d.latent_weights[i], d.latent_biases[i]);
-    if (i + 1 < d.latent_weights.size()) h = torch::silu(h);
-  }
-  return h;
+  return run_mlp(d.latent_weights, d.latent_biases, z);
+}
+
+torch::Tensor latent_thumbnail(const Directions& d, const torch::Tensor& z) {
+  if (d.thumbnail_weights.empty()) throw UsageError("the bundle's directions have no latent thumbnail model; refit them with `latentedit directions`");
+  return run_mlp(d.thumbnail_weights, d.thumbnail_biases, z);
 }
 
 Directions fit_directions(const Models& m, const DirectionsOptions& o, const std::function<void(const std::string&)>& progress) {
@@ -94,8 +140,9 @@ Directions fit_directions(const Models& m, const DirectionsOptions& o, const std
   if (!(o.confidence > 0.5 && o.confidence < 1.0)) throw UsageError("confidence must be in (0.5, 1)");
   if (o.latent_samples != 0 && o.latent_samples < 100)
     throw UsageError("latent samples (--latent-samples) must be 0 (none) or at least 100 (got " + std::to_string(o.latent_samples) + ")");
-  if (o.latent_hidden < 1 || o.latent_hidden > 4096 || o.latent_depth < 1 || o.latent_depth > 8 || o.latent_epochs < 1)
-    throw UsageError("latent classifier: hidden must be in 1..4096, depth in 1..8, epochs at least 1");
+  if (o.latent_hidden < 1 || o.latent_hidden > 4096 || o.latent_depth < 1 || o.latent_depth > 8 || o.latent_epochs < 1 ||
+      o.thumbnail_epochs < 0)
+    throw UsageError("latent classifier: hidden must be in 1..4096, depth in 1..8, epochs at least 1 (thumbnail epochs at least 0)");
   const int64_t C = static_cast<int64_t>(m.attributes.size()), N = o.samples, d = m.z_dim;
   if (progress) progress("sampling " + std::to_string(N) + " latents");
   const torch::Tensor z = sample_latents(o.seed, N, d);
@@ -141,7 +188,7 @@ Directions fit_directions(const Models& m, const DirectionsOptions& o, const std
   } else {
     throw UsageError("correlation_from: expected \"samples\" or \"procedural\", got \"" + o.correlation_from + "\"");
   }
-  if (o.latent_samples > 0) fit_latent_classifier(m, o, out, progress);
+  if (o.latent_samples > 0) fit_latent_models(m, o, out, progress);
   return out;
 }
 
@@ -153,6 +200,15 @@ NamedTensors directions_tensors(const Directions& d) {
     t.push_back({k + ".bias", d.latent_biases[i]});
   }
   if (!d.latent_weights.empty()) t.push_back({"latent_classifier.agreement", d.latent_agreement});
+  for (size_t i = 0; i < d.thumbnail_weights.size(); ++i) {
+    const std::string k = "latent_thumbnail." + std::to_string(2 * i);
+    t.push_back({k + ".weight", d.thumbnail_weights[i]});
+    t.push_back({k + ".bias", d.thumbnail_biases[i]});
+  }
+  if (!d.thumbnail_weights.empty()) {
+    t.push_back({"latent_thumbnail.r2", d.thumbnail_r2});
+    t.push_back({"latent_thumbnail.correlation", d.thumbnail_correlation});
+  }
   return t;
 }
 

@@ -274,20 +274,29 @@ torch::Tensor boundary_move(const EditSpec& spec, const Plan&, const Directions&
 }
 
 // The latent method: for each latent, Adam (kLatentIterations steps of kLatentRate) on
-//   sum_t 10 relu(strength - s_t f_t(z))^2 + sum_k w_k (f_k(z) - f_k(z0))^2 + kLatentL2 ||z - z0||^2
+//   sum_t 10 relu(strength - s_t f_t(z))^2 + sum_k w_k (f_k(z) - f_k(z0))^2
+//     + hold_image sum_j v_j (h_j(z) - h_j(z0))^2 + kLatentL2 ||z - z0||^2
 // where f is the bundle's latent classifier (an MLP z -> logits fitted to the editing
 // classifier), s_t = +1 to add / -1 to remove, w_k the keep mask's weights (1 when uniform or
-// --keep). The latent classifier sees no pixels, so the edit cannot exploit the image
-// classifier's adversarial directions, and its kept logits can be held without pinning pixels.
+// --keep), and h the latent thumbnail model (z -> the face's 4 x 4 colour thumbnail) when the
+// bundle has one, v_j = 1 - max_t |corr(target t, thumbnail value j)|: background, clothes and
+// hair colours stay unless the target itself goes with them (Blond_Hair moves the top cells).
+// Neither model sees pixels, so the edit cannot exploit the image classifier's adversarial
+// directions, and kept logits and colours are held without pinning pixels.
 constexpr int kLatentIterations = 300;
 constexpr double kLatentRate = 0.05, kLatentL2 = 0.3;
 
 torch::Tensor latent_move(const EditSpec& spec, const Plan& plan, const Directions& D, const torch::Tensor& z0) {
   torch::AutoGradMode grad_on(true);
-  torch::Tensor f0_keep;
+  torch::Tensor f0_keep, h0, v;
+  const bool hold_image = !D.thumbnail_weights.empty() && spec.hold_image > 0.0;
   {
     torch::NoGradGuard ng;
     f0_keep = latent_logits(D, z0).index_select(1, plan.k_index);
+    if (hold_image) {
+      h0 = latent_thumbnail(D, z0);
+      v = (1.0 - std::get<0>(D.thumbnail_correlation.index_select(0, plan.t_index).abs().max(0))).clamp_min(0.0);
+    }
   }
   torch::Tensor z = z0.clone().requires_grad_(true);
   torch::optim::Adam opt({z}, torch::optim::AdamOptions(kLatentRate));
@@ -300,6 +309,7 @@ torch::Tensor latent_move(const EditSpec& spec, const Plan& plan, const Directio
       if (plan.k_weight.defined()) dk = dk * plan.k_weight;
       loss = loss + dk.pow(2).sum();
     }
+    if (hold_image) loss = loss + spec.hold_image * ((latent_thumbnail(D, z) - h0).pow(2) * v).sum();
     loss = loss + kLatentL2 * (z - z0).pow(2).sum();
     opt.zero_grad();
     loss.backward();

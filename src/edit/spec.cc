@@ -14,7 +14,7 @@ namespace {
 const std::vector<std::string> kFields = {"add",   "remove",      "keep",       "steps",      "step_size",
                                           "penalty", "penalty_kind", "prior",    "target_prob", "batch_mean",
                                           "show_steps", "scale",     "outputs", "method", "keep_mask",
-                                          "rank",       "fallback_ranks", "accept_prob", "eot", "strength", "condition"};
+                                          "rank",       "fallback_ranks", "accept_prob", "eot", "strength", "condition", "hold_image"};
 const std::vector<std::string> kOutputFields = {"grid", "pairs", "strip", "report"};
 
 std::string quote(const std::string& s) { return json(s).dump(); }
@@ -207,6 +207,8 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
   if (!(spec.accept_prob > 0.5 && spec.accept_prob < 1.0))
     throw UsageError("accept_prob must be in (0.5, 1) (got " + num(spec.accept_prob) + ")");
   if (spec.eot < 0 || spec.eot > 64) throw UsageError("eot must be in 0..64 (got " + std::to_string(spec.eot) + ")");
+  if (!(spec.hold_image >= 0.0) || !(spec.hold_image <= L.max_weight))
+    throw UsageError("hold_image must be in [0, " + num(L.max_weight) + "] (got " + num(spec.hold_image) + ")");
   if (spec.strength && (!(*spec.strength > 0.0) || !(*spec.strength <= 100.0)))
     throw UsageError("strength must be in (0, 100] (got " + num(*spec.strength) + ")");
   for (int c : spec.condition) {
@@ -263,6 +265,7 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
   if (r.has("accept_prob")) if (auto v = r.number("accept_prob", 0.5, 1.0, true, true)) sp.accept_prob = *v;
   if (r.has("eot")) if (auto v = r.integer("eot", 0, 64)) sp.eot = static_cast<int>(*v);
   if (r.has("strength")) sp.strength = r.number("strength", 0.0, 100.0, true, true);
+  if (r.has("hold_image")) if (auto v = r.number("hold_image", 0.0, L.max_weight, false)) sp.hold_image = *v;
   if (r.has("scale")) if (auto v = r.integer("scale", 1, L.max_scale)) out.outputs.scale = static_cast<int>(*v);
   if (r.has("outputs")) {
     const json& o = j["outputs"];
@@ -360,6 +363,7 @@ json EditSettings::to_json(const std::vector<std::string>& attrs) const {
           {"show_steps", spec.record_steps}, {"scale", outputs.scale}, {"method", to_string(spec.method)},
           {"keep_mask", to_string(spec.keep_mask)}, {"rank", spec.rank}, {"fallback_ranks", spec.fallback_ranks},
           {"accept_prob", spec.accept_prob}, {"eot", spec.eot}, {"strength", spec.strength ? json(*spec.strength) : json(nullptr)}, {"condition", condition},
+          {"hold_image", spec.hold_image},
           {"outputs", {{"grid", outputs.grid}, {"pairs", outputs.pairs}, {"strip", outputs.strips}, {"report", outputs.report}}}};
 }
 
