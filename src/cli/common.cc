@@ -56,7 +56,7 @@ void EditFlags::add_to(CLI::App* app) {
                   "kept logits' top --rank Jacobian directions; boundary: move along the target's linear boundary normal "
                   "(InterFaceGAN; needs `latentedit directions`); latent: optimise z against the bundle's latent classifier "
                   "(an MLP z -> attributes fitted by `latentedit directions`) to reach target logit --strength while holding the "
-                  "kept attributes' latent logits; least drift for its success on the measured curve. The default is chosen from "
+                  "kept attributes' latent logits and (--hold-image) the face's colours; least drift for its success on the measured curve. The default is chosen from "
                   "that curve (README \"Edit quality\"); the course's edit is --method gradient --eot 0 --steps 10 --step-size 0.1 "
                   "--keep-mask uniform")
       ->check(CLI::IsMember({"auto", "gradient", "projected", "boundary", "latent"}));

@@ -118,6 +118,7 @@ struct Server::Impl {
             {"auditor", static_cast<bool>(m.auditor)},
             {"directions", m.directions.has_value()},
             {"latent_classifier", m.directions.has_value() && !m.directions->latent_weights.empty()},
+            {"latent_thumbnail", m.directions.has_value() && !m.directions->thumbnail_weights.empty()},
             {"defaults", EditSettings{}.to_json(m.attributes)},
             {"limits", {{"max_count", o.max_count}, {"max_steps", o.max_steps}, {"timeout_s", o.timeout_s},
                         {"max_body", o.max_body}, {"max_queue", o.max_queue}}}};
