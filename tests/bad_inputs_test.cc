@@ -155,6 +155,12 @@ void make_inputs(const test::TempDir& d) {
   dirs.push_back({"latent_thumbnail.0.bias", torch::zeros({5})});
   put("bad_thumb.safetensors", serialize_safetensors(dirs));
   bundle("b_thumb", [&](json& j) { j["directions"] = {{"weights", (d.path / "bad_thumb.safetensors").string()}}; });
+  // ... and whose thumbnail correlation holds a NaN.
+  dirs = load_safetensors(b + "/directions.safetensors").tensors;
+  for (auto& [name, t] : dirs)
+    if (name == "latent_thumbnail.correlation") t = t.clone().fill_(std::numeric_limits<float>::quiet_NaN());
+  put("nan_thumb.safetensors", serialize_safetensors(dirs));
+  bundle("b_thumb_nan", [&](json& j) { j["directions"] = {{"weights", (d.path / "nan_thumb.safetensors").string()}}; });
   put("b_badjson/model.json", "{\"z_dim\": 64,");
   put("b_none/readme.txt", "not a bundle");
   // Batch output directories that are not what merge expects.
@@ -251,6 +257,7 @@ const Case kCases[] = {
     {"EditModelNaNWeights", "edit --add Smiling --model {d}/b_nan --out {d}/o", 4},
     {"EditModelLatentClassifierShape", "edit --add Smiling --method latent --model {d}/b_latent --out {d}/o", 4},
     {"EditModelLatentThumbnailShape", "edit --add Smiling --model {d}/b_thumb --out {d}/o", 4},
+    {"EditModelLatentThumbnailNaN", "edit --add Smiling --model {d}/b_thumb_nan --out {d}/o", 4},
     {"EditGeneratorIsText", "edit --add Smiling --generator {d}/text.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
     {"EditGeneratorIsEmpty", "edit --add Smiling --generator {d}/empty.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},
     {"EditGeneratorZipBomb", "edit --add Smiling --generator {fx}/zip_bomb.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},

@@ -39,11 +39,11 @@ struct Network {
   std::shared_ptr<torch::nn::Module> module;  // course architectures: the module (for state_dict)
 };
 
-// Linear attribute boundaries in z (InterFaceGAN) and the attributes' correlation, fitted by
-// `latentedit directions` (directions.h) and stored in the bundle as directions.safetensors.
 // Side of the colour thumbnail the latent thumbnail model predicts (3 x 4 x 4 = 48 values).
 constexpr int64_t kThumbnail = 4;
 
+// Linear attribute boundaries in z (InterFaceGAN) and the attributes' correlation, fitted by
+// `latentedit directions` (directions.h) and stored in the bundle as directions.safetensors.
 struct Directions {
   torch::Tensor normals;      // (C, z_dim) unit normals; n_c . z + offset_c = signed distance (> 0: present)
   torch::Tensor offsets;      // (C)

@@ -361,6 +361,8 @@ Models load_bundle(const std::string& dir) {
                          std::to_string(3 * kThumbnail * kThumbnail) + " (refit with `latentedit directions`)");
       dirs.thumbnail_r2 = get("latent_thumbnail.r2", {th_out});
       dirs.thumbnail_correlation = get("latent_thumbnail.correlation", {C, th_out});
+      if (!torch::isfinite(dirs.thumbnail_correlation).all().item<bool>())
+        throw ModelError(file + " holds non-finite values (refit with `latentedit directions`)");
     }
     m.directions = dirs;
   }
