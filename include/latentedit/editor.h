@@ -82,6 +82,9 @@ struct EditResult {
 // Whether the bundle's directions include a latent classifier (what --method latent needs).
 bool has_latent_classifier(const Models& m);
 
+// The method an edit with `requested` runs on this bundle (auto resolved: resolve_method).
+Method method_used(const Models& m, Method requested);
+
 // Draws N latents exactly as Python: torch.manual_seed(seed); torch.randn(n, z_dim).
 torch::Tensor sample_latents(uint64_t seed, int64_t n, int64_t z_dim);
 

@@ -101,7 +101,7 @@ int run_evaluate(const EvalCliOptions& o) {
   const EditSpec spec = settings_from_flags(sj, m.attributes).spec;
   auto strength_of = [](const EditSpec& s) { return one_shot(s.method) ? s.strength_value(s.method) : s.steps * s.step_size; };
   if (o.methods.empty()) {
-    const Method used = resolve_method(spec.method, has_latent_classifier(m));  // what auto means for this bundle
+    const Method used = method_used(m, spec.method);  // what auto means for this bundle
     EditSpec shown = spec;
     shown.method = used;
     e.points.push_back({to_string(used), "default (" + to_string(used) + ")", strength_of(shown), spec});

@@ -10,17 +10,20 @@
 namespace latentedit {
 
 namespace {
-torch::Tensor correlation_of(const torch::Tensor& labels) {  // (N, C) 0/1 -> (C, C)
-  const auto x = labels.to(torch::kFloat64);
-  const auto c = x - x.mean(0, true);
-  const auto cov = c.t().matmul(c) / static_cast<double>(x.size(0));
-  const auto sd = cov.diagonal().clamp_min(1e-12).sqrt();
-  auto corr = cov / sd.unsqueeze(0) / sd.unsqueeze(1);
-  // An attribute that never varies correlates with nothing.
-  const auto constant = cov.diagonal() < 1e-10;
-  corr = corr.masked_fill(constant.unsqueeze(0) | constant.unsqueeze(1), 0.0);
+// Pearson correlation of each column of a (N, A) with each column of b (N, B) -> (A, B).
+torch::Tensor cross_correlation(const torch::Tensor& a0, const torch::Tensor& b0) {
+  const auto a = a0.to(torch::kFloat64), b = b0.to(torch::kFloat64);
+  const auto ac = a - a.mean(0, true), bc = b - b.mean(0, true);
+  const auto sa = ac.pow(2).mean(0).sqrt().clamp_min(1e-9), sb = bc.pow(2).mean(0).sqrt().clamp_min(1e-9);
+  return (ac.t().matmul(bc) / static_cast<double>(a.size(0)) / sa.unsqueeze(1) / sb.unsqueeze(0)).to(torch::kFloat32).contiguous();
+}
+
+// The attributes' correlation from 0/1 labels (N, C) -> (C, C), 1 on the diagonal. An attribute
+// that never varies centres to exact zeros, so it correlates with nothing.
+torch::Tensor correlation_of(const torch::Tensor& labels) {
+  auto corr = cross_correlation(labels, labels);
   corr.diagonal().fill_(1.0);
-  return corr.to(torch::kFloat32);
+  return corr;
 }
 
 // The editing classifier's logits of the generated faces G(z), 512 faces at a time; with
@@ -88,14 +91,6 @@ torch::Tensor run_mlp(const std::vector<torch::Tensor>& weights, const std::vect
     if (i + 1 < weights.size()) h = torch::silu(h);
   }
   return h;
-}
-
-// Pearson correlation of each column of a (N, A) with each column of b (N, B) -> (A, B).
-torch::Tensor cross_correlation(const torch::Tensor& a0, const torch::Tensor& b0) {
-  const auto a = a0.to(torch::kFloat64), b = b0.to(torch::kFloat64);
-  const auto ac = a - a.mean(0, true), bc = b - b.mean(0, true);
-  const auto sa = ac.pow(2).mean(0).sqrt().clamp_min(1e-9), sb = bc.pow(2).mean(0).sqrt().clamp_min(1e-9);
-  return (ac.t().matmul(bc) / static_cast<double>(a.size(0)) / sa.unsqueeze(1) / sb.unsqueeze(0)).to(torch::kFloat32).contiguous();
 }
 
 // Fits the latent classifier and the latent thumbnail model (DirectionsOptions) on the same

@@ -13,6 +13,8 @@ namespace latentedit {
 
 bool has_latent_classifier(const Models& m) { return m.directions && !m.directions->latent_weights.empty(); }
 
+Method method_used(const Models& m, Method requested) { return resolve_method(requested, has_latent_classifier(m)); }
+
 torch::Tensor sample_latents(uint64_t seed, int64_t n, int64_t z_dim) {
   // A private generator seeded like torch.manual_seed(seed): the same stream as Python's
   // torch.manual_seed(seed); torch.randn(n, z_dim), without touching the global generator.
@@ -423,7 +425,7 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
   validate(spec, static_cast<int>(m.attributes.size()));
   if (spec.method == Method::kAuto) {
     EditSpec s = spec;
-    s.method = resolve_method(spec.method, has_latent_classifier(m));
+    s.method = method_used(m, spec.method);
     return edit(m, z0, s, progress);
   }
   if (z0.dim() != 2 || z0.size(1) != m.z_dim)

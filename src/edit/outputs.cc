@@ -44,7 +44,7 @@ json edit_report(const Models& m, const EditSettings& s, const EditResult& r, co
                   {"classifier", m.classifier.source},
                   {"auditor", m.auditor ? json(m.auditor->source) : json(nullptr)}};
   rep["settings"] = s.to_json(m.attributes);
-  rep["method_used"] = to_string(resolve_method(spec.method, has_latent_classifier(m)));  // what "auto" meant here
+  rep["method_used"] = to_string(method_used(m, spec.method));  // what "auto" meant here
   rep["source"] = ctx.source;
   rep["edit"] = describe_targets(m.attributes, spec);
   rep["attributes"] = m.attributes;
@@ -208,7 +208,7 @@ std::vector<std::pair<std::string, std::string>> EditOutputs::files() const {
 EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const EditResult& r, const Audit& a,
                               const OutputContext& ctx) {
   EditSpec spec = s.spec;
-  spec.method = resolve_method(spec.method, has_latent_classifier(m));  // the grid names the method that ran
+  spec.method = method_used(m, spec.method);  // the grid names the method that ran
   const OutputOptions& o = s.outputs;
   EditOutputs out;
   out.write_report = o.report;

@@ -117,7 +117,7 @@ struct Server::Impl {
             {"image_size", m.image_size},
             {"auditor", static_cast<bool>(m.auditor)},
             {"directions", m.directions.has_value()},
-            {"latent_classifier", m.directions.has_value() && !m.directions->latent_weights.empty()},
+            {"latent_classifier", has_latent_classifier(m)},
             {"latent_thumbnail", m.directions.has_value() && !m.directions->thumbnail_weights.empty()},
             {"defaults", EditSettings{}.to_json(m.attributes)},
             {"limits", {{"max_count", o.max_count}, {"max_steps", o.max_steps}, {"timeout_s", o.timeout_s},
