@@ -39,7 +39,8 @@ struct Methods : ::testing::Test {
     s.targets = {{smiling, d, std::nullopt}};
     s.method = method;
     s.keep_mask = KeepMask::kUniform;
-    s.fallback_ranks.clear();  // one pass (ProjectedFallsBackPerLatent tests the cascade)
+    s.fallback_ranks.clear();  // one pass (ProjectedFallsBackPerLatent and LatentLadder test the cascades)
+    s.ladder.clear();
     return s;
   }
 };
@@ -197,6 +198,41 @@ TEST_F(Methods, LatentReachesItsTargetLogitAndHoldsTheKeptLatentLogits) {
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("latentedit directions"), std::string::npos);
   }
+}
+
+// The ladder: each latent keeps the first (smallest) latent pass that the editing classifier puts
+// past accept_prob, else the one that came closest; EditResult::strengths says which.
+TEST_F(Methods, LatentLadderKeepsTheSmallestMoveTheEditingClassifierAccepts) {
+  const auto z = sample_latents(33, 12, m.z_dim);
+  EditSpec full = spec(Method::kLatent);
+  full.strength = 6.0;
+  EditSpec half = full;
+  half.strength = 3.0;
+  const auto r6 = edit(m, z, full), r3 = edit(m, z, half);
+  const auto p3 = r3.probs[full.steps].select(1, smiling), p6 = r6.probs[full.steps].select(1, smiling);
+  EditSpec lad = full;
+  lad.ladder = {0.5};
+  lad.accept_prob = std::max(0.51, p3.median().item<double>() + 1e-6);  // some latents keep the half move
+  const auto rl = edit(m, z, lad);
+  ASSERT_EQ(rl.strengths.size(), 12u);
+  int kept = 0;
+  for (int64_t i = 0; i < 12; ++i) {
+    const bool accept = p3[i].item<double>() >= lad.accept_prob;
+    const bool first = accept || p6[i].item<double>() <= p3[i].item<double>();
+    const EditResult& want = first ? r3 : r6;
+    kept += accept;
+    EXPECT_EQ(rl.ranks[i], 0) << i;
+    EXPECT_EQ(rl.strengths[i], first ? 3.0 : 6.0) << i;
+    EXPECT_TRUE(torch::allclose(rl.z_after[i], want.z_after[i], 1e-4, 1e-5)) << i;
+    EXPECT_TRUE(torch::allclose(rl.images.rbegin()->second[i], want.images.rbegin()->second[i], 1e-4, 1e-5)) << i;
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_LT(kept, 12);
+  // The half move is smaller where it is kept.
+  const auto dz3 = (r3.z_after - r3.z_before).norm(2, {1}), dz6 = (r6.z_after - r6.z_before).norm(2, {1});
+  EXPECT_LT(dz3.mean().item<double>(), dz6.mean().item<double>());
+  // One pass records its strength for every latent.
+  EXPECT_EQ(r6.strengths, std::vector<double>(12, 6.0));
 }
 
 // The latent thumbnail model holds what no attribute measures (backgrounds, clothes): with it the

@@ -105,6 +105,8 @@ TEST_F(Serve, AttributesAndThePage) {
   EXPECT_EQ(a["attributes"][31], "Smiling");
   EXPECT_EQ(a["z_dim"], 64);
   EXPECT_EQ(a["defaults"]["steps"], EditSpec{}.steps);
+  EXPECT_EQ(a["strengths"]["latent"], kLatentStrength);  // the page's strength field starts here
+  EXPECT_EQ(a["strengths"]["boundary"], kBoundaryStrength);
   EXPECT_TRUE(a["auditor"].get<bool>());
   r = c.Get("/");
   ASSERT_TRUE(r);

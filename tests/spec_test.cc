@@ -33,6 +33,7 @@ TEST(Spec, AbsentFieldsTakeTheCourseDefaults) {
   EXPECT_EQ(s.spec.rank, 8);  // rank 8, falling back to 4 and 2 below p 0.999: chosen from the curve (MODEL_CARD)
   EXPECT_EQ(s.spec.fallback_ranks, std::vector<int>({4, 2}));
   EXPECT_EQ(s.spec.accept_prob, 0.999);
+  EXPECT_EQ(s.spec.ladder, std::vector<double>({0.5, 0.75}));  // latent at 6, then 9, then 12: chosen from the curve (MODEL_CARD)
   EXPECT_EQ(s.spec.penalty_kind, PenaltyKind::kL2);
   EXPECT_FALSE(s.spec.target_prob.has_value());
   EXPECT_EQ(s.spec.record_steps, std::vector<int>{10});  // the middle step, one home: default_record_steps
@@ -49,12 +50,36 @@ TEST(Spec, AbsentFieldsTakeTheCourseDefaults) {
   EXPECT_EQ(EditSettings::from_json(six.to_json(A), A).spec.strength, 6.0);
 }
 
+// Each latent's attempts in order: the ladder's latent passes, then projected's ranks.
+TEST(Spec, PassesAreTheLadderThenTheProjectedRanks) {
+  EditSpec s;
+  s.method = Method::kLatent;
+  s.strength = 8.0;
+  auto str = [](const std::vector<Pass>& ps) {
+    std::string o;
+    for (const Pass& p : ps) o += (o.empty() ? "" : " ") + to_string(p.method) + (p.method == Method::kLatent ? ":" + std::to_string(int(p.strength)) : ":r" + std::to_string(p.rank));
+    return o;
+  };
+  EXPECT_EQ(str(s.passes()), "latent:4 latent:6 latent:8 projected:r8 projected:r4 projected:r2");
+  s.fallback_ranks.clear();
+  EXPECT_EQ(str(s.passes()), "latent:4 latent:6 latent:8");
+  s.ladder.clear();
+  EXPECT_EQ(str(s.passes()), "latent:8");
+  s.method = Method::kProjected;
+  s.fallback_ranks = {2};
+  EXPECT_EQ(str(s.passes()), "projected:r8 projected:r2");
+  s.method = Method::kGradient;
+  EXPECT_EQ(s.passes().size(), 1u);
+}
+
 TEST(Spec, ToJsonRoundTripsAndIsCanonical) {
   const json in = {{"add", {"smiling:0.9", "Blond hair"}}, {"remove", "eyeglasses"}, {"keep", {"male"}},
                    {"steps", 12}, {"step_size", 0.05}, {"penalty", 0.3}, {"penalty_kind", "l1"}, {"prior", 0.01},
                    {"target_prob", 0.8}, {"batch_mean", true}, {"show_steps", {3, 6}}, {"scale", 3},
-                   {"outputs", {{"strip", true}, {"pairs", false}}}, {"fallback_ranks", {6, 2}}, {"accept_prob", 0.99}};
+                   {"outputs", {{"strip", true}, {"pairs", false}}}, {"fallback_ranks", {6, 2}}, {"accept_prob", 0.99}, {"ladder", {0.25, 0.6}}};
   const EditSettings s = EditSettings::from_json(in, A);
+  EXPECT_EQ(s.spec.ladder, std::vector<double>({0.25, 0.6}));
+  EXPECT_TRUE(EditSettings::from_json({{"add", "Smiling"}, {"ladder", json::array()}}, A).spec.ladder.empty());
   EXPECT_EQ(s.spec.fallback_ranks, std::vector<int>({6, 2}));
   EXPECT_EQ(s.spec.accept_prob, 0.99);
   EXPECT_TRUE(EditSettings::from_json({{"add", "Smiling"}, {"fallback_ranks", json::array()}}, A).spec.fallback_ranks.empty());
@@ -85,6 +110,9 @@ TEST(Spec, ErrorsNameTheFieldAndSayHowToFixIt) {
   EXPECT_NE(errors_of({{"add", "Smiling"}, {"fallback_ranks", {4, 0}}}).at(0).find("fallback_ranks[1]: 0 is out of range; use 1..64"),
             std::string::npos);
   EXPECT_NE(errors_of({{"add", "Smiling"}, {"fallback_ranks", 4}}).at(0).find("fallback_ranks: expected a list"), std::string::npos);
+  for (const json& bad : {json({0.75, 0.5}), json({0.5, 1.0}), json({0.0}), json(0.5), json({"half"})})
+    EXPECT_NE(errors_of({{"add", "Smiling"}, {"ladder", bad}}).at(0).find("ladder: expected at most 8 increasing fractions"),
+              std::string::npos) << bad.dump();
   EXPECT_NE(errors_of({{"add", "Smiling"}, {"accept_prob", 0.3}}).at(0).find("accept_prob: 0.3 is out of range; use a value in (0.5, 1)"),
             std::string::npos);
 }
@@ -101,5 +129,8 @@ TEST(Spec, ValidateNamesFields) {
   }
   s.step_size = 0.1;
   s.record_steps = {s.steps + 1};
+  EXPECT_THROW(validate(s, 40), UsageError);
+  s.record_steps.clear();
+  s.ladder = {0.5, 0.5};
   EXPECT_THROW(validate(s, 40), UsageError);
 }

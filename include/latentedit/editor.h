@@ -41,10 +41,13 @@
 //   sum_t 10 relu(strength - s_t f_t(z))^2 + sum_k w_k (f_k(z) - f_k(z0))^2 + 0.3 ||z - z0||^2
 // (s_t = +1 add / -1 remove, w_k the keep mask's weights); steps 1..steps are evenly spaced
 // points of the move z0 -> z. The latent classifier sees no pixels, so the move cannot be an
-// adversarial pixel pattern. With fallback_ranks, a latent the editing classifier does not put
-// past accept_prob is then edited from its start by projected at `rank`, then at each of
-// fallback_ranks, as above (EditSpec::fallback_passes). The default method, auto, is latent
-// with those fallbacks when the bundle has a latent classifier, else projected.
+// adversarial pixel pattern. With the ladder (default fractions 0.5, 0.75), the latent pass runs
+// first at strength x 0.5, then x 0.75, then at strength, each from the start for the latents the
+// editing classifier does not yet put past accept_prob: each latent keeps the smallest move that
+// flips it convincingly (EditResult::strengths). With fallback_ranks, a latent still short is then
+// edited from its start by projected at `rank`, then at each of fallback_ranks, as above
+// (EditSpec::passes). The default method, auto, is latent with the ladder and those fallbacks when
+// the bundle has a latent classifier, else projected.
 #pragma once
 #include <torch/torch.h>
 
@@ -62,7 +65,7 @@ namespace latentedit {
 struct EditProgress {
   int step = 0, steps = 0;           // `step` of `steps` updates done (over all micro-batches)
   int active = 0;                    // latents still moving
-  int pass = 1, passes = 1;          // projected with fallback ranks: which pass (1 = all latents at `rank`)
+  int pass = 1, passes = 1;          // which pass of EditSpec::passes() (1 = every latent's first)
   double mean_target_prob = 0.0;     // mean over latents and targets (direction-aware)
 };
 using EditCallback = std::function<void(const EditProgress&)>;
@@ -76,6 +79,8 @@ struct EditResult {
   std::vector<int> keep;             // the kept attribute indices actually used
   std::vector<int> ranks;            // projected / latent: per latent, the rank of the pass it kept (0: the
                                      // latent method's own pass; empty for other methods)
+  std::vector<double> strengths;     // latent: per latent, the strength of the latent pass it kept (0: it
+                                     // kept a projected pass); empty for other methods
   double seconds = 0.0;              // wall time of the edit loop
 };
 

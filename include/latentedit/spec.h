@@ -60,6 +60,13 @@ enum class KeepMask {
 // method's target logit (chosen from the measured curve, README "Edit quality").
 inline constexpr double kBoundaryStrength = 3.0, kLatentStrength = 12.0;
 
+// One pass of an edit (EditSpec::passes): the method, projected's rank, latent's strength.
+struct Pass {
+  Method method;
+  int rank;
+  double strength;
+};
+
 // Everything that determines an edit's numbers. The defaults are chosen from the measured
 // success-drift curve (README "Edit quality"): method auto — the latent method (strength 12) where
 // the bundle has a latent classifier, and for the latents it does not flip convincingly (and on
@@ -92,6 +99,10 @@ struct EditSpec {
                                      // latent: the latent classifier's target logit to reach; unset: the
                                      // method's default (strength_value)
   std::vector<int> condition;        // boundary: attributes whose normals the move is made orthogonal to
+  // latent: fractions of the strength tried first, increasing (a ladder): a latent keeps the first
+  // latent pass the editing classifier puts past accept_prob, so one that flips easily moves less.
+  // Empty: one latent pass at the strength.
+  std::vector<double> ladder = {0.5, 0.75};
   double hold_image = 100.0;         // latent: weight holding the latent thumbnail model's colours (backgrounds,
                                      // clothes) when the bundle has one; 0 = off
   // Latents are edited in chunks of at most this many (0 = all at once). Each latent's update
@@ -104,16 +115,12 @@ struct EditSpec {
   double strength_value(Method m) const {
     return strength ? *strength : m == Method::kBoundary ? kBoundaryStrength : kLatentStrength;
   }
-  // The ranks of the projected passes that follow the first pass for latents it left short of
-  // accept_prob: projected's fallback_ranks; for latent, rank and then fallback_ranks (none when
-  // fallback_ranks is empty: one latent pass); other methods: none.
-  std::vector<int> fallback_passes() const {
-    if (method == Method::kProjected) return fallback_ranks;
-    if (method != Method::kLatent || fallback_ranks.empty()) return {};
-    std::vector<int> r = {rank};
-    r.insert(r.end(), fallback_ranks.begin(), fallback_ranks.end());
-    return r;
-  }
+  // The passes a latent goes through, each from its start, until the editing classifier puts its
+  // targets past accept_prob (it keeps the first that gets there, else the one that came closest),
+  // for a resolved method: projected at rank, then each of fallback_ranks; latent at strength x each
+  // ladder fraction, at strength, then (unless fallback_ranks is empty) projected at rank and each of
+  // fallback_ranks; other methods: one pass.
+  std::vector<Pass> passes() const;
   // The stop probability in effect for target `t` (its own, else target_prob).
   std::optional<double> stop_prob(const Target& t) const { return t.stop_prob ? t.stop_prob : target_prob; }
 };
@@ -190,6 +197,8 @@ const char* to_string(Direction d);  // "add" / "remove"
 
 // Fallback ranks as the CLI writes them: [4, 2] -> "4,2"; [] -> "none".
 std::string join_ranks(const std::vector<int>& ranks);
+// Ladder fractions as the CLI writes them: [0.5, 0.75] -> "0.5,0.75"; [] -> "none".
+std::string join_numbers(const std::vector<double>& xs);
 
 // Human-readable edit description, e.g. "+Smiling -Eyeglasses".
 std::string describe_targets(const std::vector<std::string>& attributes, const EditSpec& spec);

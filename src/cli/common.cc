@@ -51,7 +51,7 @@ void EditFlags::add_to(CLI::App* app) {
       ->check(real_range(0.0, 1.0));
   app->add_flag("--batch-mean", batch_mean, "Course-exact scaling: gradient of the batch mean (step shrinks with the batch)");
   app->add_option("--method", method,
-                  "auto (default): latent, then projected at --rank and each of --fallback-ranks for the latents it leaves short "
+                  "auto (default): latent (at each --ladder fraction of --strength, then at --strength), then projected at --rank and each of --fallback-ranks for the latents it leaves short "
                   "of --accept-prob, when the bundle has a latent classifier; else projected; gradient: ascend target logits - penalty (course); projected: gradient minus its components along the "
                   "kept logits' top --rank Jacobian directions; boundary: move along the target's linear boundary normal "
                   "(InterFaceGAN; needs `latentedit directions`); latent: optimise z against the bundle's latent classifier "
@@ -67,8 +67,8 @@ void EditFlags::add_to(CLI::App* app) {
   app->add_option("--rank", rank, "projected: Jacobian directions of the kept logits removed per step")->check(CLI::Range(1, 64));
   app->add_option("--fallback-ranks", fallback_ranks,
                   "projected: latents whose targets the editing classifier does not put past --accept-prob are edited again "
-                  "from the start with these ranks in turn; latent/auto: by projected at --rank, then these (comma-separated; "
-                  "none: one pass)");
+                  "from the start with these ranks in turn; latent/auto: after the --ladder passes, by projected at --rank, "
+                  "then these (comma-separated; none: no projected passes)");
   app->add_option("--accept-prob", accept_prob, "projected/latent: the target probability a pass must reach for a latent to keep it")
       ->check(real_range(0.5, 1.0));
   app->add_option("--eot", eot, "gradient/projected: average the target's gradient over N extra random flips/shifts of the image")
@@ -81,13 +81,17 @@ void EditFlags::add_to(CLI::App* app) {
                   "latent: weight holding the face's colours (backgrounds, clothes: the latent thumbnail model fitted by "
                   "`latentedit directions`) except where the target goes with them; 0: off")
       ->check(non_negative());
+  app->add_option("--ladder", ladder,
+                  "latent: fractions of --strength tried first, increasing; each latent keeps the first latent pass the "
+                  "editing classifier puts past --accept-prob, so one that flips easily moves less (comma-separated; "
+                  "none: one pass at --strength)");
   app->add_option("--condition", condition, "boundary: move orthogonally to these attributes' normals (comma-separated)")
       ->delimiter(',');
 }
 
 namespace {
-// "4,2" -> [4, 2]; "none" or "" -> [] (range checks are the settings' own).
-nlohmann::json parse_ranks(const std::string& s) {
+// "4,2" -> [4, 2], "0.5,0.75" -> [0.5, 0.75]; "none" or "" -> [] (range checks are the settings' own).
+nlohmann::json parse_list(const std::string& s, const std::string& flag, const std::string& example) {
   nlohmann::json out = nlohmann::json::array();
   if (s.empty() || s == "none") return out;
   size_t b = 0;
@@ -95,10 +99,15 @@ nlohmann::json parse_ranks(const std::string& s) {
     const size_t e = std::min(s.find(',', b), s.size());
     const std::string item = s.substr(b, e - b);
     char* end = nullptr;
-    const long v = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0')
-      throw UsageError("--fallback-ranks: '" + s + "' is not a list of ranks; write e.g. 4 or 4,2, or none for one pass");
-    out.push_back(v);
+    const long i = std::strtol(item.c_str(), &end, 10);
+    if (!item.empty() && *end == '\0') {
+      out.push_back(i);
+    } else {
+      const double d = std::strtod(item.c_str(), &end);
+      if (item.empty() || *end != '\0' || !std::isfinite(d))
+        throw UsageError(flag + ": '" + s + "' is not a comma-separated list; write e.g. " + example + ", or none");
+      out.push_back(d);
+    }
     b = e + 1;
   }
   return out;
@@ -108,8 +117,9 @@ nlohmann::json parse_ranks(const std::string& s) {
 nlohmann::json EditFlags::to_json() const {
   nlohmann::json j = {{"steps", steps}, {"step_size", step_size}, {"penalty", penalty}, {"penalty_kind", penalty_kind}, {"prior", prior},
           {"target_prob", target_prob ? nlohmann::json(*target_prob) : nlohmann::json(nullptr)}, {"batch_mean", batch_mean},
-          {"method", method}, {"keep_mask", keep_mask}, {"rank", rank}, {"fallback_ranks", parse_ranks(fallback_ranks)},
-          {"accept_prob", accept_prob}, {"eot", eot}, {"condition", condition}, {"hold_image", hold_image}};
+          {"method", method}, {"keep_mask", keep_mask}, {"rank", rank}, {"fallback_ranks", parse_list(fallback_ranks, "--fallback-ranks", "4 or 4,2")},
+          {"accept_prob", accept_prob}, {"eot", eot}, {"condition", condition}, {"hold_image", hold_image},
+          {"ladder", parse_list(ladder, "--ladder", "0.5,0.75")}};
   if (strength) j["strength"] = *strength;
   return j;
 }

@@ -51,6 +51,7 @@ struct EditFlags {
   std::string method = to_string(defaults.method), keep_mask = to_string(defaults.keep_mask);
   int rank = defaults.rank, eot = defaults.eot;
   std::string fallback_ranks = join_ranks(defaults.fallback_ranks);  // comma-separated, or "none"
+  std::string ladder = join_numbers(defaults.ladder);                  // comma-separated, or "none"
   double accept_prob = defaults.accept_prob, hold_image = defaults.hold_image;
   std::optional<double> strength;  // unset: the method's default (boundary 3, latent kLatentStrength)
   std::vector<std::string> condition;

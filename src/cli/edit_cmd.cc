@@ -109,7 +109,7 @@ int run_edit(const EditOptions& o) {
     pass = p.pass;
     if (!bar)
       bar = std::make_unique<ProgressBar>(p.pass == 1 ? std::string("edit") : "edit pass " + std::to_string(p.pass) + "/" +
-                                                                                  std::to_string(p.passes) + " (fallback rank)",
+                                                                                  std::to_string(p.passes) + " (fallback)",
                                           p.steps, o.common.quiet);
     char b[64];
     std::snprintf(b, sizeof b, "p=%.3f active=%d", p.mean_target_prob, p.active);

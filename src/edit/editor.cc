@@ -431,51 +431,57 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
   if (z0.dim() != 2 || z0.size(1) != m.z_dim)
     throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
   const bool ranked = spec.method == Method::kProjected || spec.method == Method::kLatent;
-  const std::vector<int> passes = spec.fallback_passes();
-  const bool cascade = ranked && !passes.empty() && !spec.targets.empty();
-  EditCallback first = progress;
-  if (progress && cascade)
-    first = [&](const EditProgress& p) {
-      EditProgress q = p;
-      q.pass = 1;
-      q.passes = 1 + static_cast<int>(passes.size());
+  const std::vector<Pass> passes = spec.passes();
+  const bool cascade = passes.size() > 1 && !spec.targets.empty();
+  // The spec of one pass: its method, rank and strength, and no further passes. After the first,
+  // the course's batch-mean scaling still divides by the whole batch, not by the latents re-run.
+  const int64_t N = z0.size(0);
+  auto pass_spec = [&](const Pass& p, bool first) {
+    EditSpec s = spec;
+    s.method = p.method;
+    s.rank = p.rank;
+    if (p.method == Method::kLatent) s.strength = p.strength;
+    s.fallback_ranks.clear();
+    s.ladder.clear();
+    if (!first && s.batch_mean) {
+      s.batch_mean = false;
+      s.step_size = spec.step_size / static_cast<double>(N);
+    }
+    return s;
+  };
+  auto pass_progress = [&](size_t pass) -> EditCallback {
+    if (!progress || !cascade) return progress;
+    return [&, pass](const EditProgress& q0) {
+      EditProgress q = q0;
+      q.pass = static_cast<int>(pass) + 1;
+      q.passes = static_cast<int>(passes.size());
       progress(q);
     };
-  EditResult r = edit_pass(m, z0, spec, first);
+  };
+  EditResult r = edit_pass(m, z0, pass_spec(passes[0], true), pass_progress(0));
   if (!ranked) return r;
-  const int64_t N = z0.size(0);
-  r.ranks.assign(N, spec.method == Method::kLatent ? 0 : spec.rank);  // 0: the latent method's pass
+  auto kept_as = [&](int64_t i, const Pass& p) {
+    r.ranks[i] = p.method == Method::kLatent ? 0 : p.rank;  // 0: a latent pass
+    if (spec.method == Method::kLatent) r.strengths[i] = p.method == Method::kLatent ? p.strength : 0.0;
+  };
+  r.ranks.assign(N, 0);
+  if (spec.method == Method::kLatent) r.strengths.assign(N, 0.0);
+  for (int64_t i = 0; i < N; ++i) kept_as(i, passes[0]);
   if (!cascade) return r;
   // Fallback passes: the latents whose targets the editing classifier does not put past
-  // accept_prob are edited again from their start with the next rank. Each latent's update
+  // accept_prob are edited again from their start with the next pass. Each latent's update
   // does not depend on the others (the sketch and the EOT views are drawn per step, shared), so
   // a latent's pass-k result is the same as if every latent had run pass k.
   const Plan plan = make_plan(m, spec);
-  EditSpec next = spec;
-  next.method = Method::kProjected;  // the latent method falls back to projected edits
-  next.fallback_ranks.clear();
-  if (spec.batch_mean) {  // the course's scaling divides by the whole batch, not by the latents re-run
-    next.batch_mean = false;
-    next.step_size = spec.step_size / static_cast<double>(N);
-  }
   // A latent's score: its least convinced target's direction-aware final probability.
   auto score = [&](const torch::Tensor& logits) {
     return std::get<0>(target_progress(plan, logits[logits.size(0) - 1]).min(1));
   };
   torch::Tensor best = score(r.logits);
-  for (size_t pass = 0; pass < passes.size(); ++pass) {
+  for (size_t pass = 1; pass < passes.size(); ++pass) {
     const auto redo_all = (best < spec.accept_prob).nonzero().view({-1});
     if (redo_all.numel() == 0) break;
-    next.rank = passes[pass];
-    EditCallback cb;
-    if (progress)
-      cb = [&, pass](const EditProgress& q0) {
-        EditProgress q = q0;
-        q.pass = static_cast<int>(pass) + 2;
-        q.passes = 1 + static_cast<int>(passes.size());
-        progress(q);
-      };
-    const EditResult s = edit_pass(m, z0.index_select(0, redo_all), next, cb);
+    const EditResult s = edit_pass(m, z0.index_select(0, redo_all), pass_spec(passes[pass], false), pass_progress(pass));
     r.seconds += s.seconds;
     // Keep the new pass where it convinces the editing classifier more (it reached accept_prob,
     // or no pass has so far and it came closer).
@@ -489,7 +495,7 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
     const auto bi = better.accessor<int64_t, 1>(), di = dst.accessor<int64_t, 1>();
     for (int64_t k = 0; k < dst.numel(); ++k) {
       r.stopped_at[di[k]] = s.stopped_at[bi[k]];
-      r.ranks[di[k]] = next.rank;
+      kept_as(di[k], passes[pass]);
     }
   }
   r.probs = torch::sigmoid(r.logits);

@@ -65,6 +65,7 @@ json edit_report(const Models& m, const EditSettings& s, const EditResult& r, co
     l["z_after"] = row(r.z_after[i]);
     l["stopped_at"] = r.stopped_at[i];
     if (!r.ranks.empty()) l["rank"] = r.ranks[i];
+    if (!r.strengths.empty() && r.ranks[i] == 0) l["strength"] = r.strengths[i];
     json targets = json::object();
     for (const auto& t : spec.targets) {
       json tj = {{"direction", to_string(t.direction)},
@@ -168,6 +169,7 @@ EditResult slice(const EditResult& r, int64_t b, int64_t e) {
   s.probs = r.probs.slice(1, b, e);
   s.stopped_at.assign(r.stopped_at.begin() + b, r.stopped_at.begin() + e);
   if (!r.ranks.empty()) s.ranks.assign(r.ranks.begin() + b, r.ranks.begin() + e);
+  if (!r.strengths.empty()) s.strengths.assign(r.strengths.begin() + b, r.strengths.begin() + e);
   for (const auto& [step, img] : r.images) s.images[step] = img.slice(0, b, e);
   s.keep = r.keep;
   s.seconds = r.seconds;
@@ -216,10 +218,18 @@ EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const Edit
   // the line fits a 3-column grid.
   char sub[320];
   const char* audit = a.present ? "  ! = auditor disagrees" : "";
-  if (one_shot(spec.method))
-    std::snprintf(sub, sizeof sub, "%s  %s, strength %g%s%s", ctx.label.c_str(), to_string(spec.method).c_str(), spec.strength_value(spec.method),
-                  spec.method == Method::kLatent && !spec.fallback_ranks.empty() ? (", else projected r" + join_ranks(spec.fallback_passes())).c_str() : "",
-                  audit);
+  if (one_shot(spec.method)) {
+    // e.g. "latent, strength 6>9>12, else projected r8,4,2": the passes in turn.
+    std::string strengths, ranks;
+    for (const Pass& p : spec.passes()) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%g", p.strength);
+      if (p.method == spec.method) strengths += (strengths.empty() ? "" : ">") + std::string(b);
+      else ranks += (ranks.empty() ? "" : ",") + std::to_string(p.rank);
+    }
+    std::snprintf(sub, sizeof sub, "%s  %s, strength %s%s%s", ctx.label.c_str(), to_string(spec.method).c_str(), strengths.c_str(),
+                  ranks.empty() ? "" : (", else projected r" + ranks).c_str(), audit);
+  }
   else if (spec.method == Method::kProjected || spec.eot > 0) {
     std::string method = "gradient";
     if (spec.method == Method::kProjected) {

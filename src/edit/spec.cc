@@ -14,7 +14,8 @@ namespace {
 const std::vector<std::string> kFields = {"add",   "remove",      "keep",       "steps",      "step_size",
                                           "penalty", "penalty_kind", "prior",    "target_prob", "batch_mean",
                                           "show_steps", "scale",     "outputs", "method", "keep_mask",
-                                          "rank",       "fallback_ranks", "accept_prob", "eot", "strength", "condition", "hold_image"};
+                                          "rank",       "fallback_ranks", "accept_prob", "eot", "strength", "condition", "hold_image",
+                                          "ladder"};
 const std::vector<std::string> kOutputFields = {"grid", "pairs", "strip", "report"};
 
 std::string quote(const std::string& s) { return json(s).dump(); }
@@ -101,10 +102,26 @@ struct Reader {
 
 const std::vector<std::string>& EditSettings::fields() { return kFields; }
 
-std::string join_ranks(const std::vector<int>& ranks) {
+std::string join_numbers(const std::vector<double>& xs) {
   std::string s;
-  for (int x : ranks) s += (s.empty() ? "" : ",") + std::to_string(x);
+  for (double x : xs) s += (s.empty() ? "" : ",") + num(x);
   return s.empty() ? "none" : s;
+}
+
+std::string join_ranks(const std::vector<int>& ranks) { return join_numbers({ranks.begin(), ranks.end()}); }
+
+std::vector<Pass> EditSpec::passes() const {
+  std::vector<Pass> p;
+  if (method == Method::kLatent) {
+    const double s = strength_value(Method::kLatent);
+    for (double f : ladder) p.push_back({Method::kLatent, rank, s * f});
+    p.push_back({Method::kLatent, rank, s});
+    if (fallback_ranks.empty()) return p;
+  }
+  p.push_back({method == Method::kLatent ? Method::kProjected : method, rank, strength_value(method)});
+  if (method == Method::kProjected || method == Method::kLatent)
+    for (int r : fallback_ranks) p.push_back({Method::kProjected, r, 0.0});
+  return p;
 }
 
 EditSpec course_spec() {
@@ -209,6 +226,11 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
   if (spec.eot < 0 || spec.eot > 64) throw UsageError("eot must be in 0..64 (got " + std::to_string(spec.eot) + ")");
   if (!(spec.hold_image >= 0.0) || !(spec.hold_image <= L.max_weight))
     throw UsageError("hold_image must be in [0, " + num(L.max_weight) + "] (got " + num(spec.hold_image) + ")");
+  if (spec.ladder.size() > 8) throw UsageError("ladder: at most 8 fractions (got " + std::to_string(spec.ladder.size()) + ")");
+  for (size_t i = 0; i < spec.ladder.size(); ++i)
+    if (!(spec.ladder[i] > (i ? spec.ladder[i - 1] : 0.0)) || !(spec.ladder[i] < 1.0))
+      throw UsageError("ladder: fractions of the strength must increase and lie in (0, 1), e.g. [0.5, 0.75] (got " +
+                       num(spec.ladder[i]) + " at position " + std::to_string(i) + ")");
   if (spec.strength && (!(*spec.strength > 0.0) || !(*spec.strength <= 100.0)))
     throw UsageError("strength must be in (0, 100] (got " + num(*spec.strength) + ")");
   for (int c : spec.condition) {
@@ -266,6 +288,20 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
   if (r.has("eot")) if (auto v = r.integer("eot", 0, 64)) sp.eot = static_cast<int>(*v);
   if (r.has("strength")) sp.strength = r.number("strength", 0.0, 100.0, true, true);
   if (r.has("hold_image")) if (auto v = r.number("hold_image", 0.0, L.max_weight, false)) sp.hold_image = *v;
+  if (r.has("ladder")) {
+    const json& x = j["ladder"];
+    bool ok = x.is_array() && x.size() <= 8;
+    std::vector<double> v;
+    for (size_t i = 0; ok && i < x.size(); ++i) {
+      ok = x[i].is_number() && std::isfinite(x[i].get<double>()) && x[i].get<double>() > (i ? v.back() : 0.0) &&
+           x[i].get<double>() < 1.0;
+      if (ok) v.push_back(x[i].get<double>());
+    }
+    if (!ok)
+      e.fail("ladder", "expected at most 8 increasing fractions of the strength in (0, 1), e.g. [0.5, 0.75] or [] for one "
+                       "latent pass, got " + x.dump().substr(0, 40));
+    else sp.ladder = v;
+  }
   if (r.has("scale")) if (auto v = r.integer("scale", 1, L.max_scale)) out.outputs.scale = static_cast<int>(*v);
   if (r.has("outputs")) {
     const json& o = j["outputs"];
@@ -363,7 +399,7 @@ json EditSettings::to_json(const std::vector<std::string>& attrs) const {
           {"show_steps", spec.record_steps}, {"scale", outputs.scale}, {"method", to_string(spec.method)},
           {"keep_mask", to_string(spec.keep_mask)}, {"rank", spec.rank}, {"fallback_ranks", spec.fallback_ranks},
           {"accept_prob", spec.accept_prob}, {"eot", spec.eot}, {"strength", spec.strength ? json(*spec.strength) : json(nullptr)}, {"condition", condition},
-          {"hold_image", spec.hold_image},
+          {"hold_image", spec.hold_image}, {"ladder", spec.ladder},
           {"outputs", {{"grid", outputs.grid}, {"pairs", outputs.pairs}, {"strip", outputs.strips}, {"report", outputs.report}}}};
 }
 
