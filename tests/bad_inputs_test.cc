@@ -224,6 +224,7 @@ const Case kCases[] = {
     {"EditLadderDecreasing", "edit --add Smiling --ladder 0.75,0.5 --out {d}/o", 2},
     {"EditLadderText", "edit --add Smiling --ladder half --out {d}/o", 2},
     {"EditLadderOne", "edit --add Smiling --ladder 1 --out {d}/o", 2},
+    {"EditLatentAcceptProbOne", "edit --add Smiling --latent-accept-prob 1 --out {d}/o", 2},
     {"EditConditionUnknown", "edit --add Smiling --method boundary --condition Nope --out {d}/o", 2},
     {"EditTargetProbNaN", "edit --add Smiling --target-prob nan --out {d}/o", 2},
     {"EditSeedNegative", "edit --add Smiling --seed -1 --out {d}/o", 2},

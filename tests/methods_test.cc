@@ -212,12 +212,13 @@ TEST_F(Methods, LatentLadderKeepsTheSmallestMoveTheEditingClassifierAccepts) {
   const auto p3 = r3.probs[full.steps].select(1, smiling), p6 = r6.probs[full.steps].select(1, smiling);
   EditSpec lad = full;
   lad.ladder = {0.5};
-  lad.accept_prob = std::max(0.51, p3.median().item<double>() + 1e-6);  // some latents keep the half move
+  lad.latent_accept_prob = std::max(0.51, p3.median().item<double>() + 1e-6);  // some latents keep the half move
+  lad.accept_prob = 0.51;  // projected's threshold: not the latent passes'
   const auto rl = edit(m, z, lad);
   ASSERT_EQ(rl.strengths.size(), 12u);
   int kept = 0;
   for (int64_t i = 0; i < 12; ++i) {
-    const bool accept = p3[i].item<double>() >= lad.accept_prob;
+    const bool accept = p3[i].item<double>() >= lad.latent_accept_prob;
     const bool first = accept || p6[i].item<double>() <= p3[i].item<double>();
     const EditResult& want = first ? r3 : r6;
     kept += accept;

@@ -57,17 +57,22 @@ TEST(Spec, PassesAreTheLadderThenTheProjectedRanks) {
   s.strength = 8.0;
   auto str = [](const std::vector<Pass>& ps) {
     std::string o;
-    for (const Pass& p : ps) o += (o.empty() ? "" : " ") + to_string(p.method) + (p.method == Method::kLatent ? ":" + std::to_string(int(p.strength)) : ":r" + std::to_string(p.rank));
+    for (const Pass& p : ps)
+      o += (o.empty() ? "" : " ") + to_string(p.method) +
+           (p.method == Method::kLatent ? ":" + std::to_string(int(p.strength)) : ":r" + std::to_string(p.rank)) +
+           (p.accept == 0.99 ? "@0.99" : p.accept == 0.999 ? "@0.999" : "@?");
     return o;
   };
-  EXPECT_EQ(str(s.passes()), "latent:4 latent:6 latent:8 projected:r8 projected:r4 projected:r2");
+  s.latent_accept_prob = 0.99;
+  s.accept_prob = 0.999;
+  EXPECT_EQ(str(s.passes()), "latent:4@0.99 latent:6@0.99 latent:8@0.99 projected:r8@0.999 projected:r4@0.999 projected:r2@0.999");
   s.fallback_ranks.clear();
-  EXPECT_EQ(str(s.passes()), "latent:4 latent:6 latent:8");
+  EXPECT_EQ(str(s.passes()), "latent:4@0.99 latent:6@0.99 latent:8@0.99");
   s.ladder.clear();
-  EXPECT_EQ(str(s.passes()), "latent:8");
+  EXPECT_EQ(str(s.passes()), "latent:8@0.99");
   s.method = Method::kProjected;
   s.fallback_ranks = {2};
-  EXPECT_EQ(str(s.passes()), "projected:r8 projected:r2");
+  EXPECT_EQ(str(s.passes()), "projected:r8@0.999 projected:r2@0.999");
   s.method = Method::kGradient;
   EXPECT_EQ(s.passes().size(), 1u);
 }
@@ -76,9 +81,11 @@ TEST(Spec, ToJsonRoundTripsAndIsCanonical) {
   const json in = {{"add", {"smiling:0.9", "Blond hair"}}, {"remove", "eyeglasses"}, {"keep", {"male"}},
                    {"steps", 12}, {"step_size", 0.05}, {"penalty", 0.3}, {"penalty_kind", "l1"}, {"prior", 0.01},
                    {"target_prob", 0.8}, {"batch_mean", true}, {"show_steps", {3, 6}}, {"scale", 3},
-                   {"outputs", {{"strip", true}, {"pairs", false}}}, {"fallback_ranks", {6, 2}}, {"accept_prob", 0.99}, {"ladder", {0.25, 0.6}}};
+                   {"outputs", {{"strip", true}, {"pairs", false}}}, {"fallback_ranks", {6, 2}}, {"accept_prob", 0.99}, {"ladder", {0.25, 0.6}},
+                   {"latent_accept_prob", 0.98}};
   const EditSettings s = EditSettings::from_json(in, A);
   EXPECT_EQ(s.spec.ladder, std::vector<double>({0.25, 0.6}));
+  EXPECT_EQ(s.spec.latent_accept_prob, 0.98);
   EXPECT_TRUE(EditSettings::from_json({{"add", "Smiling"}, {"ladder", json::array()}}, A).spec.ladder.empty());
   EXPECT_EQ(s.spec.fallback_ranks, std::vector<int>({6, 2}));
   EXPECT_EQ(s.spec.accept_prob, 0.99);
@@ -113,6 +120,8 @@ TEST(Spec, ErrorsNameTheFieldAndSayHowToFixIt) {
   for (const json& bad : {json({0.75, 0.5}), json({0.5, 1.0}), json({0.0}), json(0.5), json({"half"})})
     EXPECT_NE(errors_of({{"add", "Smiling"}, {"ladder", bad}}).at(0).find("ladder: expected at most 8 increasing fractions"),
               std::string::npos) << bad.dump();
+  EXPECT_NE(errors_of({{"add", "Smiling"}, {"latent_accept_prob", 1}}).at(0).find("latent_accept_prob: 1 is out of range"),
+            std::string::npos);
   EXPECT_NE(errors_of({{"add", "Smiling"}, {"accept_prob", 0.3}}).at(0).find("accept_prob: 0.3 is out of range; use a value in (0.5, 1)"),
             std::string::npos);
 }

@@ -60,11 +60,13 @@ enum class KeepMask {
 // method's target logit (chosen from the measured curve, README "Edit quality").
 inline constexpr double kBoundaryStrength = 3.0, kLatentStrength = 12.0;
 
-// One pass of an edit (EditSpec::passes): the method, projected's rank, latent's strength.
+// One pass of an edit (EditSpec::passes): the method, projected's rank, latent's strength, and
+// the acceptance threshold that ends a latent's cascade there.
 struct Pass {
   Method method;
   int rank;
   double strength;
+  double accept;  // the target probability (editing classifier) at which a latent keeps this pass
 };
 
 // Everything that determines an edit's numbers. The defaults are chosen from the measured
@@ -93,6 +95,10 @@ struct EditSpec {
   // edit that reaches accept_prob, else the one that came closest. Empty: one pass at `rank`.
   std::vector<int> fallback_ranks = {4, 2};
   double accept_prob = 0.999;
+  // latent: the same threshold for the latent passes. Lower than accept_prob because those edits
+  // never follow an image classifier's gradient, so the editing classifier's verdict on them is
+  // not one the edit was optimised to fool (MODEL_CARD: where it agrees less with the auditor).
+  double latent_accept_prob = 0.999;
   int eot = 2;                       // gradient/projected: gradient averaged over 1 + eot views (eot random
                                      // flips/shifts of the image; 0 = off)
   std::optional<double> strength;    // boundary: signed distance in z past the target's boundary to reach;

@@ -69,7 +69,10 @@ void EditFlags::add_to(CLI::App* app) {
                   "projected: latents whose targets the editing classifier does not put past --accept-prob are edited again "
                   "from the start with these ranks in turn; latent/auto: after the --ladder passes, by projected at --rank, "
                   "then these (comma-separated; none: no projected passes)");
-  app->add_option("--accept-prob", accept_prob, "projected/latent: the target probability a pass must reach for a latent to keep it")
+  app->add_option("--accept-prob", accept_prob, "projected: the target probability a pass must reach for a latent to keep it")
+      ->check(real_range(0.5, 1.0));
+  app->add_option("--latent-accept-prob", latent_accept_prob,
+                  "latent/auto: the same for the latent passes (their edits follow no image classifier's gradient)")
       ->check(real_range(0.5, 1.0));
   app->add_option("--eot", eot, "gradient/projected: average the target's gradient over N extra random flips/shifts of the image")
       ->check(CLI::Range(0, 64));
@@ -83,7 +86,7 @@ void EditFlags::add_to(CLI::App* app) {
       ->check(non_negative());
   app->add_option("--ladder", ladder,
                   "latent: fractions of --strength tried first, increasing; each latent keeps the first latent pass the "
-                  "editing classifier puts past --accept-prob, so one that flips easily moves less (comma-separated; "
+                  "editing classifier puts past --latent-accept-prob, so one that flips easily moves less (comma-separated; "
                   "none: one pass at --strength)");
   app->add_option("--condition", condition, "boundary: move orthogonally to these attributes' normals (comma-separated)")
       ->delimiter(',');
@@ -118,7 +121,7 @@ nlohmann::json EditFlags::to_json() const {
   nlohmann::json j = {{"steps", steps}, {"step_size", step_size}, {"penalty", penalty}, {"penalty_kind", penalty_kind}, {"prior", prior},
           {"target_prob", target_prob ? nlohmann::json(*target_prob) : nlohmann::json(nullptr)}, {"batch_mean", batch_mean},
           {"method", method}, {"keep_mask", keep_mask}, {"rank", rank}, {"fallback_ranks", parse_list(fallback_ranks, "--fallback-ranks", "4 or 4,2")},
-          {"accept_prob", accept_prob}, {"eot", eot}, {"condition", condition}, {"hold_image", hold_image},
+          {"accept_prob", accept_prob}, {"eot", eot}, {"condition", condition}, {"hold_image", hold_image}, {"latent_accept_prob", latent_accept_prob},
           {"ladder", parse_list(ladder, "--ladder", "0.5,0.75")}};
   if (strength) j["strength"] = *strength;
   return j;

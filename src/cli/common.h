@@ -53,6 +53,7 @@ struct EditFlags {
   std::string fallback_ranks = join_ranks(defaults.fallback_ranks);  // comma-separated, or "none"
   std::string ladder = join_numbers(defaults.ladder);                  // comma-separated, or "none"
   double accept_prob = defaults.accept_prob, hold_image = defaults.hold_image;
+  double latent_accept_prob = defaults.latent_accept_prob;
   std::optional<double> strength;  // unset: the method's default (boundary 3, latent kLatentStrength)
   std::vector<std::string> condition;
 

@@ -468,8 +468,8 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
   if (spec.method == Method::kLatent) r.strengths.assign(N, 0.0);
   for (int64_t i = 0; i < N; ++i) kept_as(i, passes[0]);
   if (!cascade) return r;
-  // Fallback passes: the latents whose targets the editing classifier does not put past
-  // accept_prob are edited again from their start with the next pass. Each latent's update
+  // Fallback passes: the latents whose targets the editing classifier does not put past the kept
+  // pass's threshold (Pass::accept) are edited again from their start with the next pass. Each latent's update
   // does not depend on the others (the sketch and the EOT views are drawn per step, shared), so
   // a latent's pass-k result is the same as if every latent had run pass k.
   const Plan plan = make_plan(m, spec);
@@ -478,17 +478,19 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
     return std::get<0>(target_progress(plan, logits[logits.size(0) - 1]).min(1));
   };
   torch::Tensor best = score(r.logits);
+  torch::Tensor done = best >= passes[0].accept;
   for (size_t pass = 1; pass < passes.size(); ++pass) {
-    const auto redo_all = (best < spec.accept_prob).nonzero().view({-1});
+    const auto redo_all = done.logical_not().nonzero().view({-1});
     if (redo_all.numel() == 0) break;
     const EditResult s = edit_pass(m, z0.index_select(0, redo_all), pass_spec(passes[pass], false), pass_progress(pass));
     r.seconds += s.seconds;
-    // Keep the new pass where it convinces the editing classifier more (it reached accept_prob,
+    // Keep the new pass where it convinces the editing classifier more (it reached its threshold,
     // or no pass has so far and it came closer).
     const auto s_score = score(s.logits);
     const auto better = (s_score > best.index_select(0, redo_all)).nonzero().view({-1});
     const auto dst = redo_all.index_select(0, better);  // the latents that keep this pass
     best.index_copy_(0, dst, s_score.index_select(0, better));
+    done.index_copy_(0, dst, s_score.index_select(0, better) >= passes[pass].accept);
     r.z_after.index_copy_(0, dst, s.z_after.index_select(0, better));
     r.logits.index_copy_(1, dst, s.logits.index_select(1, better));
     for (auto& [step, img] : r.images) img.index_copy_(0, dst, s.images.at(step).index_select(0, better));

@@ -15,7 +15,7 @@ const std::vector<std::string> kFields = {"add",   "remove",      "keep",       
                                           "penalty", "penalty_kind", "prior",    "target_prob", "batch_mean",
                                           "show_steps", "scale",     "outputs", "method", "keep_mask",
                                           "rank",       "fallback_ranks", "accept_prob", "eot", "strength", "condition", "hold_image",
-                                          "ladder"};
+                                          "ladder", "latent_accept_prob"};
 const std::vector<std::string> kOutputFields = {"grid", "pairs", "strip", "report"};
 
 std::string quote(const std::string& s) { return json(s).dump(); }
@@ -114,13 +114,13 @@ std::vector<Pass> EditSpec::passes() const {
   std::vector<Pass> p;
   if (method == Method::kLatent) {
     const double s = strength_value(Method::kLatent);
-    for (double f : ladder) p.push_back({Method::kLatent, rank, s * f});
-    p.push_back({Method::kLatent, rank, s});
+    for (double f : ladder) p.push_back({Method::kLatent, rank, s * f, latent_accept_prob});
+    p.push_back({Method::kLatent, rank, s, latent_accept_prob});
     if (fallback_ranks.empty()) return p;
   }
-  p.push_back({method == Method::kLatent ? Method::kProjected : method, rank, strength_value(method)});
+  p.push_back({method == Method::kLatent ? Method::kProjected : method, rank, strength_value(method), accept_prob});
   if (method == Method::kProjected || method == Method::kLatent)
-    for (int r : fallback_ranks) p.push_back({Method::kProjected, r, 0.0});
+    for (int r : fallback_ranks) p.push_back({Method::kProjected, r, 0.0, accept_prob});
   return p;
 }
 
@@ -223,6 +223,8 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
     if (fr < 1 || fr > 64) throw UsageError("fallback_ranks: each rank must be in 1..64 (got " + std::to_string(fr) + ")");
   if (!(spec.accept_prob > 0.5 && spec.accept_prob < 1.0))
     throw UsageError("accept_prob must be in (0.5, 1) (got " + num(spec.accept_prob) + ")");
+  if (!(spec.latent_accept_prob > 0.5 && spec.latent_accept_prob < 1.0))
+    throw UsageError("latent_accept_prob must be in (0.5, 1) (got " + num(spec.latent_accept_prob) + ")");
   if (spec.eot < 0 || spec.eot > 64) throw UsageError("eot must be in 0..64 (got " + std::to_string(spec.eot) + ")");
   if (!(spec.hold_image >= 0.0) || !(spec.hold_image <= L.max_weight))
     throw UsageError("hold_image must be in [0, " + num(L.max_weight) + "] (got " + num(spec.hold_image) + ")");
@@ -285,6 +287,8 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
     }
   }
   if (r.has("accept_prob")) if (auto v = r.number("accept_prob", 0.5, 1.0, true, true)) sp.accept_prob = *v;
+  if (r.has("latent_accept_prob"))
+    if (auto v = r.number("latent_accept_prob", 0.5, 1.0, true, true)) sp.latent_accept_prob = *v;
   if (r.has("eot")) if (auto v = r.integer("eot", 0, 64)) sp.eot = static_cast<int>(*v);
   if (r.has("strength")) sp.strength = r.number("strength", 0.0, 100.0, true, true);
   if (r.has("hold_image")) if (auto v = r.number("hold_image", 0.0, L.max_weight, false)) sp.hold_image = *v;
@@ -400,6 +404,7 @@ json EditSettings::to_json(const std::vector<std::string>& attrs) const {
           {"keep_mask", to_string(spec.keep_mask)}, {"rank", spec.rank}, {"fallback_ranks", spec.fallback_ranks},
           {"accept_prob", spec.accept_prob}, {"eot", spec.eot}, {"strength", spec.strength ? json(*spec.strength) : json(nullptr)}, {"condition", condition},
           {"hold_image", spec.hold_image}, {"ladder", spec.ladder},
+          {"latent_accept_prob", spec.latent_accept_prob},
           {"outputs", {{"grid", outputs.grid}, {"pairs", outputs.pairs}, {"strip", outputs.strips}, {"report", outputs.report}}}};
 }
 
