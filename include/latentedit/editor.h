@@ -43,7 +43,7 @@
 // points of the move z0 -> z. The latent classifier sees no pixels, so the move cannot be an
 // adversarial pixel pattern. With the ladder (default fractions 0.5, 0.75), the latent pass runs
 // first at strength x 0.5, then x 0.75, then at strength, each from the start for the latents the
-// editing classifier does not yet put past accept_prob: each latent keeps the smallest move that
+// editing classifier does not yet put past latent_accept_prob: each latent keeps the smallest move that
 // flips it convincingly (EditResult::strengths). With fallback_ranks, a latent still short is then
 // edited from its start by projected at `rank`, then at each of fallback_ranks, as above
 // (EditSpec::passes). The default method, auto, is latent with the ladder and those fallbacks when

@@ -71,7 +71,8 @@ struct Pass {
 
 // Everything that determines an edit's numbers. The defaults are chosen from the measured
 // success-drift curve (README "Edit quality"): method auto — the latent method (strength 12, tried
-// first at 6 and 9: the ladder) where the bundle has a latent classifier, and for the latents it does not flip convincingly (and on
+// first at 6 and 9: the ladder) where the bundle has a latent classifier, and for the latents it
+// does not flip convincingly (and on
 // bundles without one) the course's objective and penalty with the projected method (rank 8,
 // falling back to ranks 4 and 2), 2 EOT views and 20 steps of 0.125. The course's own settings are
 // 10 steps, method gradient, eot 0, step_size 0.1, keep_mask uniform (and batch_mean for its scaling).
@@ -106,7 +107,7 @@ struct EditSpec {
                                      // method's default (strength_value)
   std::vector<int> condition;        // boundary: attributes whose normals the move is made orthogonal to
   // latent: fractions of the strength tried first, increasing (a ladder): a latent keeps the first
-  // latent pass the editing classifier puts past accept_prob, so one that flips easily moves less.
+  // latent pass the editing classifier puts past latent_accept_prob, so one that flips easily moves less.
   // Empty: one latent pass at the strength.
   std::vector<double> ladder = {0.5, 0.75};
   double hold_image = 100.0;         // latent: weight holding the latent thumbnail model's colours (backgrounds,
@@ -122,7 +123,8 @@ struct EditSpec {
     return strength ? *strength : m == Method::kBoundary ? kBoundaryStrength : kLatentStrength;
   }
   // The passes a latent goes through, each from its start, until the editing classifier puts its
-  // targets past accept_prob (it keeps the first that gets there, else the one that came closest),
+  // targets past the pass's threshold (latent_accept_prob for latent passes, else accept_prob; it
+  // keeps the first that gets there, else the one that came closest),
   // for a resolved method: projected at rank, then each of fallback_ranks; latent at strength x each
   // ladder fraction, at strength, then (unless fallback_ranks is empty) projected at rank and each of
   // fallback_ranks; other methods: one pass.

@@ -469,9 +469,9 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
   for (int64_t i = 0; i < N; ++i) kept_as(i, passes[0]);
   if (!cascade) return r;
   // Fallback passes: the latents whose targets the editing classifier does not put past the kept
-  // pass's threshold (Pass::accept) are edited again from their start with the next pass. Each latent's update
-  // does not depend on the others (the sketch and the EOT views are drawn per step, shared), so
-  // a latent's pass-k result is the same as if every latent had run pass k.
+  // pass's threshold (Pass::accept) are edited again from their start with the next pass. Each
+  // latent's update does not depend on the others (the sketch and the EOT views are drawn per
+  // step, shared), so a latent's pass-k result is the same as if every latent had run pass k.
   const Plan plan = make_plan(m, spec);
   // A latent's score: its least convinced target's direction-aware final probability.
   auto score = [&](const torch::Tensor& logits) {
