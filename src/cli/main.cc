@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a.rfind("--", 0) == 0 && !v.empty() && v.find_first_not_of(", ") == std::string::npos) {
-      std::cerr << "latentedit: usage error: " << a << ": \"" << v << "\" is an empty list; give names separated by commas (see --help)" << std::endl;
+      std::cerr << "latentedit: usage error: " << a << ": \"" << v << "\" is an empty list; give the items separated by commas (see --help)" << std::endl;
       return static_cast<int>(cli::ExitCode::kUsage);
     }
   }
