@@ -50,6 +50,29 @@ Models* Methods::models = nullptr;
 torch::Tensor kept_logits(const Models& m, const torch::Tensor& z, const std::vector<int>& keep) {
   return classify(m.classifier, generate(m, z)).index_select(1, torch::tensor(std::vector<int64_t>(keep.begin(), keep.end())));
 }
+
+// Checks a two-pass cascade latent by latent against its passes run alone: a latent keeps pass
+// `a` where a's final target probability reached `accept` (or b's came no closer), else pass `b`
+// (its z, logits and final image). Returns which latents kept `a`, and how many reached `accept`.
+struct Kept {
+  std::vector<bool> first;
+  int accepted = 0;
+};
+Kept expect_cascade(const EditResult& got, const EditResult& a, const EditResult& b, int target, double accept) {
+  const auto pa = a.probs[a.probs.size(0) - 1].select(1, target), pb = b.probs[b.probs.size(0) - 1].select(1, target);
+  Kept k;
+  for (int64_t i = 0; i < got.z_after.size(0); ++i) {
+    const bool reached = pa[i].item<double>() >= accept;
+    const bool first = reached || pb[i].item<double>() <= pa[i].item<double>();
+    const EditResult& want = first ? a : b;
+    k.first.push_back(first);
+    k.accepted += reached;
+    EXPECT_TRUE(torch::allclose(got.z_after[i], want.z_after[i], 1e-4, 1e-5)) << i;
+    EXPECT_TRUE(torch::allclose(got.logits.select(1, i), want.logits.select(1, i), 1e-4, 1e-4)) << i;
+    EXPECT_TRUE(torch::allclose(got.images.rbegin()->second[i], want.images.rbegin()->second[i], 1e-4, 1e-5)) << i;
+  }
+  return k;
+}
 }  // namespace
 
 TEST_F(Methods, EveryMethodMovesTheTargetTheAskedWay) {
@@ -100,26 +123,17 @@ TEST_F(Methods, ProjectedFallsBackPerLatentToTheNextRankUntilTheTargetIsConvinci
   const auto r24 = edit(m, z, one), r2 = edit(m, z, two);
   // The acceptance threshold: the median of pass 1's final target probabilities, so that some
   // latents keep pass 1 and others fall back.
-  const auto p24 = r24.probs[one.steps].select(1, smiling), p2 = r2.probs[two.steps].select(1, smiling);
+  const auto p24 = r24.probs[one.steps].select(1, smiling);
   EditSpec cas = one;
   cas.fallback_ranks = {2};
   cas.accept_prob = std::max(0.51, p24.median().item<double>() + 1e-6);
   const auto rc = edit(m, z, cas);
   ASSERT_EQ(rc.ranks.size(), 12u);
-  int kept = 0;
-  for (int64_t i = 0; i < 12; ++i) {
-    const bool accept = p24[i].item<double>() >= cas.accept_prob;
-    // Short of accept_prob at rank 24: rank 2's edit where it came closer, else rank 24's.
-    const bool first = accept || p2[i].item<double>() <= p24[i].item<double>();
-    const EditResult& want = first ? r24 : r2;
-    kept += accept;
-    EXPECT_EQ(rc.ranks[i], first ? 24 : 2) << i;
-    EXPECT_TRUE(torch::allclose(rc.z_after[i], want.z_after[i], 1e-4, 1e-5)) << i;
-    EXPECT_TRUE(torch::allclose(rc.logits.select(1, i), want.logits.select(1, i), 1e-4, 1e-4)) << i;
-    EXPECT_TRUE(torch::allclose(rc.images.rbegin()->second[i], want.images.rbegin()->second[i], 1e-4, 1e-5)) << i;
-  }
-  EXPECT_GT(kept, 0);
-  EXPECT_LT(kept, 12);
+  // Short of accept_prob at rank 24: rank 2's edit where it came closer, else rank 24's.
+  const Kept k = expect_cascade(rc, r24, r2, smiling, cas.accept_prob);
+  for (int64_t i = 0; i < 12; ++i) EXPECT_EQ(rc.ranks[i], k.first[i] ? 24 : 2) << i;
+  EXPECT_GT(k.accepted, 0);
+  EXPECT_LT(k.accepted, 12);
   EXPECT_TRUE(torch::allclose(rc.probs, torch::sigmoid(rc.logits)));
   // Gradient and boundary edits have no ranks; one pass at `rank` records it for every latent.
   EXPECT_TRUE(edit(m, z, spec(Method::kGradient)).ranks.empty());
@@ -209,26 +223,20 @@ TEST_F(Methods, LatentLadderKeepsTheSmallestMoveTheEditingClassifierAccepts) {
   EditSpec half = full;
   half.strength = 3.0;
   const auto r6 = edit(m, z, full), r3 = edit(m, z, half);
-  const auto p3 = r3.probs[full.steps].select(1, smiling), p6 = r6.probs[full.steps].select(1, smiling);
+  const auto p3 = r3.probs[full.steps].select(1, smiling);
   EditSpec lad = full;
   lad.ladder = {0.5};
   lad.latent_accept_prob = std::max(0.51, p3.median().item<double>() + 1e-6);  // some latents keep the half move
   lad.accept_prob = 0.51;  // projected's threshold: not the latent passes'
   const auto rl = edit(m, z, lad);
   ASSERT_EQ(rl.strengths.size(), 12u);
-  int kept = 0;
+  const Kept k = expect_cascade(rl, r3, r6, smiling, lad.latent_accept_prob);
   for (int64_t i = 0; i < 12; ++i) {
-    const bool accept = p3[i].item<double>() >= lad.latent_accept_prob;
-    const bool first = accept || p6[i].item<double>() <= p3[i].item<double>();
-    const EditResult& want = first ? r3 : r6;
-    kept += accept;
     EXPECT_EQ(rl.ranks[i], 0) << i;
-    EXPECT_EQ(rl.strengths[i], first ? 3.0 : 6.0) << i;
-    EXPECT_TRUE(torch::allclose(rl.z_after[i], want.z_after[i], 1e-4, 1e-5)) << i;
-    EXPECT_TRUE(torch::allclose(rl.images.rbegin()->second[i], want.images.rbegin()->second[i], 1e-4, 1e-5)) << i;
+    EXPECT_EQ(rl.strengths[i], k.first[i] ? 3.0 : 6.0) << i;
   }
-  EXPECT_GT(kept, 0);
-  EXPECT_LT(kept, 12);
+  EXPECT_GT(k.accepted, 0);
+  EXPECT_LT(k.accepted, 12);
   // The half move is smaller where it is kept.
   const auto dz3 = (r3.z_after - r3.z_before).norm(2, {1}), dz6 = (r6.z_after - r6.z_before).norm(2, {1});
   EXPECT_LT(dz3.mean().item<double>(), dz6.mean().item<double>());

@@ -20,6 +20,14 @@ const std::vector<std::string> kOutputFields = {"grid", "pairs", "strip", "repor
 
 std::string quote(const std::string& s) { return json(s).dump(); }
 
+// The ladder's rule, one place for validate() and from_json: the index of the first fraction of
+// the strength that is not in (0, 1) above the one before it (NaN fails too), or -1.
+int bad_rung(const std::vector<double>& ladder) {
+  for (size_t i = 0; i < ladder.size(); ++i)
+    if (!(ladder[i] > (i ? ladder[i - 1] : 0.0)) || !(ladder[i] < 1.0)) return static_cast<int>(i);
+  return -1;
+}
+
 std::string num(double x) {
   char b[32];
   std::snprintf(b, sizeof b, "%g", x);
@@ -229,10 +237,9 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
   if (!(spec.hold_image >= 0.0) || !(spec.hold_image <= L.max_weight))
     throw UsageError("hold_image must be in [0, " + num(L.max_weight) + "] (got " + num(spec.hold_image) + ")");
   if (spec.ladder.size() > 8) throw UsageError("ladder: at most 8 fractions (got " + std::to_string(spec.ladder.size()) + ")");
-  for (size_t i = 0; i < spec.ladder.size(); ++i)
-    if (!(spec.ladder[i] > (i ? spec.ladder[i - 1] : 0.0)) || !(spec.ladder[i] < 1.0))
-      throw UsageError("ladder: fractions of the strength must increase and lie in (0, 1), e.g. [0.5, 0.75] (got " +
-                       num(spec.ladder[i]) + " at position " + std::to_string(i) + ")");
+  if (const int i = bad_rung(spec.ladder); i >= 0)
+    throw UsageError("ladder: fractions of the strength must increase and lie in (0, 1), e.g. [0.5, 0.75] (got " +
+                     num(spec.ladder[i]) + " at position " + std::to_string(i) + ")");
   if (spec.strength && (!(*spec.strength > 0.0) || !(*spec.strength <= 100.0)))
     throw UsageError("strength must be in (0, 100] (got " + num(*spec.strength) + ")");
   for (int c : spec.condition) {
@@ -296,12 +303,9 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
     const json& x = j["ladder"];
     bool ok = x.is_array() && x.size() <= 8;
     std::vector<double> v;
-    for (size_t i = 0; ok && i < x.size(); ++i) {
-      ok = x[i].is_number() && std::isfinite(x[i].get<double>()) && x[i].get<double>() > (i ? v.back() : 0.0) &&
-           x[i].get<double>() < 1.0;
-      if (ok) v.push_back(x[i].get<double>());
-    }
-    if (!ok)
+    for (size_t i = 0; ok && i < x.size(); ++i)
+      if ((ok = x[i].is_number())) v.push_back(x[i].get<double>());
+    if (!ok || bad_rung(v) >= 0)
       e.fail("ladder", "expected at most 8 increasing fractions of the strength in (0, 1), e.g. [0.5, 0.75] or [] for one "
                        "latent pass, got " + x.dump().substr(0, 40));
     else sp.ladder = v;
