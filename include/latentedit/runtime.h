@@ -24,12 +24,14 @@ std::string select_blas_kernels();
 // docs/PERFORMANCE.md). Returns the thread count in use.
 int set_threads(int n);
 
-// Keeps large tensor buffers in glibc's heap instead of fresh mmap'd pages (mmap threshold
-// 64 MiB, trim threshold 256 MiB). By default glibc maps every block above a (dynamic)
-// threshold anew and unmaps it on free, so each training step page-faults all its activations
-// again: a course classifier step (hidden 64, batch 128) took 300-400 ms instead of 134 ms on
-// the 2-core test machine (bench/edit_bench.cc, section 6). Process-wide: called by the CLI's
-// and the benchmark's main(), not by the library.
-void tune_allocator();
+// Keeps tensor buffers in glibc's heap instead of fresh mmap'd pages (mmap and trim thresholds
+// 1 GiB). By default glibc maps every block above a dynamic threshold (at most 32 MiB) anew and
+// unmaps it on free, so each step page-faults its large buffers again: a course classifier
+// training step (hidden 64, batch 128) took 300-400 ms instead of 134 ms (bench/edit_bench.cc,
+// section 6), and `evaluate`'s 128-latent chunks (Jacobians, activations) spent a sixth of their
+// CPU time in the kernel (docs/PERFORMANCE.md, "The allocator"). Leaves glibc alone when the user
+// set GLIBC_TUNABLES or a MALLOC_*_ variable (returns false). Process-wide: called by the CLI's
+// and the benchmarks' main(), not by the library.
+bool tune_allocator();
 
 }  // namespace latentedit

@@ -203,10 +203,12 @@ std::string to_string(KeepMask k);      // "correlation" / "uniform"
 KeepMask parse_keep_mask(const std::string& s);
 const char* to_string(Direction d);  // "add" / "remove"
 
+// A number as the CLI and the messages write it ("%g": 0.5, 12, 1e-05).
+std::string format_number(double x);
+// Numbers as the CLI writes them, joined by sep: [0.5, 0.75] -> "0.5,0.75"; [] -> "none".
+std::string join_numbers(const std::vector<double>& xs, const char* sep = ",");
 // Fallback ranks as the CLI writes them: [4, 2] -> "4,2"; [] -> "none".
-std::string join_ranks(const std::vector<int>& ranks);
-// Ladder fractions as the CLI writes them: [0.5, 0.75] -> "0.5,0.75"; [] -> "none".
-std::string join_numbers(const std::vector<double>& xs);
+std::string join_ranks(const std::vector<int>& ranks, const char* sep = ",");
 
 // Human-readable edit description, e.g. "+Smiling -Eyeglasses".
 std::string describe_targets(const std::vector<std::string>& attributes, const EditSpec& spec);

@@ -153,17 +153,13 @@ CLI::Validator real_check(std::string desc, std::function<bool(double)> ok, std:
       },
       std::move(desc));
 }
-std::string num(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", v);
-  return b;
-}
 }  // namespace
 
 CLI::Validator positive() { return real_check("> 0", [](double v) { return v > 0; }, "a value > 0"); }
 CLI::Validator non_negative() { return real_check(">= 0", [](double v) { return v >= 0; }, "a value >= 0"); }
 CLI::Validator real_range(double lo, double hi) {
-  return real_check(num(lo) + ".." + num(hi), [lo, hi](double v) { return v >= lo && v <= hi; }, num(lo) + ".." + num(hi));
+  return real_check(format_number(lo) + ".." + format_number(hi), [lo, hi](double v) { return v >= lo && v <= hi; },
+                    format_number(lo) + ".." + format_number(hi));
 }
 
 void check_numbers(const CLI::App& app) {

@@ -220,15 +220,15 @@ EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const Edit
   const char* audit = a.present ? "  ! = auditor disagrees" : "";
   if (one_shot(spec.method)) {
     // e.g. "latent, strength 6>9>12, else projected r8,4,2": the passes in turn.
-    std::string strengths, ranks;
+    std::vector<double> strengths;
+    std::vector<int> ranks;
     for (const Pass& p : spec.passes()) {
-      char b[32];
-      std::snprintf(b, sizeof b, "%g", p.strength);
-      if (p.method == spec.method) strengths += (strengths.empty() ? "" : ">") + std::string(b);
-      else ranks += (ranks.empty() ? "" : ",") + std::to_string(p.rank);
+      if (p.method == spec.method) strengths.push_back(p.strength);
+      else ranks.push_back(p.rank);
     }
-    std::snprintf(sub, sizeof sub, "%s  %s, strength %s%s%s", ctx.label.c_str(), to_string(spec.method).c_str(), strengths.c_str(),
-                  ranks.empty() ? "" : (", else projected r" + ranks).c_str(), audit);
+    std::snprintf(sub, sizeof sub, "%s  %s, strength %s%s%s", ctx.label.c_str(), to_string(spec.method).c_str(),
+                  join_numbers(strengths, ">").c_str(), ranks.empty() ? "" : (", else projected r" + join_ranks(ranks)).c_str(),
+                  audit);
   }
   else if (spec.method == Method::kProjected || spec.eot > 0) {
     std::string method = "gradient";

@@ -28,11 +28,6 @@ int bad_rung(const std::vector<double>& ladder) {
   return -1;
 }
 
-std::string num(double x) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", x);
-  return b;
-}
 
 // Field readers: each reports its own problem and returns nullopt.
 struct Reader {
@@ -63,7 +58,7 @@ struct Reader {
     }
     const double d = x.get<double>();
     if (!std::isfinite(d) || (lo_open ? d <= lo : d < lo) || (hi_open ? d >= hi : d > hi)) {
-      e.fail(k, num(d) + " is out of range; use a value in " + (lo_open ? "(" : "[") + num(lo) + ", " + num(hi) +
+      e.fail(k, format_number(d) + " is out of range; use a value in " + (lo_open ? "(" : "[") + format_number(lo) + ", " + format_number(hi) +
                     (hi_open ? ")" : "]"));
       return std::nullopt;
     }
@@ -110,13 +105,21 @@ struct Reader {
 
 const std::vector<std::string>& EditSettings::fields() { return kFields; }
 
-std::string join_numbers(const std::vector<double>& xs) {
+std::string format_number(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", x);
+  return b;
+}
+
+std::string join_numbers(const std::vector<double>& xs, const char* sep) {
   std::string s;
-  for (double x : xs) s += (s.empty() ? "" : ",") + num(x);
+  for (double x : xs) s += (s.empty() ? "" : sep) + format_number(x);
   return s.empty() ? "none" : s;
 }
 
-std::string join_ranks(const std::vector<int>& ranks) { return join_numbers({ranks.begin(), ranks.end()}); }
+std::string join_ranks(const std::vector<int>& ranks, const char* sep) {
+  return join_numbers({ranks.begin(), ranks.end()}, sep);
+}
 
 std::vector<Pass> EditSpec::passes() const {
   std::vector<Pass> p;
@@ -208,7 +211,7 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
     if (!seen.insert(t.attribute).second)
       throw UsageError("targets: attribute " + std::to_string(t.attribute) + " is named twice; add or remove each attribute once");
     if (t.stop_prob && !(*t.stop_prob > 0.0 && *t.stop_prob < 1.0))
-      throw UsageError("targets: a stop probability must be strictly between 0 and 1 (got " + num(*t.stop_prob) + ")");
+      throw UsageError("targets: a stop probability must be strictly between 0 and 1 (got " + format_number(*t.stop_prob) + ")");
   }
   for (int k : spec.keep) {
     if (k < 0 || k >= C) throw UsageError("keep: attribute index " + std::to_string(k) + " is out of range");
@@ -217,11 +220,11 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
   if (spec.steps < 1 || spec.steps > L.max_steps)
     throw UsageError("steps must be in 1.." + std::to_string(L.max_steps) + " (got " + std::to_string(spec.steps) + ")");
   if (!(spec.step_size > 0.0) || !(spec.step_size <= L.max_step_size))
-    throw UsageError("step_size must be > 0 and <= " + num(L.max_step_size) + " (got " + num(spec.step_size) + ")");
-  if (!(spec.penalty >= 0.0) || !(spec.penalty <= L.max_weight)) throw UsageError("penalty must be in [0, " + num(L.max_weight) + "] (got " + num(spec.penalty) + ")");
-  if (!(spec.prior >= 0.0) || !(spec.prior <= L.max_weight)) throw UsageError("prior must be in [0, " + num(L.max_weight) + "] (got " + num(spec.prior) + ")");
+    throw UsageError("step_size must be > 0 and <= " + format_number(L.max_step_size) + " (got " + format_number(spec.step_size) + ")");
+  if (!(spec.penalty >= 0.0) || !(spec.penalty <= L.max_weight)) throw UsageError("penalty must be in [0, " + format_number(L.max_weight) + "] (got " + format_number(spec.penalty) + ")");
+  if (!(spec.prior >= 0.0) || !(spec.prior <= L.max_weight)) throw UsageError("prior must be in [0, " + format_number(L.max_weight) + "] (got " + format_number(spec.prior) + ")");
   if (spec.target_prob && !(*spec.target_prob > 0.0 && *spec.target_prob < 1.0))
-    throw UsageError("target_prob must be strictly between 0 and 1 (got " + num(*spec.target_prob) + ")");
+    throw UsageError("target_prob must be strictly between 0 and 1 (got " + format_number(*spec.target_prob) + ")");
   for (int s : spec.record_steps)
     if (s < 0 || s > spec.steps)
       throw UsageError("show_steps: step " + std::to_string(s) + " is outside 0.." + std::to_string(spec.steps));
@@ -230,18 +233,18 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
   for (int fr : spec.fallback_ranks)
     if (fr < 1 || fr > 64) throw UsageError("fallback_ranks: each rank must be in 1..64 (got " + std::to_string(fr) + ")");
   if (!(spec.accept_prob > 0.5 && spec.accept_prob < 1.0))
-    throw UsageError("accept_prob must be in (0.5, 1) (got " + num(spec.accept_prob) + ")");
+    throw UsageError("accept_prob must be in (0.5, 1) (got " + format_number(spec.accept_prob) + ")");
   if (!(spec.latent_accept_prob > 0.5 && spec.latent_accept_prob < 1.0))
-    throw UsageError("latent_accept_prob must be in (0.5, 1) (got " + num(spec.latent_accept_prob) + ")");
+    throw UsageError("latent_accept_prob must be in (0.5, 1) (got " + format_number(spec.latent_accept_prob) + ")");
   if (spec.eot < 0 || spec.eot > 64) throw UsageError("eot must be in 0..64 (got " + std::to_string(spec.eot) + ")");
   if (!(spec.hold_image >= 0.0) || !(spec.hold_image <= L.max_weight))
-    throw UsageError("hold_image must be in [0, " + num(L.max_weight) + "] (got " + num(spec.hold_image) + ")");
+    throw UsageError("hold_image must be in [0, " + format_number(L.max_weight) + "] (got " + format_number(spec.hold_image) + ")");
   if (spec.ladder.size() > 8) throw UsageError("ladder: at most 8 fractions (got " + std::to_string(spec.ladder.size()) + ")");
   if (const int i = bad_rung(spec.ladder); i >= 0)
     throw UsageError("ladder: fractions of the strength must increase and lie in (0, 1), e.g. [0.5, 0.75] (got " +
-                     num(spec.ladder[i]) + " at position " + std::to_string(i) + ")");
+                     format_number(spec.ladder[i]) + " at position " + std::to_string(i) + ")");
   if (spec.strength && (!(*spec.strength > 0.0) || !(*spec.strength <= 100.0)))
-    throw UsageError("strength must be in (0, 100] (got " + num(*spec.strength) + ")");
+    throw UsageError("strength must be in (0, 100] (got " + format_number(*spec.strength) + ")");
   for (int c : spec.condition) {
     if (c < 0 || c >= C) throw UsageError("condition: attribute index " + std::to_string(c) + " is out of range");
     if (seen.count(c)) throw UsageError("condition: attribute " + std::to_string(c) + " is a target; drop it from condition");
@@ -395,7 +398,7 @@ json EditSettings::to_json(const std::vector<std::string>& attrs) const {
   json add = json::array(), remove = json::array(), keep = json::array();
   for (const auto& t : spec.targets) {
     std::string n = attrs.at(t.attribute);
-    if (t.stop_prob) n += ":" + num(*t.stop_prob);
+    if (t.stop_prob) n += ":" + format_number(*t.stop_prob);
     (t.direction == Direction::kAdd ? add : remove).push_back(n);
   }
   for (int k : spec.keep) keep.push_back(attrs.at(k));

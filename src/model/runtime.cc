@@ -59,9 +59,14 @@ int set_threads(int n) {
   return n;
 }
 
-void tune_allocator() {
-  mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+bool tune_allocator() {
+  for (const char* v : {"GLIBC_TUNABLES", "MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"})
+    if (std::getenv(v)) return false;  // the user chose
+  // Blocks up to 1 GiB come from the heap and up to 1 GiB of freed memory stays there for reuse
+  // (threads other than the main one still map blocks above their 64 MiB arenas).
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  return true;
 }
 
 }  // namespace latentedit
