@@ -28,7 +28,6 @@ int bad_rung(const std::vector<double>& ladder) {
   return -1;
 }
 
-
 // Field readers: each reports its own problem and returns nullopt.
 struct Reader {
   const json& j;
