@@ -29,9 +29,9 @@ int set_threads(int n);
 // unmaps it on free, so each step page-faults its large buffers again: a course classifier
 // training step (hidden 64, batch 128) took 300-400 ms instead of 134 ms (bench/edit_bench.cc,
 // section 6), and `evaluate`'s 128-latent chunks (Jacobians, activations) spent half their CPU
-// time in the kernel: 517 s instead of 260 s (docs/PERFORMANCE.md, "The allocator"). Leaves glibc alone when the user
-// set GLIBC_TUNABLES or a MALLOC_*_ variable (returns false). Process-wide: called by the CLI's
-// and the benchmarks' main(), not by the library.
+// time in the kernel: 517 s instead of 260 s (docs/PERFORMANCE.md, "The allocator"). Leaves
+// glibc alone when the user set GLIBC_TUNABLES or a MALLOC_*_ variable (returns false).
+// Process-wide: called by the CLI's and the benchmarks' main(), not by the library.
 bool tune_allocator();
 
 }  // namespace latentedit

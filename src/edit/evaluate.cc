@@ -10,6 +10,7 @@
 #include "latentedit/errors.h"
 #include "latentedit/image.h"
 #include "latentedit/outputs.h"
+#include "latentedit/spec.h"
 
 #include <opencv2/imgproc.hpp>
 
@@ -254,9 +255,7 @@ cv::Mat pareto_plot(const EvalResult& r, const std::string& title) {
         cv::line(img, {X(s0.success), Y(s0.drift)}, q, col, 2, cv::LINE_AA);
       }
       cv::circle(img, q, 5, col, cv::FILLED, cv::LINE_AA);
-      char b[32];
-      std::snprintf(b, sizeof b, "%g", r.points[pts[k].second].strength);
-      cv::putText(img, b, {q.x + 6, q.y - 6}, font, 0.38, col, 1, cv::LINE_AA);
+      cv::putText(img, format_number(r.points[pts[k].second].strength), {q.x + 6, q.y - 6}, font, 0.38, col, 1, cv::LINE_AA);
     }
     const int ly = T + 20 + static_cast<int>(c) * 24;
     cv::line(img, {W - R + 15, ly - 4}, {W - R + 40, ly - 4}, col, 2, cv::LINE_AA);

@@ -14,6 +14,7 @@
 #include "latentedit/image.h"
 #include "latentedit/outputs.h"
 #include "latentedit/runtime.h"
+#include "latentedit/spec.h"
 
 namespace latentedit::serve {
 extern const char* const kIndexHtml;  // ui.cc, generated from src/serve/ui/index.html
@@ -33,12 +34,6 @@ struct Timeout {};
 const char* kJson = "application/json";
 
 json error_body(int status, const std::string& message) { return {{"error", one_line(message)}, {"status", status}}; }
-
-std::string fmt_seconds(double s) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", s);
-  return b;
-}
 
 json parse_body(const httplib::Request& req) {
   if (req.body.empty()) throw HttpError{400, "the request body is empty; send a JSON object (see GET /api or docs/api.md)"};
@@ -95,7 +90,7 @@ struct Server::Impl {
   }
 
   std::string timeout_message() const {
-    return "the request took longer than the server's limit of " + fmt_seconds(o.timeout_s) +
+    return "the request took longer than the server's limit of " + format_number(o.timeout_s) +
            " s (--timeout); lower count or steps, or retry when the server is less busy";
   }
 
