@@ -4,7 +4,7 @@
 The C++ `latent` method minimises, per latent, with Adam (300 steps of 0.05)
     10 relu(strength - s f_t(z))^2 + keep * hold + l2 ||z - z0||^2,
     hold = sum_k w_k (f_k(z) - f_k(z0))^2          ("logit", the shipped objective)
-with f the bundle's latent classifier and w the correlation keep mask. This script re-implements
+with f the bundle's latent classifier (its members' mean) and w the correlation keep mask. This script re-implements
 it in Python (Debian's torch 1.13) so that other hold terms and weights can be compared on the
 same latents before anything is built in C++:
     p2:  sum_k w_k (sigmoid f_k(z) - sigmoid f_k(z0))^2     (hold probabilities, as drift measures)
@@ -56,18 +56,29 @@ class Bundle:
         self.auditor = net(Classifier, mj["auditor"], n_classes=40)
         dirs = read_safetensors(os.path.join(d, mj["directions"]["weights"]))
         self.corr = dirs["correlation"].float()
-        self.layers = [(dirs[f"latent_classifier.{i}.weight"], dirs[f"latent_classifier.{i}.bias"]) for i in (0, 2, 4, 6)]
+        # The latent classifier's members: latent_classifier.{0,2,..}, latent_classifier_1.{0,2,..}, ...
+        self.members_F = []
+        while True:
+            name = "latent_classifier" + (f"_{len(self.members_F)}" if self.members_F else "")
+            layers = [(dirs[f"{name}.{i}.weight"], dirs[f"{name}.{i}.bias"]) for i in range(0, 64, 2) if f"{name}.{i}.weight" in dirs]
+            if not layers:
+                break
+            self.members_F.append(layers)
 
     def C(self, x):
         return sum(m(x) for m in self.members) / len(self.members)
 
     def F(self, z):
-        h = z
-        for i, (w, b) in enumerate(self.layers):
-            h = torch.nn.functional.linear(h, w, b)
-            if i + 1 < len(self.layers):
-                h = torch.nn.functional.silu(h)
-        return h
+        """The latent classifier's logits: the mean of its members'."""
+        out = 0
+        for layers in self.members_F:
+            h = z
+            for i, (w, b) in enumerate(layers):
+                h = torch.nn.functional.linear(h, w, b)
+                if i + 1 < len(layers):
+                    h = torch.nn.functional.silu(h)
+            out = out + h
+        return out / len(self.members_F)
 
 
 def latent_move(B, z0, t, s, keep, w, hold, strength, lam, l2):

@@ -147,6 +147,12 @@ void make_inputs(const test::TempDir& d) {
   dirs.push_back({"latent_classifier.0.weight", torch::zeros({3, 3})});
   put("bad_latent.safetensors", serialize_safetensors(dirs));
   bundle("b_latent", [&](json& j) { j["directions"] = {{"weights", (d.path / "bad_latent.safetensors").string()}}; });
+  // ... and whose latent classifier's second member has too few outputs.
+  dirs = load_safetensors(b + "/directions.safetensors").tensors;
+  dirs.push_back({"latent_classifier_1.0.weight", torch::zeros({7, 64})});
+  dirs.push_back({"latent_classifier_1.0.bias", torch::zeros({7})});
+  put("bad_member.safetensors", serialize_safetensors(dirs));
+  bundle("b_member", [&](json& j) { j["directions"] = {{"weights", (d.path / "bad_member.safetensors").string()}}; });
   // ... and whose latent thumbnail model predicts the wrong number of values.
   dirs = load_safetensors(b + "/directions.safetensors").tensors;
   dirs.erase(std::remove_if(dirs.begin(), dirs.end(), [](const auto& p) { return p.first.rfind("latent_thumbnail.", 0) == 0; }),
@@ -260,6 +266,7 @@ const Case kCases[] = {
     {"EditModelRange", "edit --add Smiling --model {d}/b_range --out {d}/o", 4},
     {"EditModelNaNWeights", "edit --add Smiling --model {d}/b_nan --out {d}/o", 4},
     {"EditModelLatentClassifierShape", "edit --add Smiling --method latent --model {d}/b_latent --out {d}/o", 4},
+    {"EditModelLatentMemberShape", "edit --add Smiling --method latent --model {d}/b_member --out {d}/o", 4},
     {"EditModelLatentThumbnailShape", "edit --add Smiling --model {d}/b_thumb --out {d}/o", 4},
     {"EditModelLatentThumbnailNaN", "edit --add Smiling --model {d}/b_thumb_nan --out {d}/o", 4},
     {"EditGeneratorIsText", "edit --add Smiling --generator {d}/text.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},

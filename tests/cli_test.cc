@@ -252,6 +252,7 @@ TEST_F(Cli, DirectionsThenEveryMethodAndTheEvaluateCurve) {
   const auto dj = test::read_json(d / "b/model.json");
   ASSERT_TRUE(dj.contains("directions"));
   EXPECT_EQ(dj["directions"]["latent_classifier"]["samples"], 400);
+  EXPECT_EQ(dj["directions"]["latent_classifier"]["members"], 3);  // the default ensemble
   for (const char* m : {"gradient --eot 1", "projected --rank 2", "boundary --strength 1 --condition Male", "latent --strength 2"}) {
     ASSERT_EQ(run_cli(std::string("edit --add Smiling --count 2 --steps 4 -q --method ") + m + " --model " + d / "b" + " --out " + d / "e",
                       &o, &e), 0) << m << "\n" << e;

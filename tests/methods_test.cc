@@ -174,8 +174,8 @@ TEST_F(Methods, LatentReachesItsTargetLogitAndHoldsTheKeptLatentLogits) {
   Models lm = m;
   Directions D = *m.directions;
   torch::manual_seed(4);
-  D.latent_weights = {torch::randn({64, m.z_dim}) * (2.0 / std::sqrt(m.z_dim)), torch::randn({40, 64}) * (3.0 / 8.0)};
-  D.latent_biases = {torch::zeros({64}), torch::zeros({40})};
+  D.latent_classifier = {Mlp{{torch::randn({64, m.z_dim}) * (2.0 / std::sqrt(m.z_dim)), torch::randn({40, 64}) * (3.0 / 8.0)},
+                             {torch::zeros({64}), torch::zeros({40})}}};
   lm.directions = D;
   const auto z = sample_latents(31, 12, m.z_dim);
   for (Direction d : {Direction::kAdd, Direction::kRemove}) {
@@ -203,8 +203,7 @@ TEST_F(Methods, LatentReachesItsTargetLogitAndHoldsTheKeptLatentLogits) {
   }
   // Deterministic; without a latent classifier the method says how to get one.
   EXPECT_TRUE(torch::equal(edit(lm, z, spec(Method::kLatent)).z_after, edit(lm, z, spec(Method::kLatent)).z_after));
-  D.latent_weights.clear();
-  D.latent_biases.clear();
+  D.latent_classifier.clear();
   lm.directions = D;
   try {
     edit(lm, z, spec(Method::kLatent));
@@ -248,22 +247,21 @@ TEST_F(Methods, LatentLadderKeepsTheSmallestMoveTheEditingClassifierAccepts) {
 // latent method changes the predicted thumbnail far less for the same target, unless the target
 // is fully correlated with every thumbnail value (then nothing is held and the edit is as without).
 TEST_F(Methods, LatentHoldsTheThumbnailUnlessTheTargetGoesWithIt) {
-  ASSERT_FALSE(m.directions->thumbnail_weights.empty());
+  ASSERT_FALSE(m.directions->thumbnail.empty());
   Models lm = m;
   Directions D = *m.directions;
   torch::manual_seed(4);
-  D.latent_weights = {torch::randn({64, m.z_dim}) * (2.0 / std::sqrt(m.z_dim)), torch::randn({40, 64}) * (3.0 / 8.0)};
-  D.latent_biases = {torch::zeros({64}), torch::zeros({40})};
+  D.latent_classifier = {Mlp{{torch::randn({64, m.z_dim}) * (2.0 / std::sqrt(m.z_dim)), torch::randn({40, 64}) * (3.0 / 8.0)},
+                             {torch::zeros({64}), torch::zeros({40})}}};
   // (Like the latent classifier, the random generator's fitted thumbnail model barely varies: a
   // random one with a real one's scale, values of a few tenths.)
-  D.thumbnail_weights = {torch::randn({64, m.z_dim}) * (2.0 / std::sqrt(m.z_dim)), torch::randn({48, 64}) * (0.3 / 8.0)};
-  D.thumbnail_biases = {torch::zeros({64}), torch::zeros({48})};
+  D.thumbnail = {{torch::randn({64, m.z_dim}) * (2.0 / std::sqrt(m.z_dim)), torch::randn({48, 64}) * (0.3 / 8.0)},
+                 {torch::zeros({64}), torch::zeros({48})}};
   D.thumbnail_correlation = torch::zeros({40, 48});
   lm.directions = D;
   Models free_m = lm;
   Directions F = D;
-  F.thumbnail_weights.clear();
-  F.thumbnail_biases.clear();
+  F.thumbnail = {};
   free_m.directions = F;
   const auto z = sample_latents(32, 12, m.z_dim);
   EditSpec s = spec(Method::kLatent);
@@ -319,23 +317,40 @@ TEST(Directions, FitSeparatesTheClassifiersConfidentLabels) {
   o.latent_hidden = 32;
   o.latent_depth = 2;
   o.latent_epochs = 6;
+  o.latent_members = 2;
   const Directions a = fit_directions(m, o), b = fit_directions(m, o);
   EXPECT_TRUE(torch::equal(a.normals, b.normals));
-  ASSERT_EQ(a.latent_weights.size(), 3u);  // two hidden layers and the output layer
-  for (size_t i = 0; i < a.latent_weights.size(); ++i) EXPECT_TRUE(torch::equal(a.latent_weights[i], b.latent_weights[i]));
-  EXPECT_EQ(a.latent_weights.back().sizes(), (std::vector<int64_t>{40, 32}));
+  ASSERT_EQ(a.latent_classifier.size(), 2u);
+  for (const Mlp& member : a.latent_classifier) {
+    ASSERT_EQ(member.weights.size(), 3u);  // two hidden layers and the output layer
+    EXPECT_EQ(member.weights.back().sizes(), (std::vector<int64_t>{40, 32}));
+  }
+  for (size_t k = 0; k < 2; ++k)
+    for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::equal(a.latent_classifier[k].weights[i], b.latent_classifier[k].weights[i]));
+  // The members differ (their own initialisation) and the ensemble's logits are their mean.
+  EXPECT_FALSE(torch::equal(a.latent_classifier[0].weights[0], a.latent_classifier[1].weights[0]));
+  {
+    torch::NoGradGuard ng;
+    const auto z = sample_latents(5, 16, m.z_dim);
+    Directions one = a, two = a;
+    one.latent_classifier = {a.latent_classifier[0]};
+    two.latent_classifier = {a.latent_classifier[1]};
+    EXPECT_TRUE(torch::allclose(latent_logits(a, z), (latent_logits(one, z) + latent_logits(two, z)) / 2, 1e-5, 1e-6));
+  }
   // The latent classifier learned the classifier's verdicts on latents it did not see (better than chance).
   EXPECT_GT(a.latent_agreement.mean().item<double>(), 0.65);
-  // Stored as an nn.Sequential's state_dict (latent_classifier.0/.2/.4) and read back by load_bundle.
+  // Stored as nn.Sequential state_dicts (latent_classifier.0/.2/.4, the second member
+  // latent_classifier_1.0/...) and read back by load_bundle, members and all.
   const NamedTensors t = directions_tensors(a);
-  for (const char* k : {"latent_classifier.0.weight", "latent_classifier.2.bias", "latent_classifier.4.weight", "latent_classifier.agreement"})
+  for (const char* k : {"latent_classifier.0.weight", "latent_classifier.2.bias", "latent_classifier.4.weight", "latent_classifier_1.0.weight",
+                        "latent_classifier_1.4.bias", "latent_classifier.agreement"})
     EXPECT_TRUE(std::any_of(t.begin(), t.end(), [&](const auto& p) { return p.first == k; })) << k;
   // The thumbnail model: same shape, 3 x 4 x 4 outputs, deterministic, with its held-out R^2 and
   // each attribute's correlation to each value. (A random generator's thumbnails barely vary, so
   // R^2 is not asserted here; the bundled model's is 0.995, model.json.)
-  ASSERT_EQ(a.thumbnail_weights.size(), 3u);
-  EXPECT_EQ(a.thumbnail_weights.back().sizes(), (std::vector<int64_t>{48, 32}));
-  EXPECT_TRUE(torch::equal(a.thumbnail_weights.back(), b.thumbnail_weights.back()));
+  ASSERT_EQ(a.thumbnail.weights.size(), 3u);
+  EXPECT_EQ(a.thumbnail.weights.back().sizes(), (std::vector<int64_t>{48, 32}));
+  EXPECT_TRUE(torch::equal(a.thumbnail.weights.back(), b.thumbnail.weights.back()));
   EXPECT_TRUE(torch::isfinite(a.thumbnail_r2).all().item<bool>());
   EXPECT_LE(a.thumbnail_r2.max().item<double>(), 1.0);
   EXPECT_EQ(a.thumbnail_correlation.sizes(), (std::vector<int64_t>{40, 48}));
@@ -343,9 +358,9 @@ TEST(Directions, FitSeparatesTheClassifiersConfidentLabels) {
   for (const char* k : {"latent_thumbnail.0.weight", "latent_thumbnail.4.bias", "latent_thumbnail.r2", "latent_thumbnail.correlation"})
     EXPECT_TRUE(std::any_of(t.begin(), t.end(), [&](const auto& p) { return p.first == k; })) << k;
   o.thumbnail_epochs = 0;
-  EXPECT_TRUE(fit_directions(m, o).thumbnail_weights.empty());
+  EXPECT_TRUE(fit_directions(m, o).thumbnail.empty());
   o.latent_samples = 0;
-  EXPECT_TRUE(fit_directions(m, o).latent_weights.empty());
+  EXPECT_TRUE(fit_directions(m, o).latent_classifier.empty());
   EXPECT_EQ(a.correlation.sizes(), (std::vector<int64_t>{40, 40}));
   EXPECT_TRUE(torch::allclose(a.correlation, a.correlation.t()));
   // Better than chance on average (a random generator and classifier are far from linear in z).

@@ -42,6 +42,12 @@ struct Network {
 // Side of the colour thumbnail the latent thumbnail model predicts (3 x 4 x 4 = 48 values).
 constexpr int64_t kThumbnail = 4;
 
+// A multi-layer perceptron: Linear layers in order, SiLU between them.
+struct Mlp {
+  std::vector<torch::Tensor> weights, biases;
+  bool empty() const { return weights.empty(); }
+};
+
 // Linear attribute boundaries in z (InterFaceGAN) and the attributes' correlation, fitted by
 // `latentedit directions` (directions.h) and stored in the bundle as directions.safetensors.
 struct Directions {
@@ -49,15 +55,17 @@ struct Directions {
   torch::Tensor offsets;      // (C)
   torch::Tensor correlation;  // (C, C) correlation of the attributes' labels
   torch::Tensor accuracy;     // (C) agreement of each boundary with the classifier's confident labels
-  // The latent classifier (optional; needed by the latent method): an MLP z -> C logits fitted to
-  // the editing classifier's logits of generated faces. Linear layers in order (SiLU between),
-  // stored as latent_classifier.{0,2,4,...}.{weight,bias} like a PyTorch nn.Sequential.
-  std::vector<torch::Tensor> latent_weights, latent_biases;
-  torch::Tensor latent_agreement;  // (C) sign agreement with the editing classifier on held-out latents
+  // The latent classifier (optional; needed by the latent method): an ensemble of MLPs z -> C
+  // logits, each fitted to the editing classifier's logits of generated faces; its logits are the
+  // members' mean. Member m's Linear layers in order (SiLU between), stored like a PyTorch
+  // nn.Sequential as latent_classifier.{0,2,4,...}.{weight,bias} (member 0) and
+  // latent_classifier_m.{0,2,...} (member m >= 1).
+  std::vector<Mlp> latent_classifier;
+  torch::Tensor latent_agreement;  // (C) the ensemble's sign agreement with the editing classifier on held-out latents
   // The latent thumbnail model (optional; the latent method holds it): an MLP z -> the generated
   // face's colour thumbnail (3 x 4 x 4 area means, flattened), stored as latent_thumbnail.{0,2,...};
   // its held-out R^2 per value, and the correlation of each attribute's logit with each value (C, 48).
-  std::vector<torch::Tensor> thumbnail_weights, thumbnail_biases;
+  Mlp thumbnail;
   torch::Tensor thumbnail_r2, thumbnail_correlation;
   std::string source;         // file it was loaded from
 };

@@ -23,13 +23,14 @@ struct DirectionsOptions {
   // samples: any bundle) or "procedural" (latentedit's procedural face labels, the training
   // labels of bundles trained on them; CelebA attribute lists only).
   std::string correlation_from = "samples";
-  // The latent classifier (for --method latent): an MLP z -> logits (latent_depth hidden layers of
-  // latent_hidden units, SiLU) regressed on the editing classifier's logits (clipped to +-12) of
-  // latent_samples generated faces (seed + 1; the last 5 % held out to measure agreement), AdamW,
-  // latent_epochs epochs of batches of 256, learning rate warmed up to 2e-3 then cosine-decayed.
-  // latent_samples 0: none.
+  // The latent classifier (for --method latent): an ensemble of latent_members MLPs z -> logits
+  // (latent_depth hidden layers of latent_hidden units, SiLU), each regressed on the editing
+  // classifier's logits (clipped to +-12) of the same latent_samples generated faces (seed + 1;
+  // the last 5 % held out to measure agreement), AdamW, latent_epochs epochs of batches of 256,
+  // learning rate warmed up to 2e-3 then cosine-decayed; the members differ in initialisation
+  // and batch order. latent_samples 0: none.
   int64_t latent_samples = 100000;
-  int latent_hidden = 512, latent_depth = 3, latent_epochs = 30;
+  int latent_hidden = 512, latent_depth = 3, latent_epochs = 30, latent_members = 3;
   // The latent thumbnail model (the latent method holds it): an MLP of the same shape regressed
   // on the same faces' kThumbnail x kThumbnail colour thumbnails, for thumbnail_epochs epochs
   // (0: none), plus the correlation of each attribute's logit with each thumbnail value.

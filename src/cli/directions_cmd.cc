@@ -32,9 +32,10 @@ int run_directions(const DirectionsCliOptions& o) {
                             {"latent_classifier", o.d.latent_samples == 0 ? json(nullptr)
                                                   : json{{"samples", o.d.latent_samples}, {"hidden", o.d.latent_hidden},
                                                          {"depth", o.d.latent_depth}, {"epochs", o.d.latent_epochs},
+                                                         {"members", o.d.latent_members},
                                                          {"seed", o.d.seed + 1},
                                                          {"heldout_agreement", d.latent_agreement.mean().item<double>()}}},
-                            {"latent_thumbnail", d.thumbnail_weights.empty() ? json(nullptr)
+                            {"latent_thumbnail", d.thumbnail.empty() ? json(nullptr)
                                                  : json{{"size", kThumbnail}, {"epochs", o.d.thumbnail_epochs},
                                                         {"heldout_r2", d.thumbnail_r2.mean().item<double>()}}}};
   StagedDir staged(dir, "directions", false, StagedDir::kOwned);  // the bundle it was asked to extend
@@ -45,16 +46,16 @@ int run_directions(const DirectionsCliOptions& o) {
   for (size_t c = 0; c < m.attributes.size(); ++c) acc[m.attributes[c]] = d.accuracy[static_cast<int64_t>(c)].item<double>();
   if (o.json_out) {
     json j = {{"bundle", dir}, {"boundary_accuracy", acc}, {"mean_accuracy", d.accuracy.mean().item<double>()}};
-    if (!d.latent_weights.empty()) j["latent_classifier_agreement"] = d.latent_agreement.mean().item<double>();
-    if (!d.thumbnail_weights.empty()) j["latent_thumbnail_r2"] = d.thumbnail_r2.mean().item<double>();
+    if (!d.latent_classifier.empty()) j["latent_classifier_agreement"] = d.latent_agreement.mean().item<double>();
+    if (!d.thumbnail.empty()) j["latent_thumbnail_r2"] = d.thumbnail_r2.mean().item<double>();
     print_json(j);
   } else {
     for (size_t c = 0; c < m.attributes.size(); ++c)
       std::printf("%-20s boundary accuracy %.3f\n", m.attributes[c].c_str(), d.accuracy[static_cast<int64_t>(c)].item<double>());
-    if (!d.latent_weights.empty())
+    if (!d.latent_classifier.empty())
       std::printf("latent classifier: held-out sign agreement with the editing classifier %.4f (min %.4f)\n",
                   d.latent_agreement.mean().item<double>(), d.latent_agreement.min().item<double>());
-    if (!d.thumbnail_weights.empty())
+    if (!d.thumbnail.empty())
       std::printf("latent thumbnail: held-out R^2 %.4f (min %.4f)\n", d.thumbnail_r2.mean().item<double>(), d.thumbnail_r2.min().item<double>());
     std::printf("wrote %s/directions.safetensors (mean boundary accuracy %.3f)\n", dir.c_str(), d.accuracy.mean().item<double>());
   }
@@ -80,6 +81,10 @@ void register_directions(CLI::App& root, std::vector<Command>& cmds, const std::
   app->add_option("--latent-epochs", o->d.latent_epochs, "Epochs of the latent classifier's training")->check(CLI::Range(1, 1000));
   app->add_option("--latent-hidden", o->d.latent_hidden, "Units per hidden layer of the latent classifier")->check(CLI::Range(1, 4096));
   app->add_option("--latent-depth", o->d.latent_depth, "Hidden layers of the latent classifier")->check(CLI::Range(1, 8));
+  app->add_option("--latent-members", o->d.latent_members,
+                  "MLPs in the latent classifier's ensemble (trained on the same latents from different initialisations; "
+                  "the latent method follows their mean, which is harder to game than one MLP)")
+      ->check(CLI::Range(1, 16));
   app->add_option("--thumbnail-epochs", o->d.thumbnail_epochs,
                   "Epochs of the latent thumbnail model (z -> the face's 4x4 colour thumbnail, same shape as the latent "
                   "classifier; the latent method holds it so backgrounds and clothes stay; 0: none)")

@@ -43,9 +43,8 @@ torch::Tensor classifier_logits(const Models& m, const torch::Tensor& z, torch::
 // Regresses y on z with an MLP (depth hidden layers of `hidden` units, SiLU), AdamW on batches of
 // 256 for `epochs` epochs, learning rate warmed up to 2e-3 then cosine-decayed; returns the
 // Linear layers' weights and biases in order. Deterministic for a given seed and thread count.
-void fit_mlp(const torch::Tensor& z, const torch::Tensor& y, int hidden, int depth, int epochs, uint64_t seed,
-             std::vector<torch::Tensor>& weights, std::vector<torch::Tensor>& biases,
-             const std::function<void(int)>& on_epoch) {
+Mlp fit_mlp(const torch::Tensor& z, const torch::Tensor& y, int hidden, int depth, int epochs, uint64_t seed,
+            const std::function<void(int)>& on_epoch) {
   torch::AutoGradMode grad_on(true);  // the caller may be under a NoGradGuard
   const int64_t n = z.size(0);
   torch::manual_seed(seed);  // the layers' initialisation
@@ -77,20 +76,31 @@ void fit_mlp(const torch::Tensor& z, const torch::Tensor& y, int hidden, int dep
     if (on_epoch) on_epoch(ep + 1);
   }
   torch::NoGradGuard no_grad;
+  Mlp out;
   for (const auto& mod : net->children())
     if (auto lin = mod->as<torch::nn::Linear>()) {
-      weights.push_back(lin->weight.detach().clone().contiguous());
-      biases.push_back(lin->bias.detach().clone().contiguous());
+      out.weights.push_back(lin->weight.detach().clone().contiguous());
+      out.biases.push_back(lin->bias.detach().clone().contiguous());
     }
+  return out;
 }
 
-torch::Tensor run_mlp(const std::vector<torch::Tensor>& weights, const std::vector<torch::Tensor>& biases, const torch::Tensor& z) {
+torch::Tensor run_mlp(const Mlp& mlp, const torch::Tensor& z) {
   torch::Tensor h = z;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    h = torch::linear(h, weights[i], biases[i]);
-    if (i + 1 < weights.size()) h = torch::silu(h);
+  for (size_t i = 0; i < mlp.weights.size(); ++i) {
+    h = torch::linear(h, mlp.weights[i], mlp.biases[i]);
+    if (i + 1 < mlp.weights.size()) h = torch::silu(h);
   }
   return h;
+}
+
+// The tensors of `mlp` named like an nn.Sequential's state_dict: NAME.0.weight, NAME.0.bias, NAME.2...
+void add_mlp_tensors(NamedTensors& t, const std::string& name, const Mlp& mlp) {
+  for (size_t i = 0; i < mlp.weights.size(); ++i) {
+    const std::string k = name + "." + std::to_string(2 * i);
+    t.push_back({k + ".weight", mlp.weights[i]});
+    t.push_back({k + ".bias", mlp.biases[i]});
+  }
 }
 
 // Fits the latent classifier and the latent thumbnail model (DirectionsOptions) on the same
@@ -105,13 +115,17 @@ void fit_latent_models(const Models& m, const DirectionsOptions& o, Directions& 
   const torch::Tensor y = classifier_logits(m, z, &thumbs).clamp(-12.0, 12.0).detach();
   const int64_t n_val = std::max<int64_t>(1, N / 20), n_train = N - n_val;
   const auto zt = z.slice(0, 0, n_train), zv = z.slice(0, n_train), yv = y.slice(0, n_train);
-  fit_mlp(zt, y.slice(0, 0, n_train), o.latent_hidden, o.latent_depth, o.latent_epochs, o.seed, out.latent_weights, out.latent_biases,
-          [&](int ep) { if (progress) progress("latent classifier: epoch " + std::to_string(ep) + "/" + std::to_string(o.latent_epochs)); });
+  // Members differ only in their initialisation and batch order (seed + 100 m; member 0 is the
+  // single classifier of earlier bundles).
+  for (int k = 0; k < o.latent_members; ++k) {
+    const std::string who = o.latent_members == 1 ? "latent classifier" : "latent classifier " + std::to_string(k + 1) + "/" + std::to_string(o.latent_members);
+    out.latent_classifier.push_back(fit_mlp(zt, y.slice(0, 0, n_train), o.latent_hidden, o.latent_depth, o.latent_epochs, o.seed + 100 * k,
+                                            [&](int ep) { if (progress) progress(who + ": epoch " + std::to_string(ep) + "/" + std::to_string(o.latent_epochs)); }));
+  }
   torch::NoGradGuard no_grad;
   out.latent_agreement = ((latent_logits(out, zv) > 0) == (yv > 0)).to(torch::kFloat32).mean(0).contiguous();
   if (o.thumbnail_epochs == 0) return;
-  fit_mlp(zt, thumbs.slice(0, 0, n_train), o.latent_hidden, o.latent_depth, o.thumbnail_epochs, o.seed + 3, out.thumbnail_weights,
-          out.thumbnail_biases,
+  out.thumbnail = fit_mlp(zt, thumbs.slice(0, 0, n_train), o.latent_hidden, o.latent_depth, o.thumbnail_epochs, o.seed + 3,
           [&](int ep) { if (progress) progress("latent thumbnail: epoch " + std::to_string(ep) + "/" + std::to_string(o.thumbnail_epochs)); });
   const auto tv = thumbs.slice(0, n_train);
   const auto err = (latent_thumbnail(out, zv) - tv).pow(2).mean(0);
@@ -121,13 +135,15 @@ void fit_latent_models(const Models& m, const DirectionsOptions& o, Directions& 
 }  // namespace
 
 torch::Tensor latent_logits(const Directions& d, const torch::Tensor& z) {
-  if (d.latent_weights.empty()) throw UsageError("the bundle's directions have no latent classifier; refit them with `latentedit directions`");
-  return run_mlp(d.latent_weights, d.latent_biases, z);
+  if (d.latent_classifier.empty()) throw UsageError("the bundle's directions have no latent classifier; refit them with `latentedit directions`");
+  torch::Tensor sum = run_mlp(d.latent_classifier[0], z);
+  for (size_t k = 1; k < d.latent_classifier.size(); ++k) sum = sum + run_mlp(d.latent_classifier[k], z);
+  return d.latent_classifier.size() == 1 ? sum : sum / static_cast<double>(d.latent_classifier.size());
 }
 
 torch::Tensor latent_thumbnail(const Directions& d, const torch::Tensor& z) {
-  if (d.thumbnail_weights.empty()) throw UsageError("the bundle's directions have no latent thumbnail model; refit them with `latentedit directions`");
-  return run_mlp(d.thumbnail_weights, d.thumbnail_biases, z);
+  if (d.thumbnail.empty()) throw UsageError("the bundle's directions have no latent thumbnail model; refit them with `latentedit directions`");
+  return run_mlp(d.thumbnail, z);
 }
 
 Directions fit_directions(const Models& m, const DirectionsOptions& o, const std::function<void(const std::string&)>& progress) {
@@ -136,8 +152,8 @@ Directions fit_directions(const Models& m, const DirectionsOptions& o, const std
   if (o.latent_samples != 0 && o.latent_samples < 100)
     throw UsageError("latent samples (--latent-samples) must be 0 (none) or at least 100 (got " + std::to_string(o.latent_samples) + ")");
   if (o.latent_hidden < 1 || o.latent_hidden > 4096 || o.latent_depth < 1 || o.latent_depth > 8 || o.latent_epochs < 1 ||
-      o.thumbnail_epochs < 0)
-    throw UsageError("latent classifier: hidden must be in 1..4096, depth in 1..8, epochs at least 1 (thumbnail epochs at least 0)");
+      o.latent_members < 1 || o.latent_members > 16 || o.thumbnail_epochs < 0)
+    throw UsageError("latent classifier: hidden must be in 1..4096, depth in 1..8, members in 1..16, epochs at least 1 (thumbnail epochs at least 0)");
   const int64_t C = static_cast<int64_t>(m.attributes.size()), N = o.samples, d = m.z_dim;
   if (progress) progress("sampling " + std::to_string(N) + " latents");
   const torch::Tensor z = sample_latents(o.seed, N, d);
@@ -189,18 +205,11 @@ Directions fit_directions(const Models& m, const DirectionsOptions& o, const std
 
 NamedTensors directions_tensors(const Directions& d) {
   NamedTensors t = {{"normals", d.normals}, {"offsets", d.offsets}, {"correlation", d.correlation}, {"accuracy", d.accuracy}};
-  for (size_t i = 0; i < d.latent_weights.size(); ++i) {
-    const std::string k = "latent_classifier." + std::to_string(2 * i);
-    t.push_back({k + ".weight", d.latent_weights[i]});
-    t.push_back({k + ".bias", d.latent_biases[i]});
-  }
-  if (!d.latent_weights.empty()) t.push_back({"latent_classifier.agreement", d.latent_agreement});
-  for (size_t i = 0; i < d.thumbnail_weights.size(); ++i) {
-    const std::string k = "latent_thumbnail." + std::to_string(2 * i);
-    t.push_back({k + ".weight", d.thumbnail_weights[i]});
-    t.push_back({k + ".bias", d.thumbnail_biases[i]});
-  }
-  if (!d.thumbnail_weights.empty()) {
+  for (size_t k = 0; k < d.latent_classifier.size(); ++k)
+    add_mlp_tensors(t, k == 0 ? "latent_classifier" : "latent_classifier_" + std::to_string(k), d.latent_classifier[k]);
+  if (!d.latent_classifier.empty()) t.push_back({"latent_classifier.agreement", d.latent_agreement});
+  add_mlp_tensors(t, "latent_thumbnail", d.thumbnail);
+  if (!d.thumbnail.empty()) {
     t.push_back({"latent_thumbnail.r2", d.thumbnail_r2});
     t.push_back({"latent_thumbnail.correlation", d.thumbnail_correlation});
   }

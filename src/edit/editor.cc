@@ -11,7 +11,7 @@
 
 namespace latentedit {
 
-bool has_latent_classifier(const Models& m) { return m.directions && !m.directions->latent_weights.empty(); }
+bool has_latent_classifier(const Models& m) { return m.directions && !m.directions->latent_classifier.empty(); }
 
 Method method_used(const Models& m, Method requested) { return resolve_method(requested, has_latent_classifier(m)); }
 
@@ -291,7 +291,7 @@ constexpr double kLatentRate = 0.05, kLatentL2 = 0.3;
 torch::Tensor latent_move(const EditSpec& spec, const Plan& plan, const Directions& D, const torch::Tensor& z0) {
   torch::AutoGradMode grad_on(true);
   torch::Tensor f0_keep, h0, v;
-  const bool hold_image = !D.thumbnail_weights.empty() && spec.hold_image > 0.0;
+  const bool hold_image = !D.thumbnail.empty() && spec.hold_image > 0.0;
   {
     torch::NoGradGuard ng;
     f0_keep = latent_logits(D, z0).index_select(1, plan.k_index);

@@ -330,31 +330,35 @@ Models load_bundle(const std::string& dir) {
     dirs.accuracy = get("accuracy", {C});
     if (!torch::isfinite(dirs.normals).all().item<bool>() || !torch::isfinite(dirs.correlation).all().item<bool>())
       throw ModelError(file + " holds non-finite values (refit with `latentedit directions`)");
-    // The latent classifier and thumbnail model: NAME.0, .2, ... (Linear layers of an nn.Sequential
-    // with SiLU between them), z_dim inputs; returns the number of outputs (0: none stored).
-    auto read_mlp = [&](const std::string& name, std::vector<torch::Tensor>& weights, std::vector<torch::Tensor>& biases) {
+    // The latent classifier's members and the thumbnail model: NAME.0, .2, ... (Linear layers of
+    // an nn.Sequential with SiLU between them), z_dim inputs; returns the number of outputs (0: none stored).
+    auto read_mlp = [&](const std::string& name, Mlp& mlp) {
       int64_t in = m.z_dim;
       for (int i = 0;; i += 2) {
         const std::string k = name + "." + std::to_string(i);
         const auto wt = std::find_if(w.begin(), w.end(), [&](const auto& p) { return p.first == k + ".weight"; });
         if (wt == w.end()) break;
         const int64_t out = wt->second.dim() == 2 ? wt->second.size(0) : -1;
-        weights.push_back(get((k + ".weight").c_str(), {out, in}));
-        biases.push_back(get((k + ".bias").c_str(), {out}));
+        mlp.weights.push_back(get((k + ".weight").c_str(), {out, in}));
+        mlp.biases.push_back(get((k + ".bias").c_str(), {out}));
         in = out;
       }
-      for (const auto& t : weights)
+      for (const auto& t : mlp.weights)
         if (!torch::isfinite(t).all().item<bool>()) throw ModelError(file + " holds non-finite values (refit with `latentedit directions`)");
-      return weights.empty() ? int64_t{0} : in;
+      return mlp.empty() ? int64_t{0} : in;
     };
-    const int64_t lc_out = read_mlp("latent_classifier", dirs.latent_weights, dirs.latent_biases);
-    if (lc_out != 0) {
-      if (lc_out != C)
-        throw ModelError(file + ": the latent classifier's last layer has " + std::to_string(lc_out) + " outputs, the bundle " +
+    for (int member = 0;; ++member) {
+      Mlp mlp;
+      const std::string name = member == 0 ? "latent_classifier" : "latent_classifier_" + std::to_string(member);
+      const int64_t out = read_mlp(name, mlp);
+      if (out == 0) break;
+      if (out != C)
+        throw ModelError(file + ": the latent classifier's last layer (" + name + ") has " + std::to_string(out) + " outputs, the bundle " +
                          std::to_string(C) + " attributes (refit with `latentedit directions`)");
-      dirs.latent_agreement = get("latent_classifier.agreement", {C});
+      dirs.latent_classifier.push_back(std::move(mlp));
     }
-    const int64_t th_out = read_mlp("latent_thumbnail", dirs.thumbnail_weights, dirs.thumbnail_biases);
+    if (!dirs.latent_classifier.empty()) dirs.latent_agreement = get("latent_classifier.agreement", {C});
+    const int64_t th_out = read_mlp("latent_thumbnail", dirs.thumbnail);
     if (th_out != 0) {
       if (th_out != 3 * kThumbnail * kThumbnail)
         throw ModelError(file + ": the latent thumbnail model's last layer has " + std::to_string(th_out) + " outputs, expected " +

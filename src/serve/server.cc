@@ -113,7 +113,7 @@ struct Server::Impl {
             {"auditor", static_cast<bool>(m.auditor)},
             {"directions", m.directions.has_value()},
             {"latent_classifier", has_latent_classifier(m)},
-            {"latent_thumbnail", m.directions.has_value() && !m.directions->thumbnail_weights.empty()},
+            {"latent_thumbnail", m.directions.has_value() && !m.directions->thumbnail.empty()},
             {"defaults", EditSettings{}.to_json(m.attributes)},
             {"strengths", {{"boundary", kBoundaryStrength}, {"latent", kLatentStrength}}},  // each one-shot method's default
             {"limits", {{"max_count", o.max_count}, {"max_steps", o.max_steps}, {"timeout_s", o.timeout_s},
