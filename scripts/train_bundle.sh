@@ -22,8 +22,8 @@ done
 # Auditor: independent (other faces, other seed, other width); never used to edit.
 "$bin" train classifier --out "$out" --role auditor --procedural 50000 --data-seed 2 --seed 2 \
   --hidden 48 --steps 3000 --batch 128 --checkpoint-every 500 --resume --threads 2
-# Attribute directions (boundary method), correlations (keep mask), the latent classifier and the
-# latent thumbnail model (latent method; 100,000 labelled latents, 30 + 10 epochs: 4.9 min on 2 idle
-# cores): the procedural labels are the training labels of this bundle.
+# Attribute directions (boundary method), correlations (keep mask), the latent classifier (three
+# MLPs) and the latent thumbnail model (latent method; 100,000 labelled latents, 3 x 30 + 10 epochs:
+# 8.5 min on 2 cores): the procedural labels are the training labels of this bundle.
 "$bin" directions --model "$out" --correlation-from procedural --threads 2
 rm -f "$out"/*.ckpt

@@ -73,9 +73,9 @@ struct Pass {
 // success-drift curve (README "Edit quality"): method auto — the latent method (strength 12, tried
 // first at 6 and 9: the ladder) where the bundle has a latent classifier, and for the latents it
 // does not flip convincingly (and on bundles without one) the course's objective and penalty with
-// the projected method (rank 8,
-// falling back to ranks 4 and 2), 2 EOT views and 20 steps of 0.125. The course's own settings are
-// 10 steps, method gradient, eot 0, step_size 0.1, keep_mask uniform (and batch_mean for its scaling).
+// the projected method (rank 8, falling back to ranks 4 and 2), 2 EOT views and 20 steps of 0.125.
+// The course's own settings are 10 steps, method gradient, eot 0, step_size 0.1, keep_mask uniform
+// (and batch_mean for its scaling).
 struct EditSpec {
   std::vector<Target> targets;
   std::vector<int> keep;             // empty: all attributes that are not targets
