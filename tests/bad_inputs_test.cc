@@ -153,6 +153,12 @@ void make_inputs(const test::TempDir& d) {
   dirs.push_back({"latent_classifier_1.0.bias", torch::zeros({7})});
   put("bad_member.safetensors", serialize_safetensors(dirs));
   bundle("b_member", [&](json& j) { j["directions"] = {{"weights", (d.path / "bad_member.safetensors").string()}}; });
+  // ... and whose third member follows no second one (it would be ignored).
+  dirs = load_safetensors(b + "/directions.safetensors").tensors;
+  dirs.push_back({"latent_classifier_2.0.weight", torch::zeros({40, 64})});
+  dirs.push_back({"latent_classifier_2.0.bias", torch::zeros({40})});
+  put("gap_member.safetensors", serialize_safetensors(dirs));
+  bundle("b_gap", [&](json& j) { j["directions"] = {{"weights", (d.path / "gap_member.safetensors").string()}}; });
   // ... and whose latent thumbnail model predicts the wrong number of values.
   dirs = load_safetensors(b + "/directions.safetensors").tensors;
   dirs.erase(std::remove_if(dirs.begin(), dirs.end(), [](const auto& p) { return p.first.rfind("latent_thumbnail.", 0) == 0; }),
@@ -267,6 +273,7 @@ const Case kCases[] = {
     {"EditModelNaNWeights", "edit --add Smiling --model {d}/b_nan --out {d}/o", 4},
     {"EditModelLatentClassifierShape", "edit --add Smiling --method latent --model {d}/b_latent --out {d}/o", 4},
     {"EditModelLatentMemberShape", "edit --add Smiling --method latent --model {d}/b_member --out {d}/o", 4},
+    {"EditModelLatentMemberAfterAGap", "edit --add Smiling --model {d}/b_gap --out {d}/o", 4},
     {"EditModelLatentThumbnailShape", "edit --add Smiling --model {d}/b_thumb --out {d}/o", 4},
     {"EditModelLatentThumbnailNaN", "edit --add Smiling --model {d}/b_thumb_nan --out {d}/o", 4},
     {"EditGeneratorIsText", "edit --add Smiling --generator {d}/text.pth --classifier {fx}/course_cls_zip.pth --out {d}/o", 4},

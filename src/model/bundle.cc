@@ -357,6 +357,17 @@ Models load_bundle(const std::string& dir) {
                          std::to_string(C) + " attributes (refit with `latentedit directions`)");
       dirs.latent_classifier.push_back(std::move(mlp));
     }
+    // Members are read until the first missing one; a later member's tensors (latent_classifier_K.*
+    // with K at or past that) would be ignored silently, so the file is refused instead.
+    const std::string member_prefix = "latent_classifier_";
+    for (const auto& p : w) {
+      if (p.first.rfind(member_prefix, 0) != 0) continue;
+      const size_t digits = p.first.find_first_not_of("0123456789", member_prefix.size());
+      const std::string k = p.first.substr(member_prefix.size(), digits - member_prefix.size());
+      if (k.empty() || k.size() > 3 || std::stoul(k) >= dirs.latent_classifier.size())
+        throw ModelError(file + ": tensor \"" + p.first + "\" belongs to a latent classifier member after a missing one (" +
+                         std::to_string(dirs.latent_classifier.size()) + " read; refit with `latentedit directions`)");
+    }
     if (!dirs.latent_classifier.empty()) dirs.latent_agreement = get("latent_classifier.agreement", {C});
     const int64_t th_out = read_mlp("latent_thumbnail", dirs.thumbnail);
     if (th_out != 0) {
