@@ -60,7 +60,7 @@ struct Directions {
   // members' mean. Member m's Linear layers in order (SiLU between), stored like a PyTorch
   // nn.Sequential as latent_classifier.{0,2,4,...}.{weight,bias} (member 0) and
   // latent_classifier_m.{0,2,...} (member m >= 1).
-  std::vector<Mlp> latent_classifier;
+  std::vector<Mlp> latent_classifier;  // member m's tensors: latent_classifier_name(m) + ".0.weight", ...
   torch::Tensor latent_agreement;  // (C) the ensemble's sign agreement with the editing classifier on held-out latents
   // The latent thumbnail model (optional; the latent method holds it): an MLP z -> the generated
   // face's colour thumbnail (3 x 4 x 4 area means, flattened), stored as latent_thumbnail.{0,2,...};
@@ -69,6 +69,10 @@ struct Directions {
   torch::Tensor thumbnail_r2, thumbnail_correlation;
   std::string source;         // file it was loaded from
 };
+
+// The tensor-name prefix of the latent classifier's member m in directions.safetensors:
+// "latent_classifier" for member 0, "latent_classifier_m" after it.
+std::string latent_classifier_name(size_t member);
 
 // Everything the editor needs: generator, editing classifier, optional auditor, metadata.
 struct Models {

@@ -205,8 +205,7 @@ Directions fit_directions(const Models& m, const DirectionsOptions& o, const std
 
 NamedTensors directions_tensors(const Directions& d) {
   NamedTensors t = {{"normals", d.normals}, {"offsets", d.offsets}, {"correlation", d.correlation}, {"accuracy", d.accuracy}};
-  for (size_t k = 0; k < d.latent_classifier.size(); ++k)
-    add_mlp_tensors(t, k == 0 ? "latent_classifier" : "latent_classifier_" + std::to_string(k), d.latent_classifier[k]);
+  for (size_t k = 0; k < d.latent_classifier.size(); ++k) add_mlp_tensors(t, latent_classifier_name(k), d.latent_classifier[k]);
   if (!d.latent_classifier.empty()) t.push_back({"latent_classifier.agreement", d.latent_agreement});
   add_mlp_tensors(t, "latent_thumbnail", d.thumbnail);
   if (!d.thumbnail.empty()) {

@@ -298,6 +298,10 @@ Models read_manifest(const json& j, const std::string& dir) {
   return m;
 }
 
+std::string latent_classifier_name(size_t member) {
+  return member == 0 ? "latent_classifier" : "latent_classifier_" + std::to_string(member);
+}
+
 Models load_bundle(const std::string& dir) {
   if (!fs::is_directory(dir))
     throw ModelError("model bundle " + dir + " is not a directory (pass --model DIR with a model.json, or set LATENTEDIT_MODEL)");
@@ -347,9 +351,9 @@ Models load_bundle(const std::string& dir) {
         if (!torch::isfinite(t).all().item<bool>()) throw ModelError(file + " holds non-finite values (refit with `latentedit directions`)");
       return mlp.empty() ? int64_t{0} : in;
     };
-    for (int member = 0;; ++member) {
+    for (size_t member = 0;; ++member) {
       Mlp mlp;
-      const std::string name = member == 0 ? "latent_classifier" : "latent_classifier_" + std::to_string(member);
+      const std::string name = latent_classifier_name(member);
       const int64_t out = read_mlp(name, mlp);
       if (out == 0) break;
       if (out != C)
@@ -357,17 +361,17 @@ Models load_bundle(const std::string& dir) {
                          std::to_string(C) + " attributes (refit with `latentedit directions`)");
       dirs.latent_classifier.push_back(std::move(mlp));
     }
-    // Members are read until the first missing one; a later member's tensors (latent_classifier_K.*
-    // with K at or past that) would be ignored silently, so the file is refused instead.
-    const std::string member_prefix = "latent_classifier_";
-    for (const auto& p : w) {
-      if (p.first.rfind(member_prefix, 0) != 0) continue;
-      const size_t digits = p.first.find_first_not_of("0123456789", member_prefix.size());
-      const std::string k = p.first.substr(member_prefix.size(), digits - member_prefix.size());
-      if (k.empty() || k.size() > 3 || std::stoul(k) >= dirs.latent_classifier.size())
+    // Members are read until the first missing one; any other latent_classifier_* tensor (a member
+    // after a gap) would be ignored silently, so the file is refused instead.
+    auto read_member_tensor = [&](const std::string& t) {
+      for (size_t k = 1; k < dirs.latent_classifier.size(); ++k)
+        if (t.rfind(latent_classifier_name(k) + ".", 0) == 0) return true;
+      return false;
+    };
+    for (const auto& p : w)
+      if (p.first.rfind("latent_classifier_", 0) == 0 && !read_member_tensor(p.first))
         throw ModelError(file + ": tensor \"" + p.first + "\" belongs to a latent classifier member after a missing one (" +
                          std::to_string(dirs.latent_classifier.size()) + " read; refit with `latentedit directions`)");
-    }
     if (!dirs.latent_classifier.empty()) dirs.latent_agreement = get("latent_classifier.agreement", {C});
     const int64_t th_out = read_mlp("latent_thumbnail", dirs.thumbnail);
     if (th_out != 0) {
