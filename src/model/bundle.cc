@@ -363,13 +363,13 @@ Models load_bundle(const std::string& dir) {
     }
     // Members are read until the first missing one; any other latent_classifier_* tensor (a member
     // after a gap) would be ignored silently, so the file is refused instead.
-    auto read_member_tensor = [&](const std::string& t) {
+    auto of_a_read_member = [&](const std::string& t) {  // t names a tensor of member 1.. that was read
       for (size_t k = 1; k < dirs.latent_classifier.size(); ++k)
         if (t.rfind(latent_classifier_name(k) + ".", 0) == 0) return true;
       return false;
     };
     for (const auto& p : w)
-      if (p.first.rfind("latent_classifier_", 0) == 0 && !read_member_tensor(p.first))
+      if (p.first.rfind("latent_classifier_", 0) == 0 && !of_a_read_member(p.first))
         throw ModelError(file + ": tensor \"" + p.first + "\" belongs to a latent classifier member after a missing one (" +
                          std::to_string(dirs.latent_classifier.size()) + " read; refit with `latentedit directions`)");
     if (!dirs.latent_classifier.empty()) dirs.latent_agreement = get("latent_classifier.agreement", {C});
