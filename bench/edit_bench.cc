@@ -399,21 +399,21 @@ int main(int argc, char** argv) {
   // configuration is chosen by measurement, per loop and batch size: 1 thread, N threads with
   // OpenBLAS single-threaded, N threads with OpenBLAS at its default (N).
   const std::string script = (fs::path(LATENTEDIT_SOURCE_DIR) / "bench/python_reference.py").string();
-  // When OpenBLAS misdetected this CPU (latentedit's start-up check re-selected its kernels), the
-  // Python side also runs with OPENBLAS_CORETYPE set, as a user who noticed would: both sides at their best.
-  // A coretype the user set applies to latentedit; the Python side tries it and OpenBLAS's own
-  // detection, which may be faster (on an AMD EPYC with AVX-512 BF16, OpenBLAS 0.3.21 picks
-  // Cooperlake kernels: 166 GFLOP/s SGEMM against 119 with a user's Haswell).
-  std::vector<PyConfig> cfgs = {{1, 1, user_coretype}};
-  if (threads > 1) cfgs.push_back({threads, 1, user_coretype}), cfgs.push_back({threads, 0, user_coretype});
-  if (!user_coretype.empty()) {
-    cfgs.push_back({1, 1, ""});
-    if (threads > 1) cfgs.push_back({threads, 1, ""}), cfgs.push_back({threads, 0, ""});
-  }
-  if (!blas_note.empty()) {
-    cfgs.push_back({1, 1, coretype});
-    if (threads > 1) cfgs.push_back({threads, 1, coretype}), cfgs.push_back({threads, 0, coretype});
-  }
+  // Each configuration set (1 thread; N threads with OpenBLAS single-threaded; N threads with
+  // OpenBLAS at its default) is tried with the kernels of this process's environment; when
+  // OpenBLAS misdetected this CPU (latentedit's start-up check re-selected its kernels), again
+  // with OPENBLAS_CORETYPE set to those, as a user who noticed would; and when the user set a
+  // coretype (which latentedit honours), again without it: OpenBLAS's own detection may be
+  // faster (on an AMD EPYC with AVX-512 BF16, OpenBLAS 0.3.21 picks its Cooperlake kernels:
+  // 332 GFLOP/s SGEMM against 190 with Haswell's). The Python side at its best.
+  std::vector<PyConfig> cfgs;
+  auto add_configs = [&](const std::string& core) {
+    cfgs.push_back({1, 1, core});
+    if (threads > 1) cfgs.push_back({threads, 1, core}), cfgs.push_back({threads, 0, core});
+  };
+  add_configs(user_coretype);
+  if (!user_coretype.empty()) add_configs("");
+  if (!blas_note.empty()) add_configs(coretype);
   std::vector<std::unique_ptr<PythonRef>> pys;
   const std::vector<std::string> loops = {"course", "tuned"};
   const std::vector<int64_t> batches = {1, 8, 64};
