@@ -399,8 +399,7 @@ int main(int argc, char** argv) {
   // configuration is chosen by measurement, per loop and batch size: 1 thread, N threads with
   // OpenBLAS single-threaded, N threads with OpenBLAS at its default (N).
   const std::string script = (fs::path(LATENTEDIT_SOURCE_DIR) / "bench/python_reference.py").string();
-  // Each configuration set (1 thread; N threads with OpenBLAS single-threaded; N threads with
-  // OpenBLAS at its default) is tried with the kernels of this process's environment; when
+  // That set of configurations is tried with the kernels of this process's environment; when
   // OpenBLAS misdetected this CPU (latentedit's start-up check re-selected its kernels), again
   // with OPENBLAS_CORETYPE set to those, as a user who noticed would; and when the user set a
   // coretype (which latentedit honours), again without it: OpenBLAS's own detection may be
@@ -531,6 +530,12 @@ int main(int argc, char** argv) {
               b16.median, b16.min, b16.max, floor_bf16);
   std::printf("   (a 3x3 convolution, 64x128x16x16 -> 256 ch, runs at %.1f GFLOP/s counted as direct FLOPs: oneDNN's Winograd savings, not a floor)\n",
               gf.median);
+  // A floor measured with kernels the user forced can be far below the machine's rate (an AMD EPYC
+  // whose environment forced Haswell's: 190 GFLOP/s against 332 with OpenBLAS's own choice), which
+  // would flatter every ratio to it; OpenBLAS picks its kernels when it loads, so say so.
+  if (!user_coretype.empty())
+    std::printf("   (measured with the kernels OPENBLAS_CORETYPE=%s forces; OpenBLAS's own choice may be faster: "
+                "`env -u OPENBLAS_CORETYPE` for the machine's floor)\n", user_coretype.c_str());
   std::printf("   latentedit at batch 64: %.2f ms = %.2fx the FP32 floor\n", course64.median, course64.median / floor_ms);
   const Stat conv = conv_only_ms(go, co, 64, reps);
   std::printf("   the convolutions alone (each layer's own shape, forward + input-gradient, batch 64): %.2f ms/image-step "
