@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -72,17 +73,23 @@ std::string cpu_model() {
 // ms per image-step of a 10-step +Smiling edit with the course's method (course_spec(): plain
 // gradient, penalty 0.1, no EOT), the algorithm the Python reference runs, at batch n. `between` runs after
 // each of latentedit's runs (the Python reference's run, so that both alternate).
-Stat edit_ms(const Models& m, int64_t n, int reps, int steps = 10, int64_t micro_batch = EditSpec().micro_batch,
-             const std::function<void()>& between = {}) {
+EditSpec bench_spec(int steps = 10, int64_t micro_batch = EditSpec().micro_batch) {
   EditSpec s = course_spec();
   s.targets = {{31, Direction::kAdd, std::nullopt}};
   s.steps = steps;
   s.micro_batch = micro_batch;
-  const auto z = sample_latents(0, n, m.z_dim);
-  edit(m, z, s);  // warm-up
+  return s;
+}
+// One edit of n latents (seed 0) with bench_spec(steps): ms per image-step.
+double one_edit_ms(const Models& m, int64_t n, int steps = 10, int64_t micro_batch = EditSpec().micro_batch) {
+  return edit(m, sample_latents(0, n, m.z_dim), bench_spec(steps, micro_batch)).seconds * 1000.0 / static_cast<double>(n * steps);
+}
+Stat edit_ms(const Models& m, int64_t n, int reps, int steps = 10, int64_t micro_batch = EditSpec().micro_batch,
+             const std::function<void()>& between = {}) {
+  one_edit_ms(m, n, steps, micro_batch);  // warm-up
   std::vector<double> t;
   for (int r = 0; r < reps; ++r) {
-    t.push_back(edit(m, z, s).seconds * 1000.0 / static_cast<double>(n * steps));
+    t.push_back(one_edit_ms(m, n, steps, micro_batch));
     if (between) between();
   }
   return stat(t);
@@ -468,15 +475,19 @@ int main(int argc, char** argv) {
   // 1. Edit speed.
   if (section('1')) std::printf("\n1. Edit loop (10 steps of 0.1, penalty 0.1, +Smiling), ms per image-step; Python in its best configuration (0.)\n");
   Stat course64{};
-  std::map<int64_t, Stat> course_n;
+  std::map<int64_t, Stat> course_n, course16_n;
   if (section('1')) for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{{"course size (G 64, C 64)", "course"}, {"bundle", "bundle"}}) {
     if (key == "bundle" && !have_bundle) continue;
     const Models m = key == "course" ? course : load_bundle(bundle);
     std::printf(" %s%s\n", label.c_str(), key == "bundle" ? (" " + m.name + " (G " + std::to_string(m.generator.hidden_dim) + ", C " +
                                                               std::to_string(m.classifier.hidden_dim) + ")").c_str() : "");
     const Models plain = unfused(m);
+    // --precision bf16, where the CPU has native BF16: its runs alternate with the FP32 ones and Python's.
+    std::optional<Models> m16;
+    if (cpu_has_bf16()) set_precision(m16.emplace(m), Precision::kBf16);
     for (int64_t n : batches) {
-      std::vector<double> pc, pt;
+      std::vector<double> pc, pt, pb;
+      if (m16) one_edit_ms(*m16, n);  // warm-up
       const Stat f = edit_ms(m, n, reps, 10, EditSpec().micro_batch, [&] {
         settle();
         const json c = py_ask("course", key, n);
@@ -485,14 +496,24 @@ int main(int argc, char** argv) {
         const json t = py_ask("tuned", key, n);
         if (t.is_number()) pt.push_back(t.get<double>());
         settle();
+        if (m16) pb.push_back(one_edit_ms(*m16, n));
       });
-      std::printf("  latentedit batch %2lld: %7.2f ms/image-step (min %.2f, max %.2f)", static_cast<long long>(n), f.median, f.min, f.max);
-      if (pc.size() == static_cast<size_t>(reps) && pt.size() == static_cast<size_t>(reps)) {
-        const Stat c = stat(pc), t = stat(pt);
-        std::printf(" | python course loop %7.2f (min %.2f, max %.2f) ratio %.3f | python tuned %7.2f (min %.2f, max %.2f) ratio %.3f",
-                    c.median, c.min, c.max, f.median / c.median, t.median, t.min, t.max, f.median / t.median);
+      const bool have_py = pc.size() == static_cast<size_t>(reps) && pt.size() == static_cast<size_t>(reps);
+      auto row = [&](const char* what, const Stat& f) {
+        std::printf("  %-15s batch %2lld: %7.2f ms/image-step (min %.2f, max %.2f)", what, static_cast<long long>(n), f.median, f.min, f.max);
+        if (have_py) {
+          const Stat c = stat(pc), t = stat(pt);
+          std::printf(" | python course loop %7.2f (min %.2f, max %.2f) ratio %.3f | python tuned %7.2f (min %.2f, max %.2f) ratio %.3f",
+                      c.median, c.min, c.max, f.median / c.median, t.median, t.min, t.max, f.median / t.median);
+        }
+        std::printf("\n");
+      };
+      row("latentedit", f);
+      if (m16) {
+        const Stat b = stat(pb);
+        row("latentedit bf16", b);
+        if (key == "course") course16_n[n] = b;
       }
-      std::printf("\n");
       if (key == "course") course_n[n] = f;
       if (key == "course" && n == 64) course64 = f;
     }
@@ -537,6 +558,16 @@ int main(int argc, char** argv) {
     std::printf("   (measured with the kernels OPENBLAS_CORETYPE=%s forces; OpenBLAS's own choice may be faster: "
                 "`env -u OPENBLAS_CORETYPE` for the machine's floor)\n", user_coretype.c_str());
   std::printf("   latentedit at batch 64: %.2f ms = %.2fx the FP32 floor\n", course64.median, course64.median / floor_ms);
+  if (cpu_has_bf16()) {
+    if (!course16_n.count(64)) {
+      Models m16 = course;
+      set_precision(m16, Precision::kBf16);
+      course16_n[64] = edit_ms(m16, 64, reps);
+    }
+    const Stat& b = course16_n[64];
+    std::printf("   latentedit --precision bf16 at batch 64: %.2f ms = %.2fx the FP32 floor, %.2fx the BF16 floor\n", b.median,
+                b.median / floor_ms, b.median / floor_bf16);
+  }
   const Stat conv = conv_only_ms(go, co, 64, reps);
   std::printf("   the convolutions alone (each layer's own shape, forward + input-gradient, batch 64): %.2f ms/image-step "
               "(min %.2f, max %.2f) = %.2fx the floor; latentedit = %.2fx the convolutions alone\n",
@@ -549,13 +580,18 @@ int main(int argc, char** argv) {
   if (section('4') && fs::exists(cli)) {
     std::printf("\n4. End to end, course-size weights, 10 steps of 0.1, +Smiling, with PNG outputs: whole-process wall seconds\n");
     for (int64_t n : {int64_t{1}, int64_t{64}}) {
-      std::vector<double> t, tc, tt, t0;
+      std::vector<double> t, t16, tc, tt, t0;
       const std::string N = std::to_string(n);
+      const std::vector<std::string> cli_edit = {cli, "edit", "--add", "Smiling", "--count", N, "--steps", "10", "--method", "gradient",
+                                                 "--eot", "0", "--step-size", "0.1", "--keep-mask", "uniform", "-q", "--model", tmp,
+                                                 "--threads", std::to_string(threads), "--out", tmp + "/cli_" + N, "--force"};
       for (int r = 0; r < reps; ++r) {
-        t.push_back(run_child({cli, "edit", "--add", "Smiling", "--count", N, "--steps", "10", "--method", "gradient", "--eot", "0",
-                               "--step-size", "0.1", "--keep-mask", "uniform", "-q", "--model", tmp, "--threads",
-                               std::to_string(threads), "--out", tmp + "/cli_" + N, "--force"})
-                        .seconds);
+        t.push_back(run_child(cli_edit).seconds);
+        if (cpu_has_bf16()) {
+          std::vector<std::string> a = cli_edit;
+          a.insert(a.end(), {"--precision", "bf16"});
+          t16.push_back(run_child(a).seconds);
+        }
         if (!pys.empty()) {
           const PyConfig& cc = cfgs[best[{"course", n}]];
           const PyConfig& ct = cfgs[best[{"tuned", n}]];
@@ -575,6 +611,12 @@ int main(int argc, char** argv) {
                     c.median, c.min, c.max, s.median / c.median, u.median, u.min, u.max, s.median / u.median);
       }
       std::printf("\n");
+      if (!t16.empty()) {
+        const Stat b = stat(t16);
+        std::printf("     latentedit --precision bf16 %.3f s (min %.3f, max %.3f)", b.median, b.min, b.max);
+        if (!tc.empty()) std::printf(" ratio %.3f (course loop), %.3f (tuned)", b.median / stat(tc).median, b.median / stat(tt).median);
+        std::printf("\n");
+      }
       if (n == 1)
         std::printf("     a process linked to the same libraries that exits at once: %.3f s (min %.3f, max %.3f)\n", s0.median, s0.min, s0.max);
     }

@@ -162,3 +162,65 @@ TEST(Bundle, DefaultBundleHonoursEnvironment) {
   EXPECT_EQ(default_bundle_dir("latentedit"), d.str());
   unsetenv("LATENTEDIT_MODEL");
 }
+
+// --precision bf16: refused where the CPU would emulate it (nothing changes), applied to the
+// generator and the editing classifier (ensemble members too) and never to the auditor.
+TEST(Bundle, PrecisionBf16IsRefusedWithoutNativeSupportAndSparesTheAuditor) {
+  test::TempDir d;
+  test::make_random_bundle(d / "a", 8, 8, 0, /*auditor=*/true);
+  Models m = load_bundle(d / "a");
+  ASSERT_TRUE(m.auditor);
+  const torch::Tensor z = torch::randn({2, 64});
+  torch::NoGradGuard ng;
+  const torch::Tensor img = m.generator.forward(z), logits = m.classifier.forward(img), audit = m.auditor->forward(img);
+  try {
+    set_precision(m, Precision::kBf16, /*native_bf16=*/false);
+    ADD_FAILURE() << "bf16 accepted on a CPU without native BF16";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("AVX-512 BF16 or AMX"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(m.precision, Precision::kFp32);
+  EXPECT_TRUE(torch::equal(m.generator.forward(z), img));
+
+  set_precision(m, Precision::kBf16, /*native_bf16=*/true);  // the arithmetic is the same either way; only speed differs
+  EXPECT_EQ(m.precision, Precision::kBf16);
+  const torch::Tensor img16 = m.generator.forward(z);
+  EXPECT_FALSE(torch::equal(img16, img));
+  EXPECT_LT((img16 - img).abs().max().item<double>(), 0.05);
+  EXPECT_FALSE(torch::equal(m.classifier.forward(img), logits));
+  EXPECT_TRUE(torch::equal(m.auditor->forward(img), audit));  // the judge stays float32
+  set_precision(m, Precision::kFp32);
+  EXPECT_TRUE(torch::equal(m.generator.forward(z), img));
+  EXPECT_TRUE(torch::equal(m.classifier.forward(img), logits));
+  EXPECT_EQ(parse_precision("bf16"), Precision::kBf16);
+  EXPECT_THROW(parse_precision("fp16"), UsageError);
+}
+
+TEST(Bundle, PrecisionBf16OfAnEnsembleConvertsEveryMemberAndTorchScriptIsRefused) {
+  test::TempDir d;
+  test::make_random_bundle(d / "a", 4, 4, 0);
+  test::make_random_bundle(d / "b", 4, 6, 1);
+  const std::string b = d / "a";
+  fs::copy_file(d / "b/classifier.safetensors", b + "/classifier_1.safetensors");
+  auto j = test::read_json(b + "/model.json");
+  const nlohmann::json single = j["classifier"];
+  j["classifier"] = {{"arch", "ensemble"},
+                     {"members", {single, {{"arch", "dcgan-course-classifier"}, {"hidden_dim", 6}, {"weights", "classifier_1.safetensors"}}}}};
+  write_manifest(b, j);
+  Models m = load_bundle(b);
+  ASSERT_TRUE(m.classifier.forward_in);
+  Models m16 = m;
+  set_precision(m16, Precision::kBf16, true);
+  const Network c0 = load_network_file(b + "/classifier.safetensors", "c0", false);
+  const Network c1 = load_network_file(b + "/classifier_1.safetensors", "c1", false);
+  const torch::Tensor x = torch::rand({3, 3, 64, 64}) * 2 - 1;
+  torch::NoGradGuard ng;
+  const torch::Tensor want = (c0.forward_in(torch::kBFloat16)(x) + c1.forward_in(torch::kBFloat16)(x)) / 2;
+  EXPECT_TRUE(torch::allclose(m16.classifier.forward(x), want, 1e-6, 1e-6));
+  EXPECT_FALSE(torch::equal(m16.classifier.forward(x), m.classifier.forward(x)));
+
+  Models ts = load_from_files(test::fixture("gen_script.pt"), test::fixture("cls_script.pt"));
+  EXPECT_FALSE(ts.generator.forward_in);
+  EXPECT_THROW(set_precision(ts, Precision::kBf16, true), UsageError);
+  EXPECT_NO_THROW(set_precision(ts, Precision::kFp32, true));
+}

@@ -324,3 +324,27 @@ TEST_F(Cli, ScoreNeedsOnlyAClassifierAndSampleOnlyAGenerator) {
   EXPECT_EQ(nlohmann::json::parse(o)["images"][0]["probs"].size(), 40u);
   ASSERT_EQ(run_cli("attributes --classifier " + test::fixture("course_cls_zip.pth"), &o, &e), 0) << e;
 }
+
+// --precision bf16 edits where the CPU runs bfloat16 natively and says so in the report; elsewhere
+// it is a usage error that names the CPU feature, and nothing is written.
+TEST_F(Cli, PrecisionBf16EditsOrIsRefusedWithTheReason) {
+  test::TempDir out;
+  std::string o, e;
+  const int rc = run_cli("edit --add Smiling --seed 7 --count 2 --steps 3 --method gradient -q --precision bf16 --out " + out / "e" + model(),
+                         &o, &e);
+  if (cpu_has_bf16()) {
+    ASSERT_EQ(rc, 0) << e;
+    const auto rep = test::read_json(out / "e/report.json");
+    EXPECT_EQ(rep["precision"], "bf16");
+    for (const auto& l : rep["latents"]) {
+      const double p = l["targets"]["Smiling"]["prob_after"].get<double>();
+      EXPECT_TRUE(p >= 0.0 && p <= 1.0);
+    }
+  } else {
+    EXPECT_EQ(rc, 2);
+    EXPECT_NE(e.find("AVX-512 BF16 or AMX"), std::string::npos) << e;
+    EXPECT_FALSE(fs::exists(out / "e"));
+  }
+  EXPECT_EQ(run_cli("edit --add Smiling --precision fp16 --out " + out / "f" + model(), &o, &e), 2);
+  EXPECT_NE(e.find("--precision"), std::string::npos) << e;
+}

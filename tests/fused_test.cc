@@ -98,3 +98,46 @@ TEST(Fused, FlopCountsMatchTheCourseShapes) {
   // Classifier: outputs 31x31, 14x14, 4x4, 1x1.
   EXPECT_EQ(classifier_flops(co), 2LL * 16 * (3 * 64 * 961 + 64 * 128 * 196 + 128 * 256 * 16 + 256 * 40 * 1));
 }
+
+namespace {
+// Smallest per-row cosine between two (N, ...) tensors.
+double min_row_cosine(const torch::Tensor& a, const torch::Tensor& b) {
+  return torch::cosine_similarity(a.flatten(1), b.flatten(1), 1).min().item<double>();
+}
+}  // namespace
+
+// In bfloat16 the networks stay close to float32 (8 significant bits: logits within a few per
+// cent of their range, input gradients pointing the same way), take and return float32, and let
+// the gradient reach a float32 input.
+TEST(Fused, Bfloat16IsCloseToFloat32AndKeepsTheInterfaceFloat32) {
+  torch::manual_seed(5);
+  GeneratorOptions go;
+  go.hidden_dim = 16;
+  Generator g(go);
+  ClassifierOptions co;
+  co.hidden_dim = 16;
+  Classifier c(co);
+  randomize_batchnorm(*g);
+  randomize_batchnorm(*c);
+  const auto g32 = fused_generator(state_dict(*g), go), g16 = fused_generator(state_dict(*g), go, torch::kBFloat16);
+  const auto c32 = fused_classifier(state_dict(*c), co), c16 = fused_classifier(state_dict(*c), co, torch::kBFloat16);
+  auto edit_step = [](const TensorFn& gen, const TensorFn& cls, const torch::Tensor& z, const torch::Tensor& probe) {
+    return value_and_grad([&](const torch::Tensor& x) { return cls(gen(x)); }, z, probe);
+  };
+  for (int64_t n : {1, 5}) {  // one image: FP32 takes the transposed convolutions, BF16 the sub-pixel ones
+    const torch::Tensor z = torch::randn({n, go.z_dim});
+    const torch::Tensor probe = torch::randn({n, 40});
+    auto [y32, gr32] = edit_step(g32, c32, z, probe);
+    auto [y16, gr16] = edit_step(g16, c16, z, probe);
+    EXPECT_EQ(y16.scalar_type(), torch::kFloat32);
+    EXPECT_EQ(gr16.scalar_type(), torch::kFloat32);
+    const double range = y32.abs().max().item<double>();
+    EXPECT_LT((y16 - y32).abs().max().item<double>(), 0.05 * range) << n;
+    EXPECT_GT((y16 - y32).abs().max().item<double>(), 0.0) << "bf16 ran in float32";
+    EXPECT_GT(min_row_cosine(gr16, gr32), 0.98) << n;
+    torch::NoGradGuard ng;
+    const torch::Tensor img32 = g32(z), img16 = g16(z);
+    EXPECT_EQ(img16.scalar_type(), torch::kFloat32);
+    EXPECT_LT((img16 - img32).abs().max().item<double>(), 0.05) << n;  // of the [-1, 1] range
+  }
+}

@@ -33,6 +33,9 @@ struct Network {
   int64_t hidden_dim = 0;    // 0 for TorchScript
   int64_t parameters = 0;    // number of scalar parameters
   std::function<torch::Tensor(const torch::Tensor&)> forward;
+  // The same forward computed in another floating-point type (input and output stay float32):
+  // course architectures and their ensembles; empty for TorchScript. set_precision uses it.
+  std::function<std::function<torch::Tensor(const torch::Tensor&)>(torch::ScalarType)> forward_in;
   // Penultimate features (classifiers of the course architecture only; empty otherwise).
   std::function<torch::Tensor(const torch::Tensor&)> features;
   std::shared_ptr<void> holder;  // keeps the module alive
@@ -74,6 +77,17 @@ struct Directions {
 // "latent_classifier" for member 0, "latent_classifier_m" after it.
 std::string latent_classifier_name(size_t member);
 
+// The arithmetic of the networks that edit (generator and editing classifier). kBf16: their
+// weights and activations in bfloat16, through oneDNN's native kernels; z, the loss and every
+// update stay float32, and the auditor (the judge) always runs in float32.
+enum class Precision { kFp32, kBf16 };
+std::string to_string(Precision p);              // "fp32", "bf16"
+Precision parse_precision(const std::string& s);  // throws UsageError
+
+// Whether this CPU runs bfloat16 arithmetic natively (AVX-512 BF16 or AMX-BF16). Elsewhere
+// oneDNN emulates it, slower than float32.
+bool cpu_has_bf16();
+
 // Everything the editor needs: generator, editing classifier, optional auditor, metadata.
 struct Models {
   std::string name;
@@ -86,7 +100,13 @@ struct Models {
   std::optional<Network> auditor;
   std::optional<Directions> directions;  // needed by the boundary method and the correlation mask
   nlohmann::json manifest;            // the model.json that was read (or synthesised)
+  Precision precision = Precision::kFp32;  // set_precision's choice
 };
+
+// Rebuilds the generator's and the editing classifier's forward in `p` (the auditor is left in
+// float32). Throws UsageError when `p` is bf16 and `native_bf16` is false (emulated bfloat16
+// would only be slower), or when a network cannot change precision (TorchScript).
+void set_precision(Models& m, Precision p, bool native_bf16 = cpu_has_bf16());
 
 // A bundle's model.json read and validated (name, z_dim, image_size, output_range, attributes,
 // format, version, and that a generator and a classifier are named), without loading any

@@ -35,10 +35,12 @@ BatchPlan plan_batch(const json& file, const std::string& job_file_path, const M
     key["keep"] = sp.keep;
     // A batch-mean edit depends on its batch, so such a job is never batched with another.
     job.group_key = sp.batch_mean ? "batch_mean:" + job.id : key.dump();
-    job.fingerprint = sha256_hex(json({{"model", m.name}, {"generator", m.generator.source}, {"classifier", m.classifier.source},
-                                       {"auditor", m.auditor ? json(m.auditor->source) : json(nullptr)},
-                                       {"settings", settings}, {"source", job.source}, {"z", tensor_sha(job.z)}, {"id", job.id}})
-                                     .dump());
+    json fp = {{"model", m.name}, {"generator", m.generator.source}, {"classifier", m.classifier.source},
+               {"auditor", m.auditor ? json(m.auditor->source) : json(nullptr)},
+               {"settings", settings}, {"source", job.source}, {"z", tensor_sha(job.z)}, {"id", job.id}};
+    // A bf16 run's outputs differ from fp32's; fp32 fingerprints stay what they were before precision existed.
+    if (m.precision != Precision::kFp32) fp["precision"] = to_string(m.precision);
+    job.fingerprint = sha256_hex(fp.dump());
   }
   // Batches: equal keys, in order of first appearance, at most max_batch latents each.
   std::map<std::string, std::vector<int>> open;  // key -> the batch being filled

@@ -207,7 +207,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
       ctx.source = j.source;
       ctx.label = "job " + j.id;
       ctx.photos = j.photos;
-      ctx.header = {{"job", j.id}, {"job_file", plan.job_file}};  // no timings: reports are reproducible bytes
+      ctx.header = {{"job", j.id}, {"job_file", plan.job_file}, {"precision", to_string(m.precision)}};  // no timings: reports are reproducible bytes
       const auto files = make_edit_outputs(m, j.settings, rj, aj, ctx).files();
       // Unfinished job: forget any old journal entry and files, then write, then journal.
       std::error_code ec;

@@ -155,6 +155,7 @@ void register_batch(CLI::App& root, std::vector<Command>& cmds, const std::strin
   app->add_option("--batch-size", o->max_batch, "Most latents edited together")->check(CLI::Range(1, 4096));
   app->add_flag("--json", o->json_out, "Print the summary (or with --dry-run, the plan) as JSON");
   o->common.add_to(app);
+  o->common.add_precision(app);
 
   auto mo = std::make_shared<MergeOptions>();
   CLI::App* merge = app->add_subcommand("merge", "Check that every job of a sharded batch finished and write OUT/summary.json");

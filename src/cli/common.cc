@@ -26,13 +26,37 @@ void CommonOptions::add_to(CLI::App* app, bool models) {
 
 int CommonOptions::apply_threads() const { return set_threads(threads); }
 
+void CommonOptions::add_precision(CLI::App* app) {
+  app->add_option("--precision", precision,
+                  "fp32 (default) or bf16: the generator and editing classifier in bfloat16 (z, the loss and the updates stay fp32; "
+                  "the auditor fp32), for CPUs with AVX-512 BF16 or AMX, refused elsewhere; faster, scores differ slightly "
+                  "(docs/PERFORMANCE.md, \"BF16\")")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+}
+
 Models CommonOptions::load_models(Needs needs) const {
-  if (generator.empty() && classifier.empty()) return load_bundle(model.empty() ? default_bundle_dir(argv0) : model);
-  if (generator.empty() && needs != kClassifier)
-    throw UsageError("--classifier needs --generator FILE too (this command generates images), or use --model DIR");
-  if (classifier.empty() && needs != kGenerator)
-    throw UsageError("--generator needs --classifier FILE too (this command scores images), or use --model DIR");
-  return load_from_files(needs == kClassifier ? "" : generator, needs == kGenerator && classifier.empty() ? "" : classifier);
+  const Precision p = parse_precision(precision);
+  if (p == Precision::kBf16 && !cpu_has_bf16())  // before loading anything: the one thing wrong
+    throw UsageError("--precision bf16 needs a CPU with AVX-512 BF16 or AMX (this one has neither, and emulated bfloat16 is "
+                     "slower than fp32); leave --precision at fp32");
+  Models m;
+  if (generator.empty() && classifier.empty()) {
+    m = load_bundle(model.empty() ? default_bundle_dir(argv0) : model);
+  } else {
+    if (generator.empty() && needs != kClassifier)
+      throw UsageError("--classifier needs --generator FILE too (this command generates images), or use --model DIR");
+    if (classifier.empty() && needs != kGenerator)
+      throw UsageError("--generator needs --classifier FILE too (this command scores images), or use --model DIR");
+    m = load_from_files(needs == kClassifier ? "" : generator, needs == kGenerator && classifier.empty() ? "" : classifier);
+  }
+  if (p != Precision::kFp32) {
+    try {
+      set_precision(m, p);
+    } catch (const UsageError& e) {
+      throw UsageError(std::string("--") + e.what());  // "--precision bf16 needs ..."
+    }
+  }
+  return m;
 }
 
 void OutOptions::add_to(CLI::App* app, const std::string& what) {

@@ -19,14 +19,19 @@ namespace latentedit::cli {
 struct CommonOptions {
   int threads = 0;
   std::string model, generator, classifier;
+  std::string precision = "fp32";
   bool quiet = false;
   std::string argv0;
 
   void add_to(CLI::App* app, bool models = true);
+  // --precision fp32|bf16, for the commands whose work is the networks' forward and backward passes;
+  // load_models applies it.
+  void add_precision(CLI::App* app);
   // Applies --threads; returns the thread count in use.
   int apply_threads() const;
   // Loads --generator/--classifier if given, else --model, else the bundled default. With files,
   // only the networks the subcommand uses are required (score: a classifier; sample: a generator).
+  // Applies --precision (set_precision).
   enum Needs { kBoth, kGenerator, kClassifier };
   Models load_models(Needs needs = kBoth) const;
 };

@@ -126,7 +126,7 @@ int run_edit(const EditOptions& o) {
   ctx.source = source;
   ctx.photos = photos;
   ctx.label = source_label(ctx.source);
-  ctx.header = {{"threads", threads}, {"out", o.out.out}};
+  ctx.header = {{"threads", threads}, {"precision", to_string(m.precision)}, {"out", o.out.out}};
   EditOutputs outputs = make_edit_outputs(m, settings, r, a, ctx);
   auto secs = [](auto a0, auto b0) { return std::chrono::duration<double>(b0 - a0).count(); };
   const auto t_end = std::chrono::steady_clock::now();
@@ -171,6 +171,7 @@ void register_edit(CLI::App& root, std::vector<Command>& cmds, const std::string
   o->out.add_to(app, "Output directory");
   app->add_flag("--json", o->json_out, "Print the report summary as JSON on stdout");
   o->common.add_to(app);
+  o->common.add_precision(app);
   cmds.push_back({app, [o] { return run_edit(*o); }});
 }
 

@@ -146,7 +146,7 @@ int run_evaluate(const EvalCliOptions& o) {
   const EvalResult r = evaluate(m, e, [&](int done, int, const std::string& what) { bar.update(done, what); });
   bar.finish();
   json rep = r.to_json(m);
-  rep["settings"] = {{"seeds", o.seeds}, {"seed", o.seed}, {"threads", threads},
+  rep["settings"] = {{"seeds", o.seeds}, {"seed", o.seed}, {"threads", threads}, {"precision", to_string(m.precision)},
                      {"course_note", "course C1W4: 10 steps of 0.1 on the mean over 8 latents = per-latent step 0.0125"}};
   if (!o.out.empty()) write_file_atomic(o.out, rep.dump(1) + "\n");
   if (!o.plot.empty()) write_file_atomic(o.plot, encode_png(pareto_plot(r, "latentedit evaluate: " + m.name)));
@@ -183,6 +183,7 @@ void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::st
   app->add_flag("--json", o->json_out, "Print the JSON report instead of the table");
   app->add_flag("--force", o->force, "Replace existing --out / --plot files");
   o->common.add_to(app);
+  o->common.add_precision(app);
   cmds.push_back({app, [o] { return run_evaluate(*o); }});
 }
 

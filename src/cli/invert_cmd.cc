@@ -98,6 +98,7 @@ int run_invert(const InvertCmdOptions& o) {
                       {"pixel", io.pixel}, {"perceptual", io.perceptual}, {"prior", io.prior}, {"seed", io.seed}, {"batch", io.batch},
                       {"init", io.search ? "search" : "random"}}},
                     {"threads", threads},
+                    {"precision", to_string(m.precision)},
                     {"z", z},
                     {"images", images},
                     {"mean_psnr", mean_psnr},
@@ -148,6 +149,7 @@ void register_invert(CLI::App& root, std::vector<Command>& cmds, const std::stri
   o->out.add_to(app, "Output directory: latents.json, grid.png, reconstruction_NNN.png");
   app->add_flag("--json", o->json_out, "Print the summary as JSON on stdout");
   o->common.add_to(app);
+  o->common.add_precision(app);
   cmds.push_back({app, [o] { return run_invert(*o); }});
 }
 

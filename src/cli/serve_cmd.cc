@@ -89,6 +89,7 @@ void register_serve(CLI::App& root, std::vector<Command>& cmds, const std::strin
   app->add_option("--timeout", o->server.timeout_s, "Seconds a request may take, queueing included (then 503)")->check(positive());
   app->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB (then 413)")->check(real_range(0.001, 1024));
   o->common.add_to(app);
+  o->common.add_precision(app);
   cmds.push_back({app, [o] { return run_serve(*o); }});
 }
 

@@ -97,7 +97,9 @@ Network course_network(const char* arch, const NamedTensors& weights, const std:
   net.source = source;
   net.hidden_dim = o.hidden_dim;
   net.parameters = count_params(**m);
-  net.forward = fused(state_dict(**m), o);
+  const NamedTensors sd = state_dict(**m);
+  net.forward = fused(sd, o, torch::kFloat32);
+  net.forward_in = [sd, o, fused](torch::ScalarType t) { return fused(sd, o, t); };
   net.holder = m;
   net.module = m->ptr();
   return net;
@@ -120,6 +122,34 @@ Network make_classifier_network(const NamedTensors& weights, const std::string& 
   return net;
 }
 
+std::string to_string(Precision p) { return p == Precision::kBf16 ? "bf16" : "fp32"; }
+
+Precision parse_precision(const std::string& s) {
+  if (s == "fp32") return Precision::kFp32;
+  if (s == "bf16") return Precision::kBf16;
+  throw UsageError("precision must be fp32 or bf16 (got \"" + s + "\")");
+}
+
+bool cpu_has_bf16() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+}
+
+void set_precision(Models& m, Precision p, bool native_bf16) {
+  if (p == Precision::kBf16 && !native_bf16)
+    throw UsageError("precision bf16 needs a CPU with AVX-512 BF16 or AMX (this one has neither, and emulated bfloat16 is "
+                     "slower than fp32); use precision fp32");
+  const torch::ScalarType t = p == Precision::kBf16 ? torch::kBFloat16 : torch::kFloat32;
+  // A network without forward_in (TorchScript) runs as exported, in float32.
+  for (Network* n : {&m.generator, &m.classifier})
+    if (n->forward && !n->forward_in && p != Precision::kFp32)
+      throw UsageError("precision " + to_string(p) + " needs course-architecture networks; " + n->source + " is " + n->arch +
+                       " (it runs as exported, in fp32)");
+  for (Network* n : {&m.generator, &m.classifier})
+    if (n->forward && n->forward_in) n->forward = n->forward_in(t);
+  m.precision = p;
+}
+
 Network ensemble_network(std::vector<Network> members) {
   if (members.size() < 2) throw ModelError("an ensemble needs at least 2 classifiers");
   Network net;
@@ -130,11 +160,23 @@ Network ensemble_network(std::vector<Network> members) {
     net.hidden_dim = std::max(net.hidden_dim, n.hidden_dim);
   }
   auto held = std::make_shared<std::vector<Network>>(std::move(members));
-  net.forward = [held](const torch::Tensor& x) {
-    torch::Tensor sum = (*held)[0].forward(x);
-    for (size_t i = 1; i < held->size(); ++i) sum = sum + (*held)[i].forward(x);
-    return sum / static_cast<double>(held->size());
+  using Fn = std::function<torch::Tensor(const torch::Tensor&)>;
+  auto mean_of = [](std::vector<Fn> fs) {
+    return [fs](const torch::Tensor& x) {
+      torch::Tensor sum = fs[0](x);
+      for (size_t i = 1; i < fs.size(); ++i) sum = sum + fs[i](x);
+      return sum / static_cast<double>(fs.size());
+    };
   };
+  std::vector<Fn> fs;
+  for (const Network& n : *held) fs.push_back(n.forward);
+  net.forward = mean_of(fs);
+  if (std::all_of(held->begin(), held->end(), [](const Network& n) { return bool(n.forward_in); }))
+    net.forward_in = [held, mean_of](torch::ScalarType t) {
+      std::vector<Fn> in;
+      for (const Network& n : *held) in.push_back(n.forward_in(t));
+      return Fn(mean_of(in));
+    };
   if (std::all_of(held->begin(), held->end(), [](const Network& n) { return bool(n.features); }))
     net.features = [held](const torch::Tensor& x) {
       std::vector<torch::Tensor> f;

@@ -47,7 +47,7 @@ torch::Tensor subpixel_weight(const torch::Tensor& w) {
 }
 }  // namespace
 
-TensorFn fused_generator(const NamedTensors& sd, const GeneratorOptions& o) {
+TensorFn fused_generator(const NamedTensors& sd, const GeneratorOptions& o, torch::ScalarType dtype) {
   const Lookup L(sd);
   struct Layer {
     torch::Tensor w, b;        // first layer: matrix; others: sub-pixel conv weight and bias
@@ -79,16 +79,21 @@ TensorFn fused_generator(const NamedTensors& sd, const GeneratorOptions& o) {
       l.wt = w.contiguous();
       l.bt = b.contiguous();
     }
+    for (torch::Tensor* t : {&l.w, &l.b, &l.wt, &l.bt})
+      if (t->defined()) *t = t->to(dtype);
     layers.push_back(l);
   }
   const int64_t z_dim = o.z_dim;
-  return [layers, z_dim](const torch::Tensor& z) {
+  // libtorch 1.13's CPU conv_transpose2d has no working bfloat16 path: BF16 always takes the
+  // sub-pixel form (which oneDNN runs natively in bfloat16).
+  const bool transposed_for_one = dtype == torch::kFloat32;
+  return [layers, z_dim, dtype, transposed_for_one](const torch::Tensor& z) {
     const int64_t N = z.size(0);
     torch::Tensor x;
     for (const auto& l : layers) {
       if (l.first) {
-        x = torch::addmm(l.b, z.reshape({N, z_dim}), l.w).view({N, l.cout, l.K, l.K});
-      } else if (N == 1) {
+        x = torch::addmm(l.b, z.reshape({N, z_dim}).to(dtype), l.w).view({N, l.cout, l.K, l.K});
+      } else if (N == 1 && transposed_for_one) {
         // For a single image the sub-pixel form is slower (measured): keep the transposed conv.
         x = torch::conv_transpose2d(x, l.wt, l.bt, 2);
       } else {
@@ -98,11 +103,11 @@ TensorFn fused_generator(const NamedTensors& sd, const GeneratorOptions& o) {
       }
       x = l.final ? torch::tanh(x) : torch::relu(x);
     }
-    return x;
+    return x.to(torch::kFloat32);
   };
 }
 
-TensorFn fused_classifier(const NamedTensors& sd, const ClassifierOptions& o) {
+TensorFn fused_classifier(const NamedTensors& sd, const ClassifierOptions& o, torch::ScalarType dtype) {
   const Lookup L(sd);
   struct Layer {
     torch::Tensor w, b;
@@ -120,16 +125,16 @@ TensorFn fused_classifier(const NamedTensors& sd, const ClassifierOptions& o) {
       w = w * s.view({-1, 1, 1, 1});
       b = b * s + t;
     }
-    layers.push_back({w.contiguous(), b.contiguous(), strides[i], final});
+    layers.push_back({w.to(dtype).contiguous(), b.to(dtype).contiguous(), strides[i], final});
   }
   (void)o;
-  return [layers](const torch::Tensor& img) {
-    torch::Tensor x = img;
+  return [layers, dtype](const torch::Tensor& img) {
+    torch::Tensor x = img.to(dtype);
     for (const auto& l : layers) {
       x = torch::conv2d(x, l.w, l.b, l.stride);
       if (!l.final) x = torch::leaky_relu(x, 0.2);
     }
-    return x.view({x.size(0), -1});
+    return x.view({x.size(0), -1}).to(torch::kFloat32);
   };
 }
 

@@ -11,6 +11,9 @@
 //    goes through oneDNN. For a single image the transposed convolution is faster (measured)
 //    and is kept.
 // Weights are plain tensors without gradients; gradients flow to the input only.
+// With `dtype` bfloat16 the folded weights and every activation are bfloat16 (oneDNN's native
+// BF16 kernels on CPUs with AVX-512 BF16 or AMX); the input is converted on entry and the output
+// returned as float32, so callers (the loss, the update of z) stay in FP32.
 #pragma once
 #include <torch/torch.h>
 
@@ -23,10 +26,10 @@ namespace latentedit {
 using TensorFn = std::function<torch::Tensor(const torch::Tensor&)>;
 
 // z (N, z_dim) -> image, from a course generator's state_dict (eval semantics).
-TensorFn fused_generator(const NamedTensors& sd, const GeneratorOptions& o);
+TensorFn fused_generator(const NamedTensors& sd, const GeneratorOptions& o, torch::ScalarType dtype = torch::kFloat32);
 
 // image -> logits (N, n_classes), from a course classifier's state_dict (eval semantics).
-TensorFn fused_classifier(const NamedTensors& sd, const ClassifierOptions& o);
+TensorFn fused_classifier(const NamedTensors& sd, const ClassifierOptions& o, torch::ScalarType dtype = torch::kFloat32);
 
 // Counts the multiply-adds x 2 (FLOPs) of one forward pass of each network for one image.
 int64_t generator_flops(const GeneratorOptions& o);
