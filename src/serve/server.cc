@@ -110,6 +110,7 @@ struct Server::Impl {
             {"attributes", m.attributes},
             {"z_dim", m.z_dim},
             {"image_size", m.image_size},
+            {"precision", to_string(m.precision)},
             {"auditor", static_cast<bool>(m.auditor)},
             {"directions", m.directions.has_value()},
             {"latent_classifier", has_latent_classifier(m)},
@@ -199,7 +200,7 @@ struct Server::Impl {
       ctx.command = "edit";
       ctx.source = job.source;
       ctx.label = source_label(job.source);
-      ctx.header = {{"threads", o.threads}};
+      ctx.header = {{"threads", o.threads}, {"precision", to_string(m.precision)}};
       EditOutputs out = make_edit_outputs(m, job.settings, r, a, ctx);
       out.report["timings"] = {{"edit_s", r.seconds}, {"total_s", std::chrono::duration<double>(Clock::now() - t0).count()}};
       json files = json::object();
