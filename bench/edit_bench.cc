@@ -371,6 +371,8 @@ int main(int argc, char** argv) {
   if (bundle.empty()) try {
       bundle = default_bundle_dir(argv[0]);
     } catch (const std::exception&) {
+      // build/bench/ is one level deeper than the CLI, so the bundled model is found from the sources.
+      bundle = (fs::path(LATENTEDIT_SOURCE_DIR) / "pretrained/faces64").string();
     }
   if (cli.empty()) cli = (fs::path(argv[0]).parent_path().parent_path() / "latentedit").string();
   const std::string self = fs::canonical("/proc/self/exe").string();
