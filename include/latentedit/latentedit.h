@@ -12,7 +12,8 @@
 //
 // The public headers, in the order data flows through them:
 //   spec.h        EditSpec / EditSettings: the one edit specification, its defaults, JSON form, validation
-//   bundle.h      Models: generator, editing classifier, auditor; bundles, .pth / TorchScript files
+//   bundle.h      Models: generator, editing classifier, auditor; bundles, .pth / TorchScript files;
+//                 set_precision (bfloat16 on CPUs with AVX-512 BF16 / AMX)
 //   editor.h      edit(): the gradient editor; sample_latents, generate, classify
 //   outputs.h     audit_edit, attribute_drift, make_edit_outputs: an edit's report, grid and images
 //   invert.h      invert(): find z with G(z) close to a photo (then edit it)
