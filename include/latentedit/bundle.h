@@ -103,9 +103,13 @@ struct Models {
   Precision precision = Precision::kFp32;  // set_precision's choice
 };
 
+// Throws UsageError when `p` is bf16 and `native_bf16` is false (emulated bfloat16 would only be
+// slower): what a caller can check before loading anything.
+void check_precision(Precision p, bool native_bf16 = cpu_has_bf16());
+
 // Rebuilds the generator's and the editing classifier's forward in `p` (the auditor is left in
-// float32). Throws UsageError when `p` is bf16 and `native_bf16` is false (emulated bfloat16
-// would only be slower), or when a network cannot change precision (TorchScript).
+// float32). Throws UsageError as check_precision does, or when a network cannot change precision
+// (TorchScript).
 void set_precision(Models& m, Precision p, bool native_bf16 = cpu_has_bf16());
 
 // A bundle's model.json read and validated (name, z_dim, image_size, output_range, attributes,

@@ -36,9 +36,15 @@ void CommonOptions::add_precision(CLI::App* app) {
 
 Models CommonOptions::load_models(Needs needs) const {
   const Precision p = parse_precision(precision);
-  if (p == Precision::kBf16 && !cpu_has_bf16())  // before loading anything: the one thing wrong
-    throw UsageError("--precision bf16 needs a CPU with AVX-512 BF16 or AMX (this one has neither, and emulated bfloat16 is "
-                     "slower than fp32); leave --precision at fp32");
+  // The library's messages begin "precision bf16 ...": as the flag, "--precision bf16 ...".
+  auto as_flag = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const UsageError& e) {
+      throw UsageError(std::string("--") + e.what());
+    }
+  };
+  as_flag([&] { check_precision(p); });  // before loading anything
   Models m;
   if (generator.empty() && classifier.empty()) {
     m = load_bundle(model.empty() ? default_bundle_dir(argv0) : model);
@@ -49,13 +55,7 @@ Models CommonOptions::load_models(Needs needs) const {
       throw UsageError("--generator needs --classifier FILE too (this command scores images), or use --model DIR");
     m = load_from_files(needs == kClassifier ? "" : generator, needs == kGenerator && classifier.empty() ? "" : classifier);
   }
-  if (p != Precision::kFp32) {
-    try {
-      set_precision(m, p);
-    } catch (const UsageError& e) {
-      throw UsageError(std::string("--") + e.what());  // "--precision bf16 needs ..."
-    }
-  }
+  if (p != Precision::kFp32) as_flag([&] { set_precision(m, p); });
   return m;
 }
 

@@ -135,10 +135,14 @@ bool cpu_has_bf16() {
   return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
 }
 
-void set_precision(Models& m, Precision p, bool native_bf16) {
+void check_precision(Precision p, bool native_bf16) {
   if (p == Precision::kBf16 && !native_bf16)
     throw UsageError("precision bf16 needs a CPU with AVX-512 BF16 or AMX (this one has neither, and emulated bfloat16 is "
-                     "slower than fp32); use precision fp32");
+                     "slower than fp32); use fp32");
+}
+
+void set_precision(Models& m, Precision p, bool native_bf16) {
+  check_precision(p, native_bf16);
   const torch::ScalarType t = p == Precision::kBf16 ? torch::kBFloat16 : torch::kFloat32;
   // A network without forward_in (TorchScript) runs as exported, in float32.
   for (Network* n : {&m.generator, &m.classifier})
