@@ -107,10 +107,12 @@ TEST(Bundle, EachMissingOrCorruptPieceHasItsOwnError) {
   expect_bundle_error(d / "nan", "the generator outputs NaN or infinite pixels");
 }
 
-TEST(Bundle, EnsembleClassifierAveragesItsMembersLogits) {
-  test::TempDir d;
+namespace {
+// A bundle in d/a whose classifier is an ensemble: its own (hidden 4) and d/b's (hidden 6, another
+// seed) as classifier_1.safetensors. Returns d/a.
+std::string make_ensemble_bundle(const test::TempDir& d) {
   test::make_random_bundle(d / "a", 4, 4, 0);
-  test::make_random_bundle(d / "b", 4, 6, 1);  // another seed and width: member 1
+  test::make_random_bundle(d / "b", 4, 6, 1);
   const std::string b = d / "a";
   fs::copy_file(d / "b/classifier.safetensors", b + "/classifier_1.safetensors");
   auto j = test::read_json(b + "/model.json");
@@ -118,6 +120,13 @@ TEST(Bundle, EnsembleClassifierAveragesItsMembersLogits) {
   j["classifier"] = {{"arch", "ensemble"},
                      {"members", {single, {{"arch", "dcgan-course-classifier"}, {"hidden_dim", 6}, {"weights", "classifier_1.safetensors"}}}}};
   write_manifest(b, j);
+  return b;
+}
+}  // namespace
+
+TEST(Bundle, EnsembleClassifierAveragesItsMembersLogits) {
+  test::TempDir d;
+  const std::string b = make_ensemble_bundle(d);
   const Models m = load_bundle(b);
   EXPECT_EQ(m.classifier.arch, "ensemble");
   const Network c0 = load_network_file(b + "/classifier.safetensors", "c0", false);
@@ -138,6 +147,8 @@ TEST(Bundle, EnsembleClassifierAveragesItsMembersLogits) {
   EXPECT_EQ(m.classifier.features(x).size(1), c0.features(x).size(1) + c1.features(x).size(1));
 
   // What an ensemble may not be.
+  const auto j = test::read_json(b + "/model.json");
+  const nlohmann::json single = j["classifier"]["members"][0];
   auto bad = j;
   bad["classifier"]["members"] = {single};
   write_manifest(b, bad);
@@ -198,15 +209,7 @@ TEST(Bundle, PrecisionBf16IsRefusedWithoutNativeSupportAndSparesTheAuditor) {
 
 TEST(Bundle, PrecisionBf16OfAnEnsembleConvertsEveryMemberAndTorchScriptIsRefused) {
   test::TempDir d;
-  test::make_random_bundle(d / "a", 4, 4, 0);
-  test::make_random_bundle(d / "b", 4, 6, 1);
-  const std::string b = d / "a";
-  fs::copy_file(d / "b/classifier.safetensors", b + "/classifier_1.safetensors");
-  auto j = test::read_json(b + "/model.json");
-  const nlohmann::json single = j["classifier"];
-  j["classifier"] = {{"arch", "ensemble"},
-                     {"members", {single, {{"arch", "dcgan-course-classifier"}, {"hidden_dim", 6}, {"weights", "classifier_1.safetensors"}}}}};
-  write_manifest(b, j);
+  const std::string b = make_ensemble_bundle(d);
   Models m = load_bundle(b);
   ASSERT_TRUE(m.classifier.forward_in);
   Models m16 = m;
