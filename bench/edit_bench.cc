@@ -140,7 +140,8 @@ class PythonRef {
     close(out[1]);
     to_ = fdopen(in[1], "w");
     from_ = fdopen(out[0], "r");
-    ok_ = pid_ > 0 && to_ && from_ && read().value("ready", false);
+    const json hello = pid_ > 0 && to_ && from_ ? read() : json();
+    ok_ = hello.is_object() && hello.value("ready", false);  // a child that failed to start prints nothing parseable
   }
   ~PythonRef() {
     if (to_) fclose(to_);

@@ -44,6 +44,25 @@ def load_pair(gen_file, cls_file, z_dim, g_hidden, c_hidden, n_classes=40):
     return gen.eval(), cls.eval()
 
 
+class Ensemble(torch.nn.Module):
+    """A bundle's "ensemble" classifier: the mean of its members' logits, as latentedit computes it."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x):
+        return sum(m(x) for m in self.members) / len(self.members)
+
+
+def load_classifier(bundle, entry, n_classes):
+    if entry["arch"] == "ensemble":
+        return Ensemble([load_classifier(bundle, e, n_classes) for e in entry["members"]]).eval()
+    cls = Classifier(n_classes=n_classes, hidden_dim=entry["hidden_dim"])
+    cls.load_state_dict(load_safetensors(os.path.join(bundle, entry["weights"])))
+    return cls.eval()
+
+
 def get_score(current, original, target_indices, other_indices, penalty_weight):
     # The notebook's get_score, verbatim.
     other_distances = current[:, other_indices] - original[:, other_indices]
@@ -303,9 +322,9 @@ def main():
         models["course"] = (Generator(z_dim=64, hidden_dim=64).eval(), Classifier(n_classes=40, hidden_dim=64).eval(), 64)
     if a.bundle:
         m = json.load(open(os.path.join(a.bundle, "model.json")))
-        g, c = load_pair(os.path.join(a.bundle, m["generator"]["weights"]), os.path.join(a.bundle, m["classifier"]["weights"]),
-                         m["z_dim"], m["generator"]["hidden_dim"], m["classifier"]["hidden_dim"], len(m["attributes"]))
-        models["bundle"] = (g, c, m["z_dim"])
+        g = Generator(z_dim=m["z_dim"], hidden_dim=m["generator"]["hidden_dim"])
+        g.load_state_dict(load_safetensors(os.path.join(a.bundle, m["generator"]["weights"])))
+        models["bundle"] = (g.eval(), load_classifier(a.bundle, m["classifier"], len(m["attributes"])), m["z_dim"])
     if a.serve:
         return serve(models, a)
     res = {"threads": a.threads, "torch": torch.__version__, "edit": {}}
