@@ -478,7 +478,7 @@ int main(int argc, char** argv) {
   // 1. Edit speed.
   if (section('1')) std::printf("\n1. Edit loop (10 steps of 0.1, penalty 0.1, +Smiling), ms per image-step; Python in its best configuration (0.)\n");
   Stat course64{};
-  std::map<int64_t, Stat> course_n, course16_n;
+  std::map<int64_t, Stat> course16_n;  // --precision bf16, course size, by batch
   if (section('1')) for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{{"course size (G 64, C 64)", "course"}, {"bundle", "bundle"}}) {
     if (key == "bundle" && !have_bundle) continue;
     const Models m = key == "course" ? course : load_bundle(bundle);
@@ -517,7 +517,6 @@ int main(int argc, char** argv) {
         row("latentedit bf16", b);
         if (key == "course") course16_n[n] = b;
       }
-      if (key == "course") course_n[n] = f;
       if (key == "course" && n == 64) course64 = f;
     }
     for (int64_t n : batches) print_row("latentedit, unfused modules", n, edit_ms(plain, n, reps), nullptr);

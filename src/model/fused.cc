@@ -51,7 +51,7 @@ TensorFn fused_generator(const NamedTensors& sd, const GeneratorOptions& o, torc
   const Lookup L(sd);
   struct Layer {
     torch::Tensor w, b;        // first layer: matrix; others: sub-pixel conv weight and bias
-    torch::Tensor wt, bt;      // others: the folded transposed-conv weight and bias
+    torch::Tensor wt, bt;      // others, FP32 only: the folded transposed-conv weight and bias
     int64_t K = 0, cout = 0;
     bool first = false, final = false;
   };
@@ -76,24 +76,25 @@ TensorFn fused_generator(const NamedTensors& sd, const GeneratorOptions& o, torc
     } else {
       l.w = subpixel_weight(w);
       l.b = b.repeat_interleave(4).contiguous();
-      l.wt = w.contiguous();
-      l.bt = b.contiguous();
+      // libtorch 1.13's CPU conv_transpose2d has no working bfloat16 path: BF16 always takes the
+      // sub-pixel form (which oneDNN runs natively in bfloat16), so only FP32 keeps these.
+      if (dtype == torch::kFloat32) {
+        l.wt = w.contiguous();
+        l.bt = b.contiguous();
+      }
     }
     for (torch::Tensor* t : {&l.w, &l.b, &l.wt, &l.bt})
       if (t->defined()) *t = t->to(dtype);
     layers.push_back(l);
   }
   const int64_t z_dim = o.z_dim;
-  // libtorch 1.13's CPU conv_transpose2d has no working bfloat16 path: BF16 always takes the
-  // sub-pixel form (which oneDNN runs natively in bfloat16).
-  const bool transposed_for_one = dtype == torch::kFloat32;
-  return [layers, z_dim, dtype, transposed_for_one](const torch::Tensor& z) {
+  return [layers, z_dim, dtype](const torch::Tensor& z) {
     const int64_t N = z.size(0);
     torch::Tensor x;
     for (const auto& l : layers) {
       if (l.first) {
         x = torch::addmm(l.b, z.reshape({N, z_dim}).to(dtype), l.w).view({N, l.cout, l.K, l.K});
-      } else if (N == 1 && transposed_for_one) {
+      } else if (N == 1 && l.wt.defined()) {
         // For a single image the sub-pixel form is slower (measured): keep the transposed conv.
         x = torch::conv_transpose2d(x, l.wt, l.bt, 2);
       } else {
