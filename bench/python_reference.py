@@ -36,12 +36,20 @@ def load_safetensors(path):
     return out
 
 
+def load_generator(path, z_dim, hidden):
+    gen = Generator(z_dim=z_dim, hidden_dim=hidden)
+    gen.load_state_dict(load_safetensors(path))
+    return gen.eval()
+
+
+def load_course_classifier(path, hidden, n_classes=40):
+    cls = Classifier(n_classes=n_classes, hidden_dim=hidden)
+    cls.load_state_dict(load_safetensors(path))
+    return cls.eval()
+
+
 def load_pair(gen_file, cls_file, z_dim, g_hidden, c_hidden, n_classes=40):
-    gen = Generator(z_dim=z_dim, hidden_dim=g_hidden)
-    gen.load_state_dict(load_safetensors(gen_file))
-    cls = Classifier(n_classes=n_classes, hidden_dim=c_hidden)
-    cls.load_state_dict(load_safetensors(cls_file))
-    return gen.eval(), cls.eval()
+    return load_generator(gen_file, z_dim, g_hidden), load_course_classifier(cls_file, c_hidden, n_classes)
 
 
 class Ensemble(torch.nn.Module):
@@ -58,9 +66,7 @@ class Ensemble(torch.nn.Module):
 def load_classifier(bundle, entry, n_classes):
     if entry["arch"] == "ensemble":
         return Ensemble([load_classifier(bundle, e, n_classes) for e in entry["members"]]).eval()
-    cls = Classifier(n_classes=n_classes, hidden_dim=entry["hidden_dim"])
-    cls.load_state_dict(load_safetensors(os.path.join(bundle, entry["weights"])))
-    return cls.eval()
+    return load_course_classifier(os.path.join(bundle, entry["weights"]), entry["hidden_dim"], n_classes)
 
 
 def get_score(current, original, target_indices, other_indices, penalty_weight):
@@ -322,9 +328,8 @@ def main():
         models["course"] = (Generator(z_dim=64, hidden_dim=64).eval(), Classifier(n_classes=40, hidden_dim=64).eval(), 64)
     if a.bundle:
         m = json.load(open(os.path.join(a.bundle, "model.json")))
-        g = Generator(z_dim=m["z_dim"], hidden_dim=m["generator"]["hidden_dim"])
-        g.load_state_dict(load_safetensors(os.path.join(a.bundle, m["generator"]["weights"])))
-        models["bundle"] = (g.eval(), load_classifier(a.bundle, m["classifier"], len(m["attributes"])), m["z_dim"])
+        g = load_generator(os.path.join(a.bundle, m["generator"]["weights"]), m["z_dim"], m["generator"]["hidden_dim"])
+        models["bundle"] = (g, load_classifier(a.bundle, m["classifier"], len(m["attributes"])), m["z_dim"])
     if a.serve:
         return serve(models, a)
     res = {"threads": a.threads, "torch": torch.__version__, "edit": {}}
