@@ -1,8 +1,8 @@
 // latentedit_bench: latentedit's editor and training steps against the Python reference of the
 // course algorithm (bench/python_reference.py, run by this program with the same weights and seeds
 // in its best thread configuration, chosen by measurement in the same run; the notebook's loop and
-// a tuned loop), end-to-end wall time against a Python script doing the same job, the physical
-// FP32/BF16 floors, peak RSS and training steps.
+// a tuned loop, in FP32 and, on CPUs with native BF16, in BF16), end-to-end wall time against a
+// Python script doing the same job, the physical FP32/BF16 floors, peak RSS and training steps.
 //
 // Usage: latentedit_bench [--threads N] [--reps R] [--bundle DIR] [--python /usr/bin/python3|none]
 //                         [--cli PATH] [--train-steps K] [--sections 123456]
@@ -424,9 +424,15 @@ int main(int argc, char** argv) {
   if (!user_coretype.empty()) add_configs("");
   if (!blas_note.empty()) add_configs(coretype);
   std::vector<std::unique_ptr<PythonRef>> pys;
-  const std::vector<std::string> loops = {"course", "tuned"};
+  // The FP32 loops, and where the CPU has native BF16 (where latentedit offers --precision bf16) the
+  // tuned loop's two BF16 variants a user would try: torch.autocast, and the classifier converted
+  // to bfloat16 (python_reference.py's prepare()). The faster of the two is "Python tuned, BF16".
+  std::vector<std::string> loops = {"course", "tuned"};
+  const std::vector<std::string> bf16_loops = {"autocast", "bf16cast"};
+  if (cpu_has_bf16()) loops.insert(loops.end(), bf16_loops.begin(), bf16_loops.end());
   const std::vector<int64_t> batches = {1, 8, 64};
   std::map<std::pair<std::string, int64_t>, size_t> best;  // (loop, batch) -> index into cfgs
+  std::map<int64_t, std::string> bf16_loop;                 // batch -> the faster BF16 variant
   if (python != "none") {
     for (const PyConfig& c : cfgs) {
       std::vector<std::string> cmd = {python, script, "--serve", "--threads", std::to_string(c.torch_threads), "--weights", tmp};
@@ -443,9 +449,9 @@ int main(int argc, char** argv) {
     std::printf("\n0. The Python side's thread configuration, chosen here by measurement (course size, ms per image-step, median of 3)\n");
     std::printf("  %-48s", "configuration");
     for (const auto& l : loops)
-      for (int64_t n : batches) std::printf(" %6s b%-3lld", l.c_str(), static_cast<long long>(n));
+      for (int64_t n : batches) std::printf(" %8s b%-3lld", l.c_str(), static_cast<long long>(n));
     std::printf("\n");
-    std::map<std::pair<std::string, int64_t>, double> best_ms;
+    std::map<std::pair<std::string, int64_t>, double> best_ms;  // (loop, batch)
     for (size_t i = 0; i < cfgs.size(); ++i) {
       std::printf("  %-48s", cfgs[i].name().c_str());
       for (const auto& l : loops)
@@ -457,18 +463,27 @@ int main(int argc, char** argv) {
             settle();
           }
           const double med = t.empty() ? 1e300 : stat(t).median;
-          std::printf(" %11.2f", med);
+          std::printf(" %13.2f", med);
           const auto key = std::make_pair(l, n);
           if (!best_ms.count(key) || med < best_ms[key]) best_ms[key] = med, best[key] = i;
         }
       std::printf("\n");
     }
+    if (cpu_has_bf16())
+      for (int64_t n : batches) bf16_loop[n] = best_ms[{"autocast", n}] <= best_ms[{"bf16cast", n}] ? "autocast" : "bf16cast";
     std::printf("  best:");
     for (const auto& l : loops)
       for (int64_t n : batches)
         std::printf(" %s b%lld = %s;", l.c_str(), static_cast<long long>(n), cfgs[best[{l, n}]].name().c_str());
     std::printf("\n  (course: the notebook's loop, parameters not frozen; tuned: parameters frozen, torch.autograd.grad on z,\n"
                 "   the original scores under torch.inference_mode — what a user who cares about speed would write)\n");
+    if (!bf16_loop.empty()) {
+      std::printf("  (BF16, the tuned loop with autocast: both networks under torch.autocast(\"cpu\", bfloat16) — torch 1.13 keeps\n"
+                  "   the generator's conv_transpose2d in FP32, and a generator cast to bfloat16 fails in it; bf16cast: the classifier\n"
+                  "   converted to bfloat16, the generator FP32. \"python tuned bf16\" below is the faster:");
+      for (int64_t n : batches) std::printf(" b%lld %s;", static_cast<long long>(n), bf16_loop[n].c_str());
+      std::printf(")\n");
+    }
   }
   auto py_ask = [&](const std::string& loop, const std::string& model, int64_t n) -> json {
     if (pys.empty()) return json();
@@ -489,7 +504,7 @@ int main(int argc, char** argv) {
     std::optional<Models> m16;
     if (cpu_has_bf16()) set_precision(m16.emplace(m), Precision::kBf16);
     for (int64_t n : batches) {
-      std::vector<double> pc, pt, pb;
+      std::vector<double> pc, pt, pb, p16;
       if (m16) one_edit_ms(*m16, n);  // warm-up
       const Stat f = edit_ms(m, n, reps, 10, EditSpec().micro_batch, [&] {
         settle();
@@ -499,22 +514,33 @@ int main(int argc, char** argv) {
         const json t = py_ask("tuned", key, n);
         if (t.is_number()) pt.push_back(t.get<double>());
         settle();
-        if (m16) pb.push_back(one_edit_ms(*m16, n));
+        if (m16) {
+          pb.push_back(one_edit_ms(*m16, n));
+          if (bf16_loop.count(n)) {
+            settle();
+            const json b = py_ask(bf16_loop[n], key, n);
+            if (b.is_number()) p16.push_back(b.get<double>());
+          }
+        }
       });
       const bool have_py = pc.size() == static_cast<size_t>(reps) && pt.size() == static_cast<size_t>(reps);
-      auto row = [&](const char* what, const Stat& f) {
+      auto row = [&](const char* what, const Stat& f, bool bf16) {
         std::printf("  %-15s batch %2lld: %7.2f ms/image-step (min %.2f, max %.2f)", what, static_cast<long long>(n), f.median, f.min, f.max);
         if (have_py) {
           const Stat c = stat(pc), t = stat(pt);
           std::printf(" | python course loop %7.2f (min %.2f, max %.2f) ratio %.3f | python tuned %7.2f (min %.2f, max %.2f) ratio %.3f",
                       c.median, c.min, c.max, f.median / c.median, t.median, t.min, t.max, f.median / t.median);
         }
+        if (bf16 && p16.size() == static_cast<size_t>(reps)) {
+          const Stat t = stat(p16);
+          std::printf(" | python tuned bf16 %7.2f (min %.2f, max %.2f) ratio %.3f", t.median, t.min, t.max, f.median / t.median);
+        }
         std::printf("\n");
       };
-      row("latentedit", f);
+      row("latentedit", f, false);
       if (m16) {
         const Stat b = stat(pb);
-        row("latentedit bf16", b);
+        row("latentedit bf16", b, true);
         if (key == "course") course16_n[n] = b;
       }
       if (key == "course" && n == 64) course64 = f;
@@ -582,7 +608,7 @@ int main(int argc, char** argv) {
   if (section('4') && fs::exists(cli)) {
     std::printf("\n4. End to end, course-size weights, 10 steps of 0.1, +Smiling, with PNG outputs: whole-process wall seconds\n");
     for (int64_t n : {int64_t{1}, int64_t{64}}) {
-      std::vector<double> t, t16, tc, tt, t0;
+      std::vector<double> t, t16, tc, tt, tb, t0;
       const std::string N = std::to_string(n);
       const std::vector<std::string> cli_edit = {cli, "edit", "--add", "Smiling", "--count", N, "--steps", "10", "--method", "gradient",
                                                  "--eot", "0", "--step-size", "0.1", "--keep-mask", "uniform", "-q", "--model", tmp,
@@ -601,6 +627,11 @@ int main(int argc, char** argv) {
                                   "--weights", tmp, "--out", tmp + "/py_" + N}, &cc).seconds);
           tt.push_back(run_child({python, script, "--e2e", N, "--loop", "tuned", "--threads", std::to_string(ct.torch_threads),
                                   "--weights", tmp, "--out", tmp + "/py_" + N}, &ct).seconds);
+          if (bf16_loop.count(n)) {
+            const PyConfig& cb = cfgs[best[{bf16_loop[n], n}]];
+            tb.push_back(run_child({python, script, "--e2e", N, "--loop", bf16_loop[n], "--threads", std::to_string(cb.torch_threads),
+                                    "--weights", tmp, "--out", tmp + "/py_" + N}, &cb).seconds);
+          }
         }
         t0.push_back(run_child({self, "--noop"}).seconds);
       }
@@ -617,6 +648,11 @@ int main(int argc, char** argv) {
         const Stat b = stat(t16);
         std::printf("     latentedit --precision bf16 %.3f s (min %.3f, max %.3f)", b.median, b.min, b.max);
         if (!tc.empty()) std::printf(" ratio %.3f (course loop), %.3f (tuned)", b.median / stat(tc).median, b.median / stat(tt).median);
+        if (!tb.empty()) {
+          const Stat p = stat(tb);
+          std::printf(" | python tuned bf16 (%s) %.3f s (min %.3f, max %.3f) ratio %.3f", bf16_loop[n].c_str(), p.median, p.min, p.max,
+                      b.median / p.median);
+        }
         std::printf("\n");
       }
       if (n == 1)

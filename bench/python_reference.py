@@ -78,7 +78,7 @@ def get_score(current, original, target_indices, other_indices, penalty_weight):
 
 
 def edit_loop(gen, cls, noise0, steps=10):
-    """The notebook's loop; returns the wall time of the `steps` updates."""
+    """The notebook's loop; returns (wall seconds of the `steps` updates, the edited z)."""
     noise = noise0.clone().requires_grad_()
     target_indices = [31]
     other_indices = [i for i in range(40) if i not in target_indices]
@@ -90,13 +90,13 @@ def edit_loop(gen, cls, noise0, steps=10):
         score = get_score(cls(gen(noise)), original, target_indices, other_indices, 0.1)
         score.backward()
         noise.data = noise + noise.grad * (1 / steps)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, noise.detach()
 
 
 def edit_loop_tuned(gen, cls, noise0, steps=10):
-    """What a user who cares about speed writes instead: parameters frozen (tuned_models), the
+    """What a user who cares about speed writes instead: parameters frozen (prepare), the
     gradient taken for z alone with torch.autograd.grad, the unchanged original scores under
-    torch.inference_mode. Same arithmetic as edit_loop; returns the wall time of the updates."""
+    torch.inference_mode. Same arithmetic as edit_loop; returns (wall seconds, the edited z)."""
     target_indices = [31]
     other_indices = [i for i in range(40) if i not in target_indices]
     with torch.inference_mode():
@@ -109,19 +109,53 @@ def edit_loop_tuned(gen, cls, noise0, steps=10):
         score = get_score(cls(gen(z)), original, target_indices, other_indices, 0.1)
         (g,) = torch.autograd.grad(score, z)
         noise = noise + g * (1 / steps)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, noise
 
 
-def tuned_models(gen, cls):
-    """Copies of the two networks with every parameter frozen (requires_grad False)."""
+class Autocast(nn.Module):
+    """`net` run under torch.autocast("cpu", bfloat16), its output back in float32: PyTorch's own way
+    to run a model in BF16 on CPU. (torch 1.13 keeps conv_transpose2d, the generator's layers, in
+    FP32 under autocast; a generator cast with .to(torch.bfloat16) fails in its conv_transpose2d.)"""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return self.net(x).float()
+
+
+class CastBf16(nn.Module):
+    """`net` converted to bfloat16 once (weights and activations), float32 in and out."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net.to(torch.bfloat16)
+
+    def forward(self, x):
+        return self.net(x.to(torch.bfloat16)).float()
+
+
+def prepare(loop, gen, cls):
+    """The networks as each loop runs them. course: as loaded (the notebook's). tuned: copies with
+    every parameter frozen. The two BF16 variants of the tuned loop a user would try on a CPU with
+    native BF16: autocast (both networks under torch.autocast) and bf16cast (the classifier converted
+    to bfloat16, the generator FP32, since its conv_transpose2d has no BF16 path in torch 1.13)."""
+    if loop == "course":
+        return gen, cls
     import copy
-    g, c = copy.deepcopy(gen), copy.deepcopy(cls)
+    g, c = copy.deepcopy(gen).eval(), copy.deepcopy(cls).eval()
     for p in list(g.parameters()) + list(c.parameters()):
         p.requires_grad_(False)
-    return g.eval(), c.eval()
+    if loop == "autocast":
+        return Autocast(g), Autocast(c)
+    if loop == "bf16cast":
+        return g, CastBf16(c)
+    return g, c
 
 
-LOOPS = {"course": edit_loop, "tuned": edit_loop_tuned}
+LOOPS = {"course": edit_loop, "tuned": edit_loop_tuned, "autocast": edit_loop_tuned, "bf16cast": edit_loop_tuned}
 
 
 def write_png(path, img_chw):
@@ -136,28 +170,10 @@ def e2e(a):
     the chosen loop), save a before/after PNG per latent and a grid, and a JSON report."""
     torch.set_num_threads(a.threads)
     gen, cls = load_pair(os.path.join(a.weights, "generator.safetensors"), os.path.join(a.weights, "classifier.safetensors"), 64, 64, 64)
-    if a.loop == "tuned":
-        gen, cls = tuned_models(gen, cls)
+    gen, cls = prepare(a.loop, gen, cls)
     torch.manual_seed(0)
     z0 = torch.randn(a.e2e, 64)
-    noise = z0.clone()
-    target, others = [31], [i for i in range(40) if i != 31]
-    if a.loop == "tuned":
-        with torch.inference_mode():
-            original = cls(gen(noise))
-        original = original.clone()
-        for _ in range(10):
-            z = noise.detach().requires_grad_()
-            (g,) = torch.autograd.grad(get_score(cls(gen(z)), original, target, others, 0.1), z)
-            noise = noise + g * 0.1
-    else:
-        noise.requires_grad_()
-        original = cls(gen(noise)).detach()
-        for _ in range(10):
-            if noise.grad is not None:
-                noise.grad.zero_()
-            get_score(cls(gen(noise)), original, target, others, 0.1).backward()
-            noise.data = noise + noise.grad * 0.1
+    noise = LOOPS[a.loop](gen, cls, z0)[1]
     with torch.no_grad():
         before, after = gen(z0), gen(noise.detach())
         p0, p1 = torch.sigmoid(cls(before))[:, 31], torch.sigmoid(cls(after))[:, 31]
@@ -177,7 +193,7 @@ def bench_edit(gen, cls, z_dim, reps, batches=(1, 8, 64)):
         torch.manual_seed(0)
         z = torch.randn(n, z_dim)
         edit_loop(gen, cls, z)  # warm-up
-        t = [edit_loop(gen, cls, z) * 1000 / (n * 10) for _ in range(reps)]
+        t = [edit_loop(gen, cls, z)[0] * 1000 / (n * 10) for _ in range(reps)]
         out[str(n)] = {"median": statistics.median(t), "min": min(t), "max": max(t)}
     return out
 
@@ -269,10 +285,11 @@ def serve(models, a):
     """Answers one JSON line per request line on stdin, so that latentedit_bench can alternate
     its own runs with these and both sides see the same machine:
       edit MODEL N [LOOP] ms per image-step of one 10-step edit of N latents (warmed up once);
-                          LOOP course (the notebook's, default) or tuned (edit_loop_tuned)
+                          LOOP course (the notebook's, default), tuned (edit_loop_tuned), or its
+                          BF16 variants autocast and bf16cast (prepare)
       train KIND STEPS   median/min/max ms of STEPS training steps (3 warm-up steps first)"""
     warmed, steps = set(), None
-    tuned = {k: tuned_models(g, c) + (z,) for k, (g, c, z) in models.items()}
+    prepared = {}
     print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
     for line in sys.stdin:
         cmd = line.split()
@@ -281,14 +298,17 @@ def serve(models, a):
         time.sleep(0.05)  # let the bench's OpenMP workers, which spin a few ms after its run, fall asleep
         if cmd[0] == "edit":
             loop = cmd[3] if len(cmd) > 3 else "course"
-            g, c, z_dim = models[cmd[1]] if loop == "course" else tuned[cmd[1]]
+            if (cmd[1], loop) not in prepared:
+                g, c, z_dim = models[cmd[1]]
+                prepared[(cmd[1], loop)] = prepare(loop, g, c) + (z_dim,)
+            g, c, z_dim = prepared[(cmd[1], loop)]
             n = int(cmd[2])
             torch.manual_seed(0)
             z = torch.randn(n, z_dim)
             if (cmd[1], n, loop) not in warmed:
                 LOOPS[loop](g, c, z)
                 warmed.add((cmd[1], n, loop))
-            out = LOOPS[loop](g, c, z) * 1000 / (n * 10)
+            out = LOOPS[loop](g, c, z)[0] * 1000 / (n * 10)
         elif cmd[0] == "train":
             if steps is None:
                 steps = train_steps(a.cls_hidden, a.cls_batch, a.g_hidden, a.d_hidden, a.gan_batch)
@@ -313,7 +333,7 @@ def main():
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--serve", action="store_true", help="answer requests on stdin (used by latentedit_bench)")
     ap.add_argument("--e2e", type=int, default=0, help="run the whole job for N latents as a user script would, then exit")
-    ap.add_argument("--loop", choices=["course", "tuned"], default="tuned", help="with --e2e: which editing loop")
+    ap.add_argument("--loop", choices=sorted(LOOPS), default="tuned", help="with --e2e: which editing loop")
     ap.add_argument("--out", default="py_edit", help="with --e2e: output directory")
     a = ap.parse_args()
     if a.e2e:
