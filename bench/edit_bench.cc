@@ -172,11 +172,13 @@ class PythonRef {
 };
 
 // The same models running the plain modules (ConvTranspose2d, BatchNorm) instead of the
-// fused rewrite: what the rewrite gains.
-Models unfused(const Models& m) {
-  Models u = m;
+// fused rewrite: what the rewrite gains. Empty unless both networks are single course-architecture
+// modules (an ensemble classifier, as the bundle's, has no one module).
+std::optional<Models> unfused(const Models& m) {
   auto g = std::dynamic_pointer_cast<GeneratorImpl>(m.generator.module);
   auto c = std::dynamic_pointer_cast<ClassifierImpl>(m.classifier.module);
+  if (!g || !c) return std::nullopt;
+  Models u = m;
   u.generator.forward = [g](const torch::Tensor& z) { return g->forward(z); };
   u.classifier.forward = [c](const torch::Tensor& x) { return c->forward(x); };
   return u;
@@ -499,7 +501,6 @@ int main(int argc, char** argv) {
     const Models m = key == "course" ? course : load_bundle(bundle);
     std::printf(" %s%s\n", label.c_str(), key == "bundle" ? (" " + m.name + " (G " + std::to_string(m.generator.hidden_dim) + ", C " +
                                                               std::to_string(m.classifier.hidden_dim) + ")").c_str() : "");
-    const Models plain = unfused(m);
     // --precision bf16, where the CPU has native BF16: its runs alternate with the FP32 ones and Python's.
     std::optional<Models> m16;
     if (cpu_has_bf16()) set_precision(m16.emplace(m), Precision::kBf16);
@@ -545,7 +546,10 @@ int main(int argc, char** argv) {
       }
       if (key == "course" && n == 64) course64 = f;
     }
-    for (int64_t n : batches) print_row("latentedit, unfused modules", n, edit_ms(plain, n, reps), nullptr);
+    if (const std::optional<Models> plain = unfused(m))
+      for (int64_t n : batches) print_row("latentedit, unfused modules", n, edit_ms(*plain, n, reps), nullptr);
+    else
+      std::printf("  (no unfused rows: the classifier is an ensemble)\n");
     for (int64_t mb : {8, 16, 32}) {
       const std::string what = "latentedit, micro-batches of " + std::to_string(mb);
       print_row(what.c_str(), 64, edit_ms(m, 64, reps, 10, mb), nullptr);
