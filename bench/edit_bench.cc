@@ -472,7 +472,10 @@ int main(int argc, char** argv) {
       std::printf("\n");
     }
     if (cpu_has_bf16())
-      for (int64_t n : batches) bf16_loop[n] = best_ms[{"autocast", n}] <= best_ms[{"bf16cast", n}] ? "autocast" : "bf16cast";
+      for (int64_t n : batches)
+        bf16_loop[n] = *std::min_element(bf16_loops.begin(), bf16_loops.end(), [&](const std::string& a, const std::string& b) {
+          return best_ms[{a, n}] < best_ms[{b, n}];
+        });
     std::printf("  best:");
     for (const auto& l : loops)
       for (int64_t n : batches)
