@@ -217,6 +217,9 @@ const Case kCases[] = {
     {"EditTargetProbOutOfRange", "edit --add Smiling:1.5 --out {d}/o", 2},
     {"EditTargetProbNotANumber", "edit --add Smiling:abc --out {d}/o", 2},
     {"EditStepsZero", "edit --add Smiling --steps 0 --out {d}/o", 2},
+    {"EditStepsZeroRealBundle", "edit --add Smiling --steps 0 --model {real} --out {d}/o", 2},
+    {"EditUnknownAttributeRealBundle", "edit --add Smilin --model {real} --out {d}/o", 2},
+    {"EditLatentsNaNRealBundle", "edit --latents {d}/nan_latents.json --add Smiling --model {real} --out {d}/o", 3},
     {"EditStepsOverflow", "edit --add Smiling --steps 1e400 --out {d}/o", 2},
     {"EditStepsText", "edit --add Smiling --steps ten --out {d}/o", 2},
     {"EditStepSizeZero", "edit --add Smiling --step-size 0 --out {d}/o", 2},
@@ -258,6 +261,7 @@ const Case kCases[] = {
     {"EditIntoSomeonesDirectory", "edit --add Smiling --count 1 --steps 1 --out {d}/photos", 5},
     {"EditIntoAFile", "edit --add Smiling --count 1 --steps 1 --out {d}/afile", 5},
     {"EditIntoRoot", "edit --add Smiling --count 1 --steps 1 --out / --force", 5},
+    {"EditIntoAFileRealBundle", "edit --add Smiling --count 1 --steps 1 --model {real} --out {d}/afile", 5},
     // edit: models
     {"EditModelMissing", "edit --add Smiling --model {d}/nowhere --out {d}/o", 4},
     {"EditModelNotABundle", "edit --add Smiling --model {d}/b_none --out {d}/o", 4},
@@ -299,6 +303,7 @@ const Case kCases[] = {
     {"ScoreNoImages", "score", 2},
     {"ScoreMissingFile", "score {d}/nope.png", 3},
     {"ScoreTextFile", "score {d}/text.png", 3},
+    {"ScoreTextFileRealBundle", "score --model {real} {d}/text.png", 3},
     {"ScoreEmptyFile", "score {d}/empty.png", 3},
     {"ScoreTruncatedPng", "score {d}/trunc.png", 3},
     {"ScoreHugePngHeader", "score {d}/huge.png", 3},
@@ -384,6 +389,7 @@ const Case kCases[] = {
     {"BatchDuplicateId", "batch {d}/dup.json --out {d}/o", 3},
     {"BatchUnknownKey", "batch {d}/unknownkey.json --out {d}/o", 3},
     {"BatchUnknownAttribute", "batch {d}/badattr.json --out {d}/o", 3},
+    {"BatchUnknownAttributeRealBundle", "batch {d}/badattr.json --model {real} --out {d}/o", 3},
     {"BatchStepSizeString", "batch {d}/nanstep.json --out {d}/o", 3},
     {"BatchHugeCount", "batch {d}/hugecount.json --out {d}/o", 3},
     {"BatchLatentsFileMissing", "batch {d}/nolatents.json --out {d}/o", 3},
@@ -401,16 +407,33 @@ const Case kCases[] = {
     {"UnknownSubcommand", "frobnicate", 2},
 };
 
-class BadInput : public ::testing::TestWithParam<Case> {};
+// The inputs are made once per process and shared by the cases (each checks that it changed
+// nothing). Commands given no model use a tiny random bundle ($LATENTEDIT_MODEL): these cases
+// are about the command line and the inputs, not the bundled model, which the cases that name
+// {real} use (one or more per class of input).
+class BadInput : public ::testing::TestWithParam<Case> {
+ public:
+  static void SetUpTestSuite() {
+    dir = new test::TempDir();
+    make_inputs(*dir);
+    test::make_random_bundle(*dir / "tiny", 4, 4, 3, true);
+    setenv("LATENTEDIT_MODEL", (*dir / "tiny").c_str(), 1);
+  }
+  static void TearDownTestSuite() {
+    unsetenv("LATENTEDIT_MODEL");
+    delete dir;
+  }
+  static test::TempDir* dir;
+};
+test::TempDir* BadInput::dir = nullptr;
 
 TEST_P(BadInput, OneLineErrorRightExitCodeNothingWritten) {
   const Case& c = GetParam();
-  test::TempDir d;
-  make_inputs(d);
+  const test::TempDir& d = *dir;
   const auto before = snapshot(d.path);
   std::string args = c.args;
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
-           {"{d}", d.str()}, {"{fx}", LATENTEDIT_TEST_FIXTURES}})
+           {"{d}", d.str()}, {"{fx}", LATENTEDIT_TEST_FIXTURES}, {"{real}", bundled()}})
     for (size_t p; (p = args.find(key)) != std::string::npos;) args.replace(p, key.size(), value);
   std::string out, err;
   const int rc = test::run_cli(args + " -q", &out, &err);

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "latentedit/batch.h"
 #include "test_util.h"
 
 extern char** environ;
@@ -123,21 +124,48 @@ std::vector<Malformed> malformed_cases() {
   };
 }
 
-struct BatchMalformed : Batch, ::testing::WithParamInterface<Malformed> {};
+// The library reads and plans each malformed file (read_job_file + plan_batch, what `batch`
+// does before any work): every case is a path-qualified error naming the problem.
+struct JobFileMalformed : ::testing::TestWithParam<Malformed> {
+  static void SetUpTestSuite() {
+    dir = new test::TempDir();
+    test::make_random_bundle(*dir / "bundle", 4, 4, 5, true);
+    m = new Models(load_bundle(*dir / "bundle"));
+  }
+  static void TearDownTestSuite() {
+    delete m;
+    delete dir;
+  }
+  static test::TempDir* dir;
+  static Models* m;
+};
+test::TempDir* JobFileMalformed::dir = nullptr;
+Models* JobFileMalformed::m = nullptr;
 
-TEST_P(BatchMalformed, GivesAPathQualifiedErrorAndWritesNothing) {
+TEST_P(JobFileMalformed, GivesAPathQualifiedError) {
   test::TempDir d;
   std::ofstream(d / "z.json") << "[[1, 2, 3]]";  // a latents file with the wrong size
-  const std::string jobs = write_jobs(d, GetParam().text);
-  std::string out, err;
-  const int rc = run_cli("batch " + jobs + " --out " + d / "out" + model(), &out, &err);
-  EXPECT_EQ(rc, 3) << err;
-  EXPECT_NE(err.find(GetParam().expect), std::string::npos) << "stderr:\n" << err;
-  EXPECT_FALSE(fs::exists(d / "out")) << "the output directory must not be created";
+  const std::string jobs = Batch::write_jobs(d, GetParam().text);
+  try {
+    plan_batch(read_job_file(jobs), jobs, *m);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(GetParam().expect), std::string::npos) << e.what();
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(Files, BatchMalformed, ::testing::ValuesIn(malformed_cases()),
+INSTANTIATE_TEST_SUITE_P(Files, JobFileMalformed, ::testing::ValuesIn(malformed_cases()),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// ... and the executable says so on stderr with exit code 3 and writes nothing.
+TEST_F(Batch, AMalformedFileIsExit3AndWritesNothing) {
+  test::TempDir d;
+  const std::string jobs = write_jobs(d, malformed_cases()[4].text);  // UnknownAttribute
+  std::string out, err;
+  EXPECT_EQ(run_cli("batch " + jobs + " --out " + d / "out" + model(), &out, &err), 3) << err;
+  EXPECT_NE(err.find(malformed_cases()[4].expect), std::string::npos) << "stderr:\n" << err;
+  EXPECT_FALSE(fs::exists(d / "out")) << "the output directory must not be created";
+}
 
 TEST_F(Batch, ReportsEveryErrorAtOnce) {
   test::TempDir d;
@@ -270,7 +298,7 @@ TEST_F(Batch, AFailingJobIsReportedAndTheOthersFinish) {
 // SIGKILL at a random moment loses no finished job and leaves no torn file.
 TEST_F(Batch, KilledMidRunResumesWithoutRedoingFinishedJobs) {
   test::TempDir d;
-  std::string all = R"({"defaults": {"steps": 150, "count": 4}, "jobs": [)";
+  std::string all = R"({"defaults": {"steps": 150, "count": 4, "method": "gradient", "eot": 0}, "jobs": [)";
   for (int i = 0; i < 16; ++i)  // distinct step sizes: every job is its own batch
     all += (i ? "," : "") + std::string(R"({"id": "k)") + std::to_string(i) + R"(", "seed": )" + std::to_string(i) +
            R"(, "add": ["Smiling"], "step_size": )" + std::to_string(0.01 + 0.001 * i) + "}";

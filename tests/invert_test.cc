@@ -31,6 +31,8 @@ struct Invert : ::testing::Test {
 };
 test::TempDir* Invert::dir = nullptr;
 Models* Invert::m = nullptr;
+// The same bundle, used through the executable (the e2e tier).
+struct InvertCli : Invert {};
 }  // namespace
 
 // On the bundled (trained) model: random tiny networks make nearly flat images, where any z is
@@ -85,7 +87,7 @@ TEST_F(Invert, BadOptionsAreUsageErrors) {
   EXPECT_THROW(invert(*m, torch::zeros({1, 3, 32, 32}), o), UsageError);
 }
 
-TEST_F(Invert, CliWritesLatentsThatEditStartsFrom) {
+TEST_F(InvertCli, CliWritesLatentsThatEditStartsFrom) {
   test::TempDir d;
   std::string out, err;
   ASSERT_EQ(test::run_cli("sample --seed 4 --count 2 -q --out " + d / "s" + model()), 0);
@@ -113,7 +115,7 @@ TEST_F(Invert, CliWritesLatentsThatEditStartsFrom) {
   EXPECT_EQ(rep["source"]["latents_file"], d / "inv/latents.json");
 }
 
-TEST_F(Invert, EditImageShowsThePhotoFirst) {
+TEST_F(InvertCli, EditImageShowsThePhotoFirst) {
   test::TempDir d;
   std::string err;
   ASSERT_EQ(test::run_cli("sample --seed 4 --count 1 -q --out " + d / "s" + model()), 0);
@@ -130,7 +132,7 @@ TEST_F(Invert, EditImageShowsThePhotoFirst) {
   EXPECT_GT(rep["source"]["inversion_psnr"][0].get<double>(), 10.0);
 }
 
-TEST_F(Invert, BadInputsAreOneLineErrorsAndWriteNothing) {
+TEST_F(InvertCli, BadInputsAreOneLineErrorsAndWriteNothing) {
   test::TempDir d;
   {
     std::ofstream(d / "text.png") << "not an image";
@@ -150,7 +152,7 @@ TEST_F(Invert, BadInputsAreOneLineErrorsAndWriteNothing) {
 
 // A batch job's "images" are inverted once and cached by content in OUT/.inversions: a rerun
 // (even --redo) takes the cached latent.
-TEST_F(Invert, BatchImagesAreInvertedOnceAndCached) {
+TEST_F(InvertCli, BatchImagesAreInvertedOnceAndCached) {
   test::TempDir d;
   std::string err;
   ASSERT_EQ(test::run_cli("sample --seed 6 --count 1 -q --out " + d / "s" + model()), 0);

@@ -119,7 +119,7 @@ std::string latents_sha(json rep) {
 }
 }  // namespace
 
-TEST(Outputs, EditOutputsAreByteIdenticalToThoseBeforeTheRestructure) {
+TEST(OutputsCli, EditOutputsAreByteIdenticalToThoseBeforeTheRestructure) {
   // Recorded with the code before src/ was reorganised (tests/fixtures/golden_edit.json). Float
   // kernels differ between CPU vendors and generations (measured: on a GenuineIntel AVX-512 CPU
   // oneDNN's AVX-512 convolutions change an image and OpenBLAS's kernels the latents' last digits),
@@ -143,7 +143,7 @@ TEST(Outputs, EditOutputsAreByteIdenticalToThoseBeforeTheRestructure) {
   EXPECT_EQ(latents_sha(test::read_json(d / "e/report.json")), g["latents_sha256"]);
 }
 
-TEST(Outputs, EditAndBatchWriteTheSameFilesForTheSameEdit) {
+TEST(OutputsCli, EditAndBatchWriteTheSameFilesForTheSameEdit) {
   test::TempDir d;
   test::make_random_bundle(d / "bundle", 4, 4, 2, true);
   std::ofstream(d / "jobs.json") << R"({"jobs": [{"id": "j", "seed": 5, "count": 3, "add": ["Smiling"], "steps": 4}]})";

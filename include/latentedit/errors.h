@@ -3,8 +3,11 @@
 //
 // Every message says what failed and how to fix it, in one line.
 #pragma once
+#include <cstdio>
+#include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace latentedit {
 
@@ -67,5 +70,28 @@ inline std::string one_line(std::string m) {
   }
   throw Error(kind, m);
 }
+
+// A number as messages and help write it ("%g": 0.5, 12, 1e-05).
+inline std::string format_number(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", x);
+  return b;
+}
+
+// Collects validation errors, each "path: what (how to fix)". `path_of(field)` names where a
+// field came from (a JSON path in a job file, a flag on the command line; the field name elsewhere).
+struct SettingsErrors {
+  std::vector<std::string> errors;
+  std::function<std::string(const std::string& field)> path_of = [](const std::string& f) { return f; };
+  void fail(const std::string& field, const std::string& msg) {
+    const std::string p = path_of(field);
+    errors.push_back(p.empty() ? msg : p + ": " + msg);
+  }
+  bool empty() const { return errors.empty(); }
+  // Throws UsageError with the first error, if any.
+  void throw_first() const {
+    if (!errors.empty()) throw UsageError(errors.front());
+  }
+};
 
 }  // namespace latentedit

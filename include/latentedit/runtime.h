@@ -18,7 +18,11 @@ std::string blas_kernels();
 // (also when the BLAS is not OpenBLAS). set_threads calls it.
 std::string select_blas_kernels();
 
-// Sets torch's intra-op threads to `n` (<= 0: all cores). When torch uses more than one
+// The thread count used when none is given: OMP_NUM_THREADS when set to a positive number (as
+// PyTorch does), else every core.
+int default_threads();
+
+// Sets torch's intra-op threads to `n` (<= 0: default_threads()). When torch uses more than one
 // thread, OpenBLAS is limited to one so the two pools do not oversubscribe the cores
 // (a hidden-32 DCGAN step at batch 64 measured 0.57 s oversubscribed vs 0.23 s; see
 // docs/PERFORMANCE.md). Returns the thread count in use.

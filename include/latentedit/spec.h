@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "latentedit/errors.h"
+
 namespace latentedit {
 
 enum class Direction { kAdd, kRemove };
@@ -150,18 +152,6 @@ struct SettingsLimits {
   int max_scale = 8;
 };
 
-// Collects validation errors, each "path: what (how to fix)". `path_of(field)` names where a
-// field came from (a JSON path in a job file; the field name elsewhere).
-struct SettingsErrors {
-  std::vector<std::string> errors;
-  std::function<std::string(const std::string& field)> path_of = [](const std::string& f) { return f; };
-  void fail(const std::string& field, const std::string& msg) {
-    const std::string p = path_of(field);
-    errors.push_back(p.empty() ? msg : p + ": " + msg);
-  }
-  bool empty() const { return errors.empty(); }
-};
-
 // An edit spec plus its output options: the unit every front end builds, validates and records.
 struct EditSettings {
   EditSpec spec;
@@ -203,8 +193,6 @@ std::string to_string(KeepMask k);      // "correlation" / "uniform"
 KeepMask parse_keep_mask(const std::string& s);
 const char* to_string(Direction d);  // "add" / "remove"
 
-// A number as the CLI and the messages write it ("%g": 0.5, 12, 1e-05).
-std::string format_number(double x);
 // Numbers as the CLI writes them, joined by sep: [0.5, 0.75] -> "0.5,0.75"; [] -> "none".
 std::string join_numbers(const std::vector<double>& xs, const char* sep = ",");
 // Fallback ranks as the CLI writes them: [4, 2] -> "4,2"; [] -> "none".

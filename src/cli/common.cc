@@ -10,6 +10,7 @@
 
 #include "latentedit/errors.h"
 #include "latentedit/runtime.h"
+#include "edit/spec_fields.h"
 
 namespace latentedit::cli {
 
@@ -65,103 +66,16 @@ void OutOptions::add_to(CLI::App* app, const std::string& what) {
   app->add_flag("--force", force, "Write into an --out that holds other files (files of the same names are replaced, nothing else is touched)");
 }
 
-void EditFlags::add_to(CLI::App* app) {
-  app->add_option("--steps", steps, "Gradient steps")->check(CLI::Range(1, 100000));
-  app->add_option("--step-size", step_size, "Step size per update")->check(positive());
-  app->add_option("--penalty", penalty, "Weight of the kept attributes' change")->check(non_negative());
-  app->add_option("--penalty-kind", penalty_kind, "l2 (course), l1 or squared")->check(CLI::IsMember({"l2", "l1", "squared"}));
-  app->add_option("--prior", prior, "Weight keeping ||z|| near sqrt(z_dim)")->check(non_negative());
-  app->add_option("--target-prob", target_prob, "Stop a latent once every target reaches this probability (remove: 1-p)")
-      ->check(real_range(0.0, 1.0));
-  app->add_flag("--batch-mean", batch_mean, "Course-exact scaling: gradient of the batch mean (step shrinks with the batch)");
-  app->add_option("--method", method,
-                  "auto (default): latent (at each --ladder fraction of --strength, then at --strength), then projected at --rank and each of --fallback-ranks for the latents it leaves short "
-                  "of --accept-prob, when the bundle has a latent classifier; else projected; gradient: ascend target logits - penalty (course); projected: gradient minus its components along the "
-                  "kept logits' top --rank Jacobian directions; boundary: move along the target's linear boundary normal "
-                  "(InterFaceGAN; needs `latentedit directions`); latent: optimise z against the bundle's latent classifier "
-                  "(an MLP z -> attributes fitted by `latentedit directions`) to reach target logit --strength while holding the "
-                  "kept attributes' latent logits and (--hold-image) the face's colours; least drift for its success on the measured curve. The default is chosen from "
-                  "that curve (README \"Edit quality\"); the course's edit is --method gradient --eot 0 --steps 10 --step-size 0.1 "
-                  "--keep-mask uniform")
-      ->check(CLI::IsMember({"auto", "gradient", "projected", "boundary", "latent"}));
-  app->add_option("--keep-mask", keep_mask,
-                  "correlation: kept attributes weigh 1-|corr| with the target, so tied ones (Goatee/No_Beard, Bald/hair "
-                  "colours) may move with it (used when the bundle has directions and no --keep is given); uniform: all weigh 1")
-      ->check(CLI::IsMember({"correlation", "uniform"}));
-  app->add_option("--rank", rank, "projected: Jacobian directions of the kept logits removed per step")->check(CLI::Range(1, 64));
-  app->add_option("--fallback-ranks", fallback_ranks,
-                  "projected: latents whose targets the editing classifier does not put past --accept-prob are edited again "
-                  "from the start with these ranks in turn; latent/auto: after the --ladder passes, by projected at --rank, "
-                  "then these (comma-separated; none: no projected passes)");
-  app->add_option("--accept-prob", accept_prob, "projected: the target probability a pass must reach for a latent to keep it")
-      ->check(real_range(0.5, 1.0));
-  app->add_option("--latent-accept-prob", latent_accept_prob,
-                  "latent/auto: the same for the latent passes (their edits follow no image classifier's gradient)")
-      ->check(real_range(0.5, 1.0));
-  app->add_option("--eot", eot, "gradient/projected: average the target's gradient over N extra random flips/shifts of the image")
-      ->check(CLI::Range(0, 64));
-  app->add_option("--strength", strength,
-                  "boundary: signed distance in z past the target's boundary that each latent reaches (default 3); latent: "
-                  "the latent classifier's target logit each latent reaches (default 12)")
-      ->check(real_range(0.001, 100.0));
-  app->add_option("--hold-image", hold_image,
-                  "latent: weight holding the face's colours (backgrounds, clothes: the latent thumbnail model fitted by "
-                  "`latentedit directions`) except where the target goes with them; 0: off")
-      ->check(non_negative());
-  app->add_option("--ladder", ladder,
-                  "latent: fractions of --strength tried first, increasing; each latent keeps the first latent pass the "
-                  "editing classifier puts past --latent-accept-prob, so one that flips easily moves less (comma-separated; "
-                  "none: one pass at --strength)");
-  app->add_option("--condition", condition, "boundary: move orthogonally to these attributes' normals (comma-separated)")
-      ->delimiter(',');
-}
-
-namespace {
-// "4,2" -> [4, 2], "0.5,0.75" -> [0.5, 0.75]; "none" or "" -> [] (range checks are the settings' own).
-nlohmann::json parse_list(const std::string& s, const std::string& flag, const std::string& example) {
-  nlohmann::json out = nlohmann::json::array();
-  if (s.empty() || s == "none") return out;
-  size_t b = 0;
-  while (b <= s.size()) {
-    const size_t e = std::min(s.find(',', b), s.size());
-    const std::string item = s.substr(b, e - b);
-    char* end = nullptr;
-    const long i = std::strtol(item.c_str(), &end, 10);
-    if (!item.empty() && *end == '\0') {
-      out.push_back(i);
-    } else {
-      const double d = std::strtod(item.c_str(), &end);
-      if (item.empty() || *end != '\0' || !std::isfinite(d))
-        throw UsageError(flag + ": '" + s + "' is not a comma-separated list; write e.g. " + example + ", or none");
-      out.push_back(d);
-    }
-    b = e + 1;
-  }
-  return out;
-}
-}  // namespace
-
-nlohmann::json EditFlags::to_json() const {
-  nlohmann::json j = {{"steps", steps}, {"step_size", step_size}, {"penalty", penalty}, {"penalty_kind", penalty_kind}, {"prior", prior},
-          {"target_prob", target_prob ? nlohmann::json(*target_prob) : nlohmann::json(nullptr)}, {"batch_mean", batch_mean},
-          {"method", method}, {"keep_mask", keep_mask}, {"rank", rank}, {"fallback_ranks", parse_list(fallback_ranks, "--fallback-ranks", "4 or 4,2")},
-          {"accept_prob", accept_prob}, {"eot", eot}, {"condition", condition}, {"hold_image", hold_image}, {"latent_accept_prob", latent_accept_prob},
-          {"ladder", parse_list(ladder, "--ladder", "0.5,0.75")}};
-  if (strength) j["strength"] = *strength;
-  return j;
+void EditFlags::add_to(CLI::App* app, const std::set<std::string>& skip) {
+  nlohmann::json defaults = write_fields(edit_settings_fields(), EditSettings{});
+  defaults.erase("show_steps");  // its default depends on --steps (the help says how)
+  fields.add(app, field_infos(edit_settings_fields()), defaults, skip);
 }
 
 EditSettings settings_from_flags(const nlohmann::json& j, const std::vector<std::string>& attributes) {
-  SettingsErrors e;
-  e.path_of = [](const std::string& f) {
-    std::string flag = f.substr(0, f.find_first_of(".["));
-    for (auto& c : flag)
-      if (c == '_') c = '-';
-    if (flag.empty()) flag = "add";  // the spec as a whole: nothing to edit
-    return "--" + flag;
-  };
+  SettingsErrors e = flag_errors("--add");  // the spec as a whole: nothing to edit
   EditSettings s = EditSettings::from_json(j, attributes, e);
-  if (!e.empty()) throw UsageError(e.errors.front());
+  e.throw_first();
   return s;
 }
 

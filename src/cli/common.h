@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "flags.h"
 #include "latentedit/bundle.h"
 #include "latentedit/editor.h"
 #include "latentedit/errors.h"
@@ -44,26 +45,12 @@ struct OutOptions {
   void add_to(CLI::App* app, const std::string& what);
 };
 
-// The edit settings both `edit` and `evaluate` take (--steps, --step-size, --penalty, ...),
-// with EditSpec's defaults; to_json gives EditSettings' JSON form (spec.h), which validates.
+// The edit settings' flags (--steps, --step-size, ...: one per field of the library's table,
+// src/edit/spec_fields.h), minus `skip`; to_json gives the given ones in EditSettings' JSON form.
 struct EditFlags {
-  EditSpec defaults;
-  int steps = defaults.steps;
-  double step_size = defaults.step_size, penalty = defaults.penalty, prior = defaults.prior;
-  std::string penalty_kind = to_string(defaults.penalty_kind);
-  std::optional<double> target_prob;
-  bool batch_mean = defaults.batch_mean;
-  std::string method = to_string(defaults.method), keep_mask = to_string(defaults.keep_mask);
-  int rank = defaults.rank, eot = defaults.eot;
-  std::string fallback_ranks = join_ranks(defaults.fallback_ranks);  // comma-separated, or "none"
-  std::string ladder = join_numbers(defaults.ladder);                  // comma-separated, or "none"
-  double accept_prob = defaults.accept_prob, hold_image = defaults.hold_image;
-  double latent_accept_prob = defaults.latent_accept_prob;
-  std::optional<double> strength;  // unset: the method's default (boundary 3, latent kLatentStrength)
-  std::vector<std::string> condition;
-
-  void add_to(CLI::App* app);
-  nlohmann::json to_json() const;
+  FieldFlags fields;
+  void add_to(CLI::App* app, const std::set<std::string>& skip = {});
+  nlohmann::json to_json() const { return fields.to_json(); }
 };
 
 // EditSettings::from_json for settings that came from flags: an error names the flag

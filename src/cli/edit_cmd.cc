@@ -18,11 +18,9 @@ using json = nlohmann::json;
 
 struct EditOptions {
   CommonOptions common;
-  std::vector<std::string> add, remove, keep;
   EditFlags flags;
   uint64_t seed = 0;
-  int count = 8, scale = OutputOptions{}.scale;
-  std::vector<int> show_steps;
+  int count = 8;
   bool json_out = false;
   OutOptions out;
   std::string latents, latents_from = "after";
@@ -57,17 +55,12 @@ int run_edit(const EditOptions& o) {
   const auto t_loaded = std::chrono::steady_clock::now();
 
   // Flags -> the settings' JSON form, validated by the same code as job files.
-  json sj = o.flags.to_json();
-  sj["add"] = o.add;
-  sj["remove"] = o.remove;
-  sj["keep"] = o.keep;
-  sj["scale"] = o.scale;
-  if (!o.show_steps.empty()) sj["show_steps"] = o.show_steps;
-  if (o.add.empty() && o.remove.empty()) throw UsageError("nothing to edit: give at least one --add or --remove attribute");
+  const json sj = o.flags.to_json();
+  if (!sj.contains("add") && !sj.contains("remove")) throw UsageError("nothing to edit: give at least one --add or --remove attribute");
   const EditSettings settings = settings_from_flags(sj, m.attributes);
   // The grid's height, checked as soon as the number of latents is known (before any inversion).
   auto check_grid = [&](int64_t n, const std::string& fix) {
-    const int64_t side = n * (m.image_size * o.scale + 8);
+    const int64_t side = n * (m.image_size * settings.outputs.scale + 8);
     if (side > 32768)
       throw UsageError("the grid would be about " + std::to_string(side) + " px tall (limit 32768); " + fix + " or lower --scale");
   };
@@ -149,9 +142,6 @@ void register_edit(CLI::App& root, std::vector<Command>& cmds, const std::string
   auto o = std::make_shared<EditOptions>();
   o->common.argv0 = argv0;
   CLI::App* app = root.add_subcommand("edit", "Edit latents toward (--add) or away from (--remove) attributes");
-  app->add_option("--add", o->add, "Attribute to add (gradient ascent); NAME or NAME:PROB to stop at PROB")->delimiter(',');
-  app->add_option("--remove", o->remove, "Attribute to remove (descent); NAME or NAME:PROB")->delimiter(',');
-  app->add_option("--keep", o->keep, "Attributes to hold steady (default: all others), comma-separated")->delimiter(',');
   auto* seed = app->add_option("--seed", o->seed, "Seed: z = torch.manual_seed(seed); torch.randn(count, z_dim)");
   auto* count = app->add_option("--count", o->count, "Number of latents edited together")->check(CLI::Range(1, 4096));
   auto* lat = app->add_option("--latents", o->latents,
@@ -166,8 +156,6 @@ void register_edit(CLI::App& root, std::vector<Command>& cmds, const std::string
       ->excludes(lat);
   app->add_option("--invert-steps", o->inv.steps, "With --image: inversion steps")->check(CLI::Range(1, 100000));
   o->flags.add_to(app);
-  app->add_option("--show-steps", o->show_steps, "Intermediate steps shown in the grid (default: steps/2)")->delimiter(',');
-  app->add_option("--scale", o->scale, "Upscaling of each face in the grid")->check(CLI::Range(1, 8));
   o->out.add_to(app, "Output directory");
   app->add_flag("--json", o->json_out, "Print the report summary as JSON on stdout");
   o->common.add_to(app);

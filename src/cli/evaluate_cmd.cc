@@ -91,10 +91,11 @@ int run_evaluate(const EvalCliOptions& o) {
   json sj = o.flags.to_json();
   // A placeholder target so the settings validate (evaluate sets its own per entry): one that is
   // not a --condition.
+  const std::vector<std::string> condition = sj.value("condition", std::vector<std::string>{});
   sj["add"] = m.attributes[0];
   for (const auto& a : m.attributes)
-    if (std::find_if(o.flags.condition.begin(), o.flags.condition.end(),
-                     [&](const std::string& c) { return normalize_attribute(c) == normalize_attribute(a); }) == o.flags.condition.end()) {
+    if (std::find_if(condition.begin(), condition.end(),
+                     [&](const std::string& c) { return normalize_attribute(c) == normalize_attribute(a); }) == condition.end()) {
       sj["add"] = a;
       break;
     }
@@ -160,7 +161,7 @@ void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::st
   auto o = std::make_shared<EvalCliOptions>();
   o->common.argv0 = argv0;
   CLI::App* app = root.add_subcommand("evaluate", "Measure edit quality with the bundle's auditor (vs the course settings)");
-  o->flags.add_to(app);
+  o->flags.add_to(app, {"add", "remove", "keep", "show_steps", "scale"});
   app->add_option("--seeds", o->seeds, "Latents per attribute")->check(CLI::Range(int64_t{1}, int64_t{100000}));
   app->add_option("--seed", o->seed, "Seed of those latents");
   app->add_option("--heldout", o->heldout, "Held-out procedural faces for classifier accuracy (0 = skip)")

@@ -2,113 +2,31 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "latentedit/attributes.h"
 #include "latentedit/errors.h"
+#include "edit/spec_fields.h"
 
 namespace latentedit {
 using json = nlohmann::json;
 
 namespace {
-const std::vector<std::string> kFields = {"add",   "remove",      "keep",       "steps",      "step_size",
-                                          "penalty", "penalty_kind", "prior",    "target_prob", "batch_mean",
-                                          "show_steps", "scale",     "outputs", "method", "keep_mask",
-                                          "rank",       "fallback_ranks", "accept_prob", "eot", "strength", "condition", "hold_image",
-                                          "ladder", "latent_accept_prob"};
-const std::vector<std::string> kOutputFields = {"grid", "pairs", "strip", "report"};
-
 std::string quote(const std::string& s) { return json(s).dump(); }
 
-// The ladder's rule, one place for validate() and from_json: the index of the first fraction of
-// the strength that is not in (0, 1) above the one before it (NaN fails too), or -1.
-int bad_rung(const std::vector<double>& ladder) {
-  for (size_t i = 0; i < ladder.size(); ++i)
-    if (!(ladder[i] > (i ? ladder[i - 1] : 0.0)) || !(ladder[i] < 1.0)) return static_cast<int>(i);
-  return -1;
+// The ladder's rule: fractions of the strength, increasing, in (0, 1).
+std::string ladder_rule(const json& x) {
+  double prev = 0.0;
+  for (const auto& v : x) {
+    const double f = v.get<double>();
+    if (!(f > prev) || !(f < 1.0)) return "fractions of the strength must increase and lie in (0, 1), e.g. [0.5, 0.75] (got " + format_number(f) + ")";
+    prev = f;
+  }
+  return "";
 }
-
-// Field readers: each reports its own problem and returns nullopt.
-struct Reader {
-  const json& j;
-  SettingsErrors& e;
-  bool has(const std::string& k) const { return j.contains(k) && !j[k].is_null(); }
-
-  std::optional<int64_t> integer(const std::string& k, int64_t lo, int64_t hi, const json* v = nullptr,
-                                 const std::string& field = "") {
-    const json& x = v ? *v : j[k];
-    const std::string f = field.empty() ? k : field;
-    if (!x.is_number_integer()) {
-      e.fail(f, "expected an integer, got " + std::string(x.type_name()) + " " + x.dump());
-      return std::nullopt;
-    }
-    const int64_t i = x.is_number_unsigned() && x.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : x.get<int64_t>();
-    if (i < lo || i > hi) {
-      e.fail(f, std::to_string(i) + " is out of range; use " + std::to_string(lo) + ".." + std::to_string(hi));
-      return std::nullopt;
-    }
-    return i;
-  }
-  std::optional<double> number(const std::string& k, double lo, double hi, bool lo_open, bool hi_open = false) {
-    const json& x = j[k];
-    if (!x.is_number()) {
-      e.fail(k, "expected a number, got " + std::string(x.type_name()) + " " + x.dump());
-      return std::nullopt;
-    }
-    const double d = x.get<double>();
-    if (!std::isfinite(d) || (lo_open ? d <= lo : d < lo) || (hi_open ? d >= hi : d > hi)) {
-      e.fail(k, format_number(d) + " is out of range; use a value in " + (lo_open ? "(" : "[") + format_number(lo) + ", " + format_number(hi) +
-                    (hi_open ? ")" : "]"));
-      return std::nullopt;
-    }
-    return d;
-  }
-  std::optional<bool> boolean(const json& x, const std::string& f) {
-    if (!x.is_boolean()) {
-      e.fail(f, "expected true or false, got " + x.dump());
-      return std::nullopt;
-    }
-    return x.get<bool>();
-  }
-  // A name or a list of names; the field path of item i is "k[i]" for lists.
-  std::vector<std::pair<std::string, std::string>> names(const std::string& k) {
-    const json& x = j[k];
-    std::vector<std::pair<std::string, std::string>> out;
-    if (x.is_string()) return {{x.get<std::string>(), k}};
-    if (!x.is_array()) {
-      e.fail(k, "expected a list of attribute names, e.g. [\"Smiling\"], got " + x.dump());
-      return out;
-    }
-    for (size_t i = 0; i < x.size(); ++i) {
-      const std::string f = k + "[" + std::to_string(i) + "]";
-      if (!x[i].is_string()) e.fail(f, "expected an attribute name (a string), got " + x[i].dump().substr(0, 40));
-      else out.emplace_back(x[i].get<std::string>(), f);
-    }
-    return out;
-  }
-  std::optional<int> attribute(const std::vector<std::string>& attrs, const std::string& name, const std::string& f) {
-    if (name.empty()) {
-      e.fail(f, "empty attribute name; give names such as Smiling (list them with `latentedit attributes`)");
-      return std::nullopt;
-    }
-    try {
-      return find_attribute(attrs, name);
-    } catch (const Error&) {
-      const auto close = closest_attributes(attrs, name, 1);
-      e.fail(f, "unknown attribute " + quote(name) + (close.empty() ? "" : " (did you mean " + quote(close[0]) + "?)"));
-      return std::nullopt;
-    }
-  }
-};
 }  // namespace
 
-const std::vector<std::string>& EditSettings::fields() { return kFields; }
-
-std::string format_number(double x) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", x);
-  return b;
-}
 
 std::string join_numbers(const std::vector<double>& xs, const char* sep) {
   std::string s;
@@ -201,6 +119,105 @@ std::string describe_targets(const std::vector<std::string>& attributes, const E
   return s;
 }
 
+FieldTable<EditSettings> edit_settings_fields(const SettingsLimits& L) {
+  using S = EditSettings;
+  using K = FieldKind;
+  FieldInfo names_info;
+  names_info.kind = K::kNames;
+  auto names = [&](const char* name, const char* help) {
+    FieldInfo f = names_info;
+    f.name = name;
+    f.help = help;
+    return Field<S>{f, nullptr, nullptr};
+  };
+  FieldTable<S> t;
+  t.push_back(names("add", "Attributes to add (gradient ascent): NAME, or NAME:PROB to stop a latent at PROB"));
+  t.push_back(names("remove", "Attributes to remove (descent): NAME or NAME:PROB"));
+  t.push_back(names("keep", "Attributes to hold steady (default: all others)"));
+  t.push_back(bound<S>({"steps", K::kInt, "Gradient steps", 1, static_cast<double>(L.max_steps)}, [](S& s) -> int& { return s.spec.steps; }));
+  t.push_back(bound<S>({"step_size", K::kReal, "Step size per update", 0, L.max_step_size, true}, [](S& s) -> double& { return s.spec.step_size; }));
+  t.push_back(bound<S>({"penalty", K::kReal, "Weight of the kept attributes' change", 0, L.max_weight}, [](S& s) -> double& { return s.spec.penalty; }));
+  t.push_back(bound_enum<S>({"penalty_kind", K::kChoice, "How the kept attributes' change is measured: l2 (the course), l1 or squared"},
+                            kPenaltyKinds, [](S& s) -> PenaltyKind& { return s.spec.penalty_kind; }));
+  t.push_back(bound<S>({"prior", K::kReal, "Weight keeping ||z|| near sqrt(z_dim)", 0, L.max_weight}, [](S& s) -> double& { return s.spec.prior; }));
+  t.push_back(bound<S>({"target_prob", K::kReal, "Stop a latent once every target reaches this probability (remove: 1 - p)", 0, 1, true, true},
+                       [](S& s) -> std::optional<double>& { return s.spec.target_prob; }));
+  t.push_back(bound<S>({"batch_mean", K::kBool, "Course-exact scaling: the gradient of the batch mean (the step shrinks with the batch)"},
+                       [](S& s) -> bool& { return s.spec.batch_mean; }));
+  {
+    FieldInfo f{"show_steps", K::kIntList, "Intermediate steps shown in the grid (default: `steps`/2)", 0, static_cast<double>(L.max_steps)};
+    f.example = "[5]";
+    t.push_back({f, [](const S& s) { return json(s.spec.record_steps); }, nullptr});  // read after steps (from_json)
+  }
+  t.push_back(bound<S>({"scale", K::kInt, "Upscaling of each face in the grid", 1, static_cast<double>(L.max_scale)}, [](S& s) -> int& { return s.outputs.scale; }));
+  {
+    FieldInfo f{"outputs", K::kText, "Which files to write: {\"grid\": true, \"pairs\": true, \"strip\": false, \"report\": true}"};
+    f.flag = false;
+    t.push_back({f, [](const S& s) {
+                   return json{{"grid", s.outputs.grid}, {"pairs", s.outputs.pairs}, {"strip", s.outputs.strips}, {"report", s.outputs.report}};
+                 }, nullptr});  // an object: read by from_json
+  }
+  t.push_back(bound_enum<S>(
+      {"method", K::kChoice,
+       "auto (default): latent (at each `ladder` fraction of `strength`, then at `strength`), then projected at `rank` and each of "
+       "`fallback_ranks` for the latents it leaves short of `accept_prob`, when the bundle has a latent classifier; else projected. "
+       "gradient: ascend the target logits minus the penalty (the course); projected: the gradient minus its components along the kept "
+       "logits' top `rank` Jacobian directions; boundary: move along the target's linear boundary normal (InterFaceGAN; needs the "
+       "bundle's directions); latent: optimise z against the bundle's latent classifier to reach target logit `strength` while holding "
+       "the kept attributes' latent logits and (`hold_image`) the face's colours. The course's edit: `method` gradient, `eot` 0, "
+       "`steps` 10, `step_size` 0.1, `keep_mask` uniform"},
+      kMethods, [](S& s) -> Method& { return s.spec.method; }));
+  t.push_back(bound_enum<S>({"keep_mask", K::kChoice,
+                             "correlation: kept attributes weigh 1 - |corr| with the target, so tied ones (Goatee/No_Beard, Bald/hair "
+                             "colours) may move with it (when the bundle has directions and no `keep` is given); uniform: all weigh 1"},
+                            kKeepMasks, [](S& s) -> KeepMask& { return s.spec.keep_mask; }));
+  t.push_back(bound<S>({"rank", K::kInt, "projected: Jacobian directions of the kept logits removed per step", 1, 64}, [](S& s) -> int& { return s.spec.rank; }));
+  {
+    FieldInfo f{"fallback_ranks", K::kIntList,
+                "projected: latents whose targets the editing classifier does not put past `accept_prob` are edited again from the start "
+                "with these ranks in turn; latent/auto: after the `ladder` passes, by projected at `rank`, then these (none: no projected passes)",
+                1, 64};
+    f.max_items = 8;
+    f.example = "[4, 2]";
+    t.push_back(bound<S>(f, [](S& s) -> std::vector<int>& { return s.spec.fallback_ranks; }));
+  }
+  t.push_back(bound<S>({"accept_prob", K::kReal, "projected: the target probability a pass must reach for a latent to keep it", 0.5, 1, true, true},
+                       [](S& s) -> double& { return s.spec.accept_prob; }));
+  t.push_back(bound<S>({"eot", K::kInt, "gradient/projected: average the target's gradient over N extra random flips/shifts of the image", 0, 64},
+                       [](S& s) -> int& { return s.spec.eot; }));
+  t.push_back(bound<S>({"strength", K::kReal,
+                        "boundary: signed distance in z past the target's boundary that each latent reaches (default 3); latent: the latent "
+                        "classifier's target logit each latent reaches (default 12)",
+                        0, 100, true},
+                       [](S& s) -> std::optional<double>& { return s.spec.strength; }));
+  t.push_back(names("condition", "boundary: move orthogonally to these attributes' normals"));
+  t.push_back(bound<S>({"hold_image", K::kReal,
+                        "latent: weight holding the face's colours (backgrounds, clothes: the bundle's latent thumbnail model) except where "
+                        "the target goes with them; 0: off",
+                        0, L.max_weight},
+                       [](S& s) -> double& { return s.spec.hold_image; }));
+  {
+    FieldInfo f{"ladder", K::kRealList,
+                "latent: fractions of `strength` tried first, increasing; each latent keeps the first latent pass the editing classifier "
+                "puts past `latent_accept_prob`, so one that flips easily moves less (none: one pass at `strength`)",
+                0, 1, true, true};
+    f.max_items = 8;
+    f.example = "[0.5, 0.75]";
+    f.rule = ladder_rule;
+    t.push_back(bound<S>(f, [](S& s) -> std::vector<double>& { return s.spec.ladder; }));
+  }
+  t.push_back(bound<S>({"latent_accept_prob", K::kReal,
+                        "latent/auto: the target probability a latent pass must reach (its edits follow no image classifier's gradient)",
+                        0.5, 1, true, true},
+                       [](S& s) -> double& { return s.spec.latent_accept_prob; }));
+  return t;
+}
+
+const std::vector<std::string>& EditSettings::fields() {
+  static const std::vector<std::string> names = field_names(edit_settings_fields());
+  return names;
+}
+
 void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
   if (spec.targets.empty()) throw UsageError("nothing to edit: give at least one attribute to add or remove");
   std::set<int> seen;
@@ -216,38 +233,16 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
     if (k < 0 || k >= C) throw UsageError("keep: attribute index " + std::to_string(k) + " is out of range");
     if (seen.count(k)) throw UsageError("keep: attribute " + std::to_string(k) + " is both edited and kept; drop it from keep");
   }
-  if (spec.steps < 1 || spec.steps > L.max_steps)
-    throw UsageError("steps must be in 1.." + std::to_string(L.max_steps) + " (got " + std::to_string(spec.steps) + ")");
-  if (!(spec.step_size > 0.0) || !(spec.step_size <= L.max_step_size))
-    throw UsageError("step_size must be > 0 and <= " + format_number(L.max_step_size) + " (got " + format_number(spec.step_size) + ")");
-  if (!(spec.penalty >= 0.0) || !(spec.penalty <= L.max_weight)) throw UsageError("penalty must be in [0, " + format_number(L.max_weight) + "] (got " + format_number(spec.penalty) + ")");
-  if (!(spec.prior >= 0.0) || !(spec.prior <= L.max_weight)) throw UsageError("prior must be in [0, " + format_number(L.max_weight) + "] (got " + format_number(spec.prior) + ")");
-  if (spec.target_prob && !(*spec.target_prob > 0.0 && *spec.target_prob < 1.0))
-    throw UsageError("target_prob must be strictly between 0 and 1 (got " + format_number(*spec.target_prob) + ")");
-  for (int s : spec.record_steps)
-    if (s < 0 || s > spec.steps)
-      throw UsageError("show_steps: step " + std::to_string(s) + " is outside 0.." + std::to_string(spec.steps));
-  if (spec.rank < 1 || spec.rank > 64) throw UsageError("rank must be in 1..64 (got " + std::to_string(spec.rank) + ")");
-  if (spec.fallback_ranks.size() > 8) throw UsageError("fallback_ranks: at most 8 ranks (got " + std::to_string(spec.fallback_ranks.size()) + ")");
-  for (int fr : spec.fallback_ranks)
-    if (fr < 1 || fr > 64) throw UsageError("fallback_ranks: each rank must be in 1..64 (got " + std::to_string(fr) + ")");
-  if (!(spec.accept_prob > 0.5 && spec.accept_prob < 1.0))
-    throw UsageError("accept_prob must be in (0.5, 1) (got " + format_number(spec.accept_prob) + ")");
-  if (!(spec.latent_accept_prob > 0.5 && spec.latent_accept_prob < 1.0))
-    throw UsageError("latent_accept_prob must be in (0.5, 1) (got " + format_number(spec.latent_accept_prob) + ")");
-  if (spec.eot < 0 || spec.eot > 64) throw UsageError("eot must be in 0..64 (got " + std::to_string(spec.eot) + ")");
-  if (!(spec.hold_image >= 0.0) || !(spec.hold_image <= L.max_weight))
-    throw UsageError("hold_image must be in [0, " + format_number(L.max_weight) + "] (got " + format_number(spec.hold_image) + ")");
-  if (spec.ladder.size() > 8) throw UsageError("ladder: at most 8 fractions (got " + std::to_string(spec.ladder.size()) + ")");
-  if (const int i = bad_rung(spec.ladder); i >= 0)
-    throw UsageError("ladder: fractions of the strength must increase and lie in (0, 1), e.g. [0.5, 0.75] (got " +
-                     format_number(spec.ladder[i]) + " at position " + std::to_string(i) + ")");
-  if (spec.strength && (!(*spec.strength > 0.0) || !(*spec.strength <= 100.0)))
-    throw UsageError("strength must be in (0, 100] (got " + format_number(*spec.strength) + ")");
   for (int c : spec.condition) {
     if (c < 0 || c >= C) throw UsageError("condition: attribute index " + std::to_string(c) + " is out of range");
     if (seen.count(c)) throw UsageError("condition: attribute " + std::to_string(c) + " is a target; drop it from condition");
   }
+  EditSettings s;
+  s.spec = spec;
+  validate_fields(edit_settings_fields(L), s);
+  for (int st : spec.record_steps)
+    if (st < 0 || st > spec.steps)
+      throw UsageError("show_steps: step " + std::to_string(st) + " is outside 0.." + std::to_string(spec.steps));
 }
 
 EditSettings EditSettings::from_json(const json& j, const std::vector<std::string>& attrs, SettingsErrors& e,
@@ -258,86 +253,65 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
     e.fail("settings", "expected an object of edit settings, e.g. {\"add\": [\"Smiling\"]}");
     return out;
   }
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (std::find(kFields.begin(), kFields.end(), it.key()) == kFields.end()) {
-      const auto c = closest_attributes(kFields, it.key(), 1);
-      e.fail(it.key(), "unknown setting" + (c.empty() ? "" : " (did you mean " + quote(c[0]) + "?)"));
+  const FieldTable<EditSettings> table = edit_settings_fields(L);
+  check_known_keys(j, field_names(table), e);
+  read_fields(table, j, out, e);
+  auto has = [&](const char* k) { return j.contains(k) && !j[k].is_null(); };
+  // A name or a list of names, each with its path ("k[i]" for lists).
+  auto names = [&](const char* k) {
+    std::vector<std::pair<std::string, std::string>> out_names;
+    const json& x = j[k];
+    if (x.is_string()) return decltype(out_names){{x.get<std::string>(), k}};
+    if (!x.is_array()) {
+      e.fail(k, "expected a list of attribute names, e.g. [\"Smiling\"], got " + x.dump().substr(0, 40));
+      return out_names;
     }
-  Reader r{j, e};
-  if (r.has("steps")) if (auto v = r.integer("steps", 1, L.max_steps)) sp.steps = static_cast<int>(*v);
-  if (r.has("step_size")) if (auto v = r.number("step_size", 0.0, L.max_step_size, true)) sp.step_size = *v;
-  if (r.has("penalty")) if (auto v = r.number("penalty", 0.0, L.max_weight, false)) sp.penalty = *v;
-  if (r.has("prior")) if (auto v = r.number("prior", 0.0, L.max_weight, false)) sp.prior = *v;
-  if (r.has("batch_mean")) if (auto v = r.boolean(j["batch_mean"], "batch_mean")) sp.batch_mean = *v;
-  if (r.has("target_prob")) sp.target_prob = r.number("target_prob", 0.0, 1.0, true, true);
-  auto enum_field = [&](const char* k, const auto& names, auto& dst) {
-    if (!r.has(k)) return;
-    const json& v = j[k];
+    for (size_t i = 0; i < x.size(); ++i) {
+      const std::string f = std::string(k) + "[" + std::to_string(i) + "]";
+      if (!x[i].is_string()) e.fail(f, "expected an attribute name (a string), got " + x[i].dump().substr(0, 40));
+      else out_names.emplace_back(x[i].get<std::string>(), f);
+    }
+    return out_names;
+  };
+  auto attribute = [&](const std::string& name, const std::string& f) -> std::optional<int> {
+    if (name.empty()) {
+      e.fail(f, "empty attribute name; give names such as Smiling (list them with `latentedit attributes`)");
+      return std::nullopt;
+    }
     try {
-      if (!v.is_string()) throw UsageError("");
-      dst = parse_name(names, k, v.get<std::string>());
-    } catch (const UsageError&) {
-      e.fail(k, "expected " + alternatives(names) + ", got " + v.dump());
+      return find_attribute(attrs, name);
+    } catch (const Error&) {
+      e.fail(f, "unknown attribute " + quote(name) + did_you_mean(attrs, name));
+      return std::nullopt;
     }
   };
-  enum_field("penalty_kind", kPenaltyKinds, sp.penalty_kind);
-  enum_field("method", kMethods, sp.method);
-  enum_field("keep_mask", kKeepMasks, sp.keep_mask);
-  if (r.has("rank")) if (auto v = r.integer("rank", 1, 64)) sp.rank = static_cast<int>(*v);
-  if (r.has("fallback_ranks")) {
-    const json& x = j["fallback_ranks"];
-    if (!x.is_array() || x.size() > 8) {
-      e.fail("fallback_ranks", "expected a list of at most 8 ranks in 1..64, e.g. [4] or [] for one pass, got " + x.dump().substr(0, 40));
-    } else {
-      sp.fallback_ranks.clear();
-      for (size_t i = 0; i < x.size(); ++i)
-        if (auto v = r.integer("fallback_ranks", 1, 64, &x[i], "fallback_ranks[" + std::to_string(i) + "]"))
-          sp.fallback_ranks.push_back(static_cast<int>(*v));
-    }
-  }
-  if (r.has("accept_prob")) if (auto v = r.number("accept_prob", 0.5, 1.0, true, true)) sp.accept_prob = *v;
-  if (r.has("latent_accept_prob"))
-    if (auto v = r.number("latent_accept_prob", 0.5, 1.0, true, true)) sp.latent_accept_prob = *v;
-  if (r.has("eot")) if (auto v = r.integer("eot", 0, 64)) sp.eot = static_cast<int>(*v);
-  if (r.has("strength")) sp.strength = r.number("strength", 0.0, 100.0, true, true);
-  if (r.has("hold_image")) if (auto v = r.number("hold_image", 0.0, L.max_weight, false)) sp.hold_image = *v;
-  if (r.has("ladder")) {
-    const json& x = j["ladder"];
-    bool ok = x.is_array() && x.size() <= 8;
-    std::vector<double> v;
-    for (size_t i = 0; ok && i < x.size(); ++i)
-      if ((ok = x[i].is_number())) v.push_back(x[i].get<double>());
-    if (!ok || bad_rung(v) >= 0)
-      e.fail("ladder", "expected at most 8 increasing fractions of the strength in (0, 1), e.g. [0.5, 0.75] or [] for one "
-                       "latent pass, got " + x.dump().substr(0, 40));
-    else sp.ladder = v;
-  }
-  if (r.has("scale")) if (auto v = r.integer("scale", 1, L.max_scale)) out.outputs.scale = static_cast<int>(*v);
-  if (r.has("outputs")) {
+  if (has("outputs")) {
+    static const std::vector<std::string> kOutputFields = {"grid", "pairs", "strip", "report"};
     const json& o = j["outputs"];
     if (!o.is_object()) e.fail("outputs", "expected an object such as {\"grid\": true, \"pairs\": false, \"strip\": true}");
     else
       for (auto it = o.begin(); it != o.end(); ++it) {
         const std::string f = "outputs." + it.key();
         if (std::find(kOutputFields.begin(), kOutputFields.end(), it.key()) == kOutputFields.end()) {
-          const auto c = closest_attributes(kOutputFields, it.key(), 1);
-          e.fail(f, "unknown output" + (c.empty() ? "" : " (did you mean " + quote(c[0]) + "?)") +
-                        "; outputs are grid, pairs, strip, report");
+          e.fail(f, "unknown output" + did_you_mean(kOutputFields, it.key()) + "; outputs are grid, pairs, strip, report");
           continue;
         }
-        auto b = r.boolean(*it, f);
-        if (!b) continue;
-        if (it.key() == "grid") out.outputs.grid = *b;
-        else if (it.key() == "pairs") out.outputs.pairs = *b;
-        else if (it.key() == "strip") out.outputs.strips = *b;
-        else out.outputs.report = *b;
+        if (!it->is_boolean()) {
+          e.fail(f, "expected true or false, got " + it->dump());
+          continue;
+        }
+        const bool b = it->get<bool>();
+        if (it.key() == "grid") out.outputs.grid = b;
+        else if (it.key() == "pairs") out.outputs.pairs = b;
+        else if (it.key() == "strip") out.outputs.strips = b;
+        else out.outputs.report = b;
       }
   }
   // targets and keep
   std::set<int> used;
   for (const char* key : {"add", "remove"}) {
-    if (!r.has(key)) continue;
-    for (const auto& [name, f] : r.names(key)) {
+    if (!has(key)) continue;
+    for (const auto& [name, f] : names(key)) {
       std::pair<std::string, std::optional<double>> t;
       try {
         t = parse_target(name);
@@ -345,7 +319,7 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
         e.fail(f, err.what());
         continue;
       }
-      auto a = r.attribute(attrs, t.first, f);
+      auto a = attribute(t.first, f);
       if (!a) continue;
       if (!used.insert(*a).second) {
         e.fail(f, attrs[*a] + " is named twice; add or remove each attribute once");
@@ -354,28 +328,27 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
       sp.targets.push_back({*a, std::string(key) == "add" ? Direction::kAdd : Direction::kRemove, t.second});
     }
   }
-  if (!r.has("add") && !r.has("remove"))
-    e.fail("", "nothing to edit; give \"add\" and/or \"remove\", e.g. \"add\": [\"Smiling\"]");
-  if (r.has("condition"))
-    for (const auto& [name, f] : r.names("condition"))
-      if (auto a = r.attribute(attrs, name, f)) {
+  if (!has("add") && !has("remove")) e.fail("", "nothing to edit; give \"add\" and/or \"remove\", e.g. \"add\": [\"Smiling\"]");
+  if (has("condition"))
+    for (const auto& [name, f] : names("condition"))
+      if (auto a = attribute(name, f)) {
         if (used.count(*a)) e.fail(f, attrs[*a] + " is a target; a boundary move cannot be made orthogonal to itself");
         else if (std::find(sp.condition.begin(), sp.condition.end(), *a) == sp.condition.end()) sp.condition.push_back(*a);
       }
-  if (r.has("keep"))
-    for (const auto& [name, f] : r.names("keep"))
-      if (auto a = r.attribute(attrs, name, f)) {
+  if (has("keep"))
+    for (const auto& [name, f] : names("keep"))
+      if (auto a = attribute(name, f)) {
         if (used.count(*a)) e.fail(f, attrs[*a] + " is both edited and kept; drop it from keep");
         else if (std::find(sp.keep.begin(), sp.keep.end(), *a) == sp.keep.end()) sp.keep.push_back(*a);
       }
-  // recorded steps: the given ones, else the middle step; every step for strips
-  if (r.has("show_steps")) {
-    const json& v = j["show_steps"];
-    if (!v.is_array()) e.fail("show_steps", "expected a list of step numbers, e.g. [5]");
-    else
-      for (size_t i = 0; i < v.size(); ++i)
-        if (auto x = r.integer("", 0, sp.steps, &v[i], "show_steps[" + std::to_string(i) + "]"))
-          sp.record_steps.push_back(static_cast<int>(*x));
+  // recorded steps: the given ones (within 0..steps), else the middle step; every step for strips
+  if (has("show_steps")) {
+    FieldInfo f = std::find_if(table.begin(), table.end(), [](const auto& x) { return x.info.name == "show_steps"; })->info;
+    f.hi = sp.steps;  // with this edit's steps as its bound
+    f.hi = sp.steps;
+    std::string item;
+    if (const std::string err = check_value(f, j["show_steps"], &item); !err.empty()) e.fail("show_steps" + item, err);
+    else sp.record_steps = j["show_steps"].get<std::vector<int>>();
   } else {
     sp.record_steps = default_record_steps(sp.steps);
   }
@@ -389,29 +362,25 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
 EditSettings EditSettings::from_json(const json& j, const std::vector<std::string>& attrs, const SettingsLimits& L) {
   SettingsErrors e;
   EditSettings s = from_json(j, attrs, e, L);
-  if (!e.empty()) throw UsageError(e.errors.front());
+  e.throw_first();
   return s;
 }
 
 json EditSettings::to_json(const std::vector<std::string>& attrs) const {
-  json add = json::array(), remove = json::array(), keep = json::array();
+  json j = write_fields(edit_settings_fields(), *this);
+  json add = json::array(), remove = json::array(), keep = json::array(), condition = json::array();
   for (const auto& t : spec.targets) {
     std::string n = attrs.at(t.attribute);
     if (t.stop_prob) n += ":" + format_number(*t.stop_prob);
     (t.direction == Direction::kAdd ? add : remove).push_back(n);
   }
   for (int k : spec.keep) keep.push_back(attrs.at(k));
-  json condition = json::array();
   for (int c : spec.condition) condition.push_back(attrs.at(c));
-  return {{"add", add}, {"remove", remove}, {"keep", keep}, {"steps", spec.steps}, {"step_size", spec.step_size},
-          {"penalty", spec.penalty}, {"penalty_kind", to_string(spec.penalty_kind)}, {"prior", spec.prior},
-          {"target_prob", spec.target_prob ? json(*spec.target_prob) : json(nullptr)}, {"batch_mean", spec.batch_mean},
-          {"show_steps", spec.record_steps}, {"scale", outputs.scale}, {"method", to_string(spec.method)},
-          {"keep_mask", to_string(spec.keep_mask)}, {"rank", spec.rank}, {"fallback_ranks", spec.fallback_ranks},
-          {"accept_prob", spec.accept_prob}, {"eot", spec.eot}, {"strength", spec.strength ? json(*spec.strength) : json(nullptr)}, {"condition", condition},
-          {"hold_image", spec.hold_image}, {"ladder", spec.ladder},
-          {"latent_accept_prob", spec.latent_accept_prob},
-          {"outputs", {{"grid", outputs.grid}, {"pairs", outputs.pairs}, {"strip", outputs.strips}, {"report", outputs.report}}}};
+  j["add"] = add;
+  j["remove"] = remove;
+  j["keep"] = keep;
+  j["condition"] = condition;
+  return j;
 }
 
 }  // namespace latentedit

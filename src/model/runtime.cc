@@ -48,9 +48,19 @@ std::string select_blas_kernels() {
   return what;
 }
 
+int default_threads() {
+  // As PyTorch does: OMP_NUM_THREADS when it is set to a positive number, else every core.
+  if (const char* v = std::getenv("OMP_NUM_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (end != v && *end == '\0' && n > 0 && n <= 1024) return static_cast<int>(n);
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 int set_threads(int n) {
   select_blas_kernels();
-  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (n <= 0) n = default_threads();
   torch::set_num_threads(n);
   // OpenBLAS reads OPENBLAS_NUM_THREADS only when it is loaded, which has happened by now,
   // so call its setter directly when it is the BLAS in use.
