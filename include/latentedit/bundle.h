@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -134,6 +135,43 @@ std::string default_bundle_dir(const std::string& argv0);
 
 // Writes model.json atomically into `dir`. Throws IoError.
 void write_manifest(const std::string& dir, const nlohmann::json& manifest);
+
+// Every change to a bundle goes through a BundleWriter: model.json is read (or begun from a
+// header), changed, and published together with the files it names at commit() — staged beside
+// the bundle, renamed into place, nothing half-written (README "Outputs").
+class StagedDir;
+class BundleWriter {
+ public:
+  // kNew: a new bundle (replaces a previous output of `command`; someone else's directory needs
+  // force); kAdd: networks are added to the bundle in `dir` (created if new); kExtend: the bundle
+  // in `dir`, which must exist, gains files (directions).
+  enum Mode { kNew, kAdd, kExtend };
+  // `header` (manifest_header) starts the manifest when there is none to read; with kAdd its
+  // attributes must equal the existing bundle's (ModelError otherwise).
+  BundleWriter(const std::string& dir, const std::string& command, bool force, Mode mode, const nlohmann::json& header);
+  ~BundleWriter();  // not committed: the staged files are removed, the bundle is as it was
+  // A course-architecture network as ROLE.safetensors ("generator", "classifier", "auditor");
+  // member k > 0 writes ROLE_k.safetensors and joins the role's ensemble (the role's single
+  // network becoming a member). `training`, unless null, is recorded under "training".
+  void put_weights(const std::string& role, const NamedTensors& weights, const std::string& arch, int64_t hidden,
+                   const nlohmann::json& training = nullptr, int64_t member = 0,
+                   const std::map<std::string, std::string>& file_meta = {});
+  // A network file as it is (TorchScript), listed as `role`.
+  void put_file(const std::string& role, const std::string& bytes, const std::string& file, const std::string& arch, int64_t hidden);
+  // directions.safetensors and its "directions" entry (`record` plus the file name).
+  void put_directions(const Directions& d, const nlohmann::json& record);
+  // Any other top-level key ("z_dim", "description", ...).
+  void set(const std::string& key, const nlohmann::json& value);
+  const nlohmann::json& manifest() const { return manifest_; }
+  // Publishes the files and model.json; with check_loads, the staged bundle must load first.
+  void commit(bool check_loads = false);
+  // "classifier" / "classifier_2": the file stem of a role's member.
+  static std::string member_file(const std::string& role, int64_t member, const std::string& ext);
+
+ private:
+  std::unique_ptr<StagedDir> staged_;
+  nlohmann::json manifest_;
+};
 
 // The common part of a model.json (format, version, name, sizes, range, attributes); the one
 // place a manifest is assembled, with manifest_entry for each network.

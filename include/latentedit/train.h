@@ -14,7 +14,9 @@
 
 #include "latentedit/bundle.h"
 #include "latentedit/dataset.h"
+#include "latentedit/errors.h"
 #include "latentedit/models.h"
+#include "latentedit/train_report.h"
 
 namespace latentedit {
 
@@ -70,6 +72,7 @@ const std::vector<GanLoss>& gan_losses();
 const GanLoss& gan_loss(const std::string& name);
 
 struct GanTrainOptions {
+  std::string recipe = "default";   // "course": the course's values for the settings not given (gan_train_fields)
   int64_t z_dim = 64;
   int64_t g_hidden = 32;
   int64_t d_hidden = 32;
@@ -92,6 +95,13 @@ struct GanTrainOptions {
   double hessian_eps = 0.1;
   int64_t hessian_k = 2;
   int64_t hessian_batch = 16;
+  // R1 gradient penalty on real data (Mescheder et al. 2018), weight gamma = r1 (0 = off), applied
+  // every r1_every discriminator updates with its weight scaled by the interval (lazy
+  // regularisation, Karras et al. 2020). Usually with spectral_norm off.
+  double r1 = 0.0;
+  int64_t r1_every = 16;
+  // From this generator update on, both learning rates fall linearly to 0 at `steps` (0 = constant).
+  int64_t lr_decay_from = 0;
   uint64_t seed = 1;
   std::string checkpoint;
   int64_t checkpoint_every = 500;
@@ -100,7 +110,7 @@ struct GanTrainOptions {
   int64_t bn_calibration_batches = 50;  // batches used to recompute the exported G's BN stats
   // Mode-collapse diagnostics (CollapseProbe) every this many generator updates and at the end
   // (0 = off); `judge` (optional) is a classifier for the attribute frequencies.
-  int64_t diagnose_every = 0;
+  int64_t diagnose_every = 250;
   int64_t diagnose_samples = 256;
   const Network* judge = nullptr;
 };
@@ -147,6 +157,50 @@ class CollapseProbe {
 //                         non-saturating: 1 - D(G(z)); hinge: 1)
 // and, every diagnose_every updates, TrainStats::diagnostics plus `samples`: G(z) for the
 // probe's first 8 latents, (8, 3, 64, 64) in [-1, 1] (the training G, batch statistics).
+
+// The options' JSON form (the `training` record of model.json, a run's log), read from it (unknown
+// keys, wrong types and ranges are added to `errors`, each naming its field), and validation
+// (UsageError naming the field). One table per struct declares every field (train_fields.cc).
+nlohmann::json to_json(const ClassifierTrainOptions& o);
+nlohmann::json to_json(const GanTrainOptions& o);
+ClassifierTrainOptions classifier_train_options_from_json(const nlohmann::json& j, SettingsErrors& errors);
+GanTrainOptions gan_train_options_from_json(const nlohmann::json& j, SettingsErrors& errors);
+void validate(const ClassifierTrainOptions& o);
+void validate(const GanTrainOptions& o);
+
+// ---- a run's directory ---------------------------------------------------------------------
+// train gan's outputs besides the bundle: DIR/training_log.jsonl (a "start"/"resume" event with
+// the settings, then a record per report: losses, D outputs, gradient norms, diagnostics),
+// DIR/training_samples/step_NNNNNN.png (a row of samples per diagnosis), DIR/training_report.png
+// (train_report.h) and DIR/progress.json (step, steps/s, ETA, total wall time over resumed
+// sittings, resumes, images seen, the latest losses and diagnostics).
+inline constexpr const char* kTrainingLog = "training_log.jsonl";
+inline constexpr const char* kTrainingSamples = "training_samples";
+inline constexpr const char* kTrainingReport = "training_report.png";
+inline constexpr const char* kTrainingProgress = "progress.json";
+
+// Diagnostics as the log records them (non-finite figures as null, the worst attribute by name).
+nlohmann::json diagnostics_json(const CollapseDiagnostics& d, const std::vector<std::string>& attributes);
+
+// Writes a run's directory as train_gan reports (use it as, or call it from, the TrainCallback):
+// the first report trims the log and samples to the step it resumed from and appends the event.
+class TrainingRunWriter {
+ public:
+  TrainingRunWriter(std::string dir, nlohmann::json settings, std::vector<std::string> attributes, std::string title);
+  void operator()(const TrainStats& s);
+  void write_report() const;  // DIR/training_report.png from everything logged so far
+  bool has_log() const { return !run_.log.empty(); }
+
+ private:
+  std::string dir_;
+  nlohmann::json settings_, last_diagnostics_;
+  std::vector<std::string> attributes_;
+  std::string title_;
+  bool started_ = false;
+  int resumes_ = 0;
+  double earlier_seconds_ = 0;
+  TrainingRun run_;
+};
 
 // Trains a course generator against `o.discriminator` with `o.loss`; returns the EMA generator
 // (or G itself when ema = 0; eval mode) with BatchNorm statistics recomputed for its weights.

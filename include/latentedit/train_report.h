@@ -27,6 +27,10 @@ cv::Mat training_report(const std::vector<TrainingRun>& runs, const std::string&
 // the last losses and D outputs, and the last diagnostics record (null if none).
 nlohmann::json training_summary(const TrainingRun& run, int64_t early_steps = 200);
 
+// A run's directory as TrainingRunWriter (train.h) writes it: its log and sample rows. Throws
+// InputError when DIR holds no training log.
+TrainingRun read_training_run(const std::string& dir, const std::string& name);
+
 // Parses JSON lines (blank lines skipped); a bad line throws InputError naming `what` and its line.
 std::vector<nlohmann::json> parse_json_lines(const std::string& text, const std::string& what);
 

@@ -26,22 +26,17 @@ int run_convert(const ConvertOptions& o) {
   const Models m = o.common.load_models();
   std::optional<Network> auditor;
   if (!o.auditor.empty()) auditor = load_from_files(o.common.generator, o.auditor).classifier;
-  // Everything goes into a staging directory that is renamed into place once the bundle loads.
-  StagedDir staged(o.out.out, "convert", o.out.force);
-  nlohmann::json j = manifest_header(o.name.empty() ? m.name : o.name, m.z_dim, m.image_size, m.range_lo, m.range_hi, m.attributes);
+  // Everything is staged, and published once the bundle loads.
+  BundleWriter bundle(o.out.out, "convert", o.out.force, BundleWriter::kNew,
+                      manifest_header(o.name.empty() ? m.name : o.name, m.z_dim, m.image_size, m.range_lo, m.range_hi, m.attributes));
   auto put = [&](const Network& net, const std::string& role) {
-    const bool script = net.arch == "torchscript";
-    const std::string file = role + (script ? ".pt" : ".safetensors");
-    if (script) staged.add(file, read_file(net.source, true));
-    else staged.add(file, serialize_safetensors(state_dict(*net.module), {{"format", "pt"}, {"source", fs::path(net.source).filename().string()}}));
-    j[role] = manifest_entry(net.arch, net.hidden_dim, file);
+    if (net.arch == "torchscript") bundle.put_file(role, read_file(net.source, true), role + ".pt", net.arch, net.hidden_dim);
+    else bundle.put_weights(role, state_dict(*net.module), net.arch, net.hidden_dim, nullptr, 0, {{"source", fs::path(net.source).filename().string()}});
   };
   put(m.generator, "generator");
   put(m.classifier, "classifier");
   if (auditor) put(*auditor, "auditor");
-  staged.add("model.json", j.dump(2) + "\n");
-  load_bundle(staged.staging_dir());  // it must load before it is published
-  staged.commit();
+  bundle.commit(/*check_loads=*/true);
   std::printf("wrote bundle %s (generator %s, classifier %s%s)\n", o.out.out.c_str(), m.generator.arch.c_str(),
               m.classifier.arch.c_str(), auditor ? ", auditor" : "");
   return 0;

@@ -26,22 +26,19 @@ int run_directions(const DirectionsCliOptions& o) {
   const std::string dir = o.common.model.empty() ? default_bundle_dir(o.common.argv0) : o.common.model;
   const Models m = load_bundle(dir);
   const Directions d = fit_directions(m, o.d, [&](const std::string& what) { log(o.common.quiet, "directions: " + what); });
-  json manifest = m.manifest;
-  manifest["directions"] = {{"weights", "directions.safetensors"}, {"samples", o.d.samples}, {"seed", o.d.seed},
-                            {"confidence", o.d.confidence}, {"correlation_from", o.d.correlation_from}, {"threads", threads},
-                            {"latent_classifier", o.d.latent_samples == 0 ? json(nullptr)
-                                                  : json{{"samples", o.d.latent_samples}, {"hidden", o.d.latent_hidden},
-                                                         {"depth", o.d.latent_depth}, {"epochs", o.d.latent_epochs},
-                                                         {"members", o.d.latent_members},
-                                                         {"seed", o.d.seed + 1},
-                                                         {"heldout_agreement", d.latent_agreement.mean().item<double>()}}},
-                            {"latent_thumbnail", d.thumbnail.empty() ? json(nullptr)
-                                                 : json{{"size", kThumbnail}, {"epochs", o.d.thumbnail_epochs},
-                                                        {"heldout_r2", d.thumbnail_r2.mean().item<double>()}}}};
-  StagedDir staged(dir, "directions", false, StagedDir::kOwned);  // the bundle it was asked to extend
-  staged.add("directions.safetensors", serialize_safetensors(directions_tensors(d), {{"format", "latentedit-directions"}}));
-  staged.add("model.json", manifest.dump(2) + "\n");
-  staged.commit();
+  const json record = {{"samples", o.d.samples}, {"seed", o.d.seed}, {"confidence", o.d.confidence},
+                       {"correlation_from", o.d.correlation_from}, {"threads", threads},
+                       {"latent_classifier", o.d.latent_samples == 0 ? json(nullptr)
+                                             : json{{"samples", o.d.latent_samples}, {"hidden", o.d.latent_hidden},
+                                                    {"depth", o.d.latent_depth}, {"epochs", o.d.latent_epochs},
+                                                    {"members", o.d.latent_members}, {"seed", o.d.seed + 1},
+                                                    {"heldout_agreement", d.latent_agreement.mean().item<double>()}}},
+                       {"latent_thumbnail", d.thumbnail.empty() ? json(nullptr)
+                                            : json{{"size", kThumbnail}, {"epochs", o.d.thumbnail_epochs},
+                                                   {"heldout_r2", d.thumbnail_r2.mean().item<double>()}}}};
+  BundleWriter bundle(dir, "directions", false, BundleWriter::kExtend, m.manifest);  // the bundle it was asked to extend
+  bundle.put_directions(d, record);
+  bundle.commit();
   json acc = json::object();
   for (size_t c = 0; c < m.attributes.size(); ++c) acc[m.attributes[c]] = d.accuracy[static_cast<int64_t>(c)].item<double>();
   if (o.json_out) {

@@ -30,9 +30,10 @@ std::string check_number(const FieldInfo& f, const json& v) {
   if (integer ? !v.is_number_integer() : !v.is_number())
     return std::string("expected ") + (integer ? "an integer" : "a number") + ", got " + v.type_name() + " " + short_dump(v);
   if (integer) {
-    // Integers beyond int64 are out of every range; say so with the number as written.
-    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-      return v.dump() + " is out of range; use " + f.range_text();
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {  // beyond int64: seeds
+      const double u = static_cast<double>(v.get<uint64_t>());
+      return u < f.lo || u > f.hi ? v.dump() + " is out of range; use " + f.range_text() : "";
+    }
     const int64_t i = v.get<int64_t>();
     if (static_cast<double>(i) < f.lo || static_cast<double>(i) > f.hi) return std::to_string(i) + " is out of range; use " + f.range_text();
     return "";
@@ -67,7 +68,7 @@ std::string FieldInfo::range_text() const {
   const bool lo_inf = std::isinf(lo), hi_inf = std::isinf(hi);
   if (lo_inf && hi_inf) return "";
   if (is_int_kind(kind)) {
-    auto n = [](double x) { return std::to_string(static_cast<long long>(x)); };
+    auto n = [](double x) { return x >= 1.8e19 ? std::string("18446744073709551615") : std::to_string(static_cast<long long>(x)); };
     if (hi_inf) return ">= " + n(lo);
     return n(lo) + ".." + n(hi);
   }

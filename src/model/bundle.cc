@@ -9,6 +9,7 @@
 #include <set>
 
 #include "latentedit/attributes.h"
+#include "latentedit/directions.h"
 #include "latentedit/errors.h"
 #include "model/fused.h"
 #include "io/fsutil.h"
@@ -507,6 +508,77 @@ json make_manifest(const std::string& name, int64_t z_dim, int64_t gen_hidden, c
   j["generator"] = manifest_entry("dcgan-course-generator", gen_hidden, gen_weights);
   j["classifier"] = manifest_entry("dcgan-course-classifier", cls_hidden, cls_weights);
   return j;
+}
+
+}  // namespace latentedit
+
+namespace latentedit {
+
+BundleWriter::BundleWriter(const std::string& dir, const std::string& command, bool force, Mode mode, const json& header)
+    : staged_(std::make_unique<StagedDir>(dir, command, force,
+                                          mode == kNew ? StagedDir::kReplace : mode == kAdd ? StagedDir::kAdd : StagedDir::kOwned)) {
+  const std::string path = (fs::path(dir) / "model.json").string();
+  if (mode != kNew && fs::exists(path)) {
+    manifest_ = parse_json(read_file(path, true), path, ErrorKind::kModel);
+    if (header.contains("attributes") && manifest_.value("attributes", header["attributes"]) != header["attributes"])
+      throw ModelError(path + " lists other attributes than the new network's; write it into another bundle directory");
+  } else {
+    manifest_ = header;
+  }
+}
+
+BundleWriter::~BundleWriter() = default;
+
+std::string BundleWriter::member_file(const std::string& role, int64_t member, const std::string& ext) {
+  return (member > 0 ? role + "_" + std::to_string(member) : role) + ext;
+}
+
+void BundleWriter::put_weights(const std::string& role, const NamedTensors& weights, const std::string& arch, int64_t hidden,
+                               const json& training, int64_t member, const std::map<std::string, std::string>& file_meta) {
+  const std::string file = member_file(role, member, ".safetensors");
+  std::map<std::string, std::string> meta = file_meta;
+  meta.emplace("format", "pt");
+  staged_->add(file, serialize_safetensors(weights, meta));
+  json entry = manifest_entry(arch, hidden, file);
+  // Ensemble members: the entry joins (or replaces the same file in) the role's member list; the
+  // role's single network, if any, becomes a member.
+  json& j = manifest_;
+  const bool was_ensemble = j.contains(role) && j[role].is_object() && j[role].value("arch", "") == "ensemble";
+  if (member > 0 || was_ensemble) {
+    std::vector<json> members;
+    if (was_ensemble && j[role].contains("members") && j[role]["members"].is_array())
+      for (const json& e : j[role]["members"]) members.push_back(e);
+    else if (j.contains(role) && j[role].is_object())
+      members.push_back(j[role]);
+    members.erase(std::remove_if(members.begin(), members.end(), [&](const json& e) { return e.value("weights", "") == file; }),
+                  members.end());
+    members.push_back(entry);
+    std::sort(members.begin(), members.end(), [](const json& a, const json& b) { return a.value("weights", "") < b.value("weights", ""); });
+    if (members.size() > 1) entry = {{"arch", "ensemble"}, {"members", members}};
+  }
+  j[role] = entry;
+  if (!training.is_null()) j["training"][member_file(role, member, "")] = training;
+}
+
+void BundleWriter::put_file(const std::string& role, const std::string& bytes, const std::string& file, const std::string& arch,
+                            int64_t hidden) {
+  staged_->add(file, bytes);
+  manifest_[role] = manifest_entry(arch, hidden, file);
+}
+
+void BundleWriter::put_directions(const Directions& d, const json& record) {
+  staged_->add("directions.safetensors", serialize_safetensors(directions_tensors(d), {{"format", "latentedit-directions"}}));
+  json entry = record;
+  entry["weights"] = "directions.safetensors";
+  manifest_["directions"] = entry;
+}
+
+void BundleWriter::set(const std::string& key, const json& value) { manifest_[key] = value; }
+
+void BundleWriter::commit(bool check_loads) {
+  staged_->add("model.json", manifest_.dump(2) + "\n");
+  if (check_loads) load_bundle(staged_->staging_dir());  // it must load before it is published
+  staged_->commit();
 }
 
 }  // namespace latentedit

@@ -87,7 +87,7 @@ int64_t load_step(torch::serialize::InputArchive& ar) {
 void check_data(const Dataset& d, int64_t batch) {
   if (!d.images.defined() || d.images.size(0) < 1) throw InputError("no training images");
   if (d.images.size(2) != 64 || d.images.size(3) != 64) throw InputError("training images must be 64x64");
-  if (batch < 1) throw UsageError("--batch must be positive");
+  if (batch < 1) throw UsageError("batch must be at least 1");
 }
 
 torch::serialize::InputArchive open_checkpoint(const std::string& path) {
@@ -150,6 +150,7 @@ torch::Tensor pgd_attack(ClassifierImpl& net, const torch::Tensor& x, const torc
 }  // namespace
 
 Classifier train_classifier(const Dataset& data, const ClassifierTrainOptions& o, const TrainCallback& cb) {
+  validate(o);
   check_data(data, o.batch);
   torch::manual_seed(o.seed);
   ClassifierOptions co;
@@ -371,7 +372,7 @@ torch::Tensor hessian_penalty(Generator& g, const torch::Tensor& z, const torch:
 Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCallback& cb) {
   check_data(data, o.batch);
   const GanLoss& loss = gan_loss(o.loss);
-  if (o.d_steps < 1) throw UsageError("--d-steps must be at least 1");
+  validate(o);
   torch::manual_seed(o.seed);
   GeneratorOptions go;
   go.z_dim = o.z_dim;
@@ -413,8 +414,8 @@ Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCa
       opt_g.load(a4);
       opt_d.load(a5);
     } catch (const c10::Error&) {
-      throw ModelError("checkpoint " + o.checkpoint + " is from another network shape or discriminator (--g-hidden, "
-                       "--d-hidden, --discriminator); resume with the same options or delete it to start over");
+      throw ModelError("checkpoint " + o.checkpoint + " is from another network shape or discriminator (g_hidden, "
+                       "d_hidden, discriminator, z_dim); resume with the same settings or delete it to start over");
     }
     torch::Tensor du;
     d_updates = ar.try_read("d_updates", du) ? du.item<int64_t>() : start * o.d_steps;
@@ -429,8 +430,15 @@ Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCa
   const auto t0 = std::chrono::steady_clock::now();
   auto ema_params = ema->parameters(true);
   auto g_params = g->parameters(true);
+  double r1_value = std::numeric_limits<double>::quiet_NaN();  // the last R1 measured
   for (int64_t step = start; step < o.steps; ++step) {
     auto zg = step_generator(o.seed, step, 1);
+    if (o.lr_decay_from > 0 && step >= o.lr_decay_from) {
+      // Linear decay of both learning rates to 0 at the last step (from lr_decay_from on).
+      const double f = 1.0 - static_cast<double>(step - o.lr_decay_from) / static_cast<double>(std::max<int64_t>(1, o.steps - o.lr_decay_from));
+      for (auto& [opt, lr0] : {std::pair<torch::optim::Adam*, double>{&opt_g, o.lr_g}, {&opt_d, o.lr_d}})
+        for (auto& group : opt->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr0 * f);
+    }
     // Discriminator: d_steps updates, each on a fresh data batch and fresh noise.
     double d_loss = 0, d_real = 0, d_fake = 0;
     for (int64_t k = 0; k < o.d_steps; ++k) {
@@ -442,8 +450,18 @@ Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCa
         fake = g->forward(z1);
       }
       opt_d.zero_grad();
-      const torch::Tensor lr = d->forward(real), lf = d->forward(fake);
-      const torch::Tensor loss_d = loss.d(lr, lf);
+      // R1 (Mescheder et al. 2018) on this batch's real images every r1_every updates (lazy, as
+      // StyleGAN2: the weight scaled by the interval): (gamma / 2) E ||grad_x l(x)||^2.
+      const bool r1_now = o.r1 > 0 && d_updates % o.r1_every == 0;
+      const torch::Tensor real_in = r1_now ? real.detach().requires_grad_(true) : real;
+      const torch::Tensor lr = d->forward(real_in), lf = d->forward(fake);
+      torch::Tensor loss_d = loss.d(lr, lf);
+      if (r1_now) {
+        const torch::Tensor gx = torch::autograd::grad({lr.sum()}, {real_in}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+        const torch::Tensor r1 = gx.pow(2).flatten(1).sum(1).mean();
+        r1_value = r1.item<double>();
+        loss_d = loss_d + (0.5 * o.r1 * static_cast<double>(o.r1_every)) * r1;
+      }
       loss_d.backward();
       opt_d.step();
       ++d_updates;
@@ -483,6 +501,7 @@ Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCa
     std::map<std::string, double> record = {{"d_loss", d_loss}, {"g_loss", loss_g.item<double>()}, {"d_real", d_real},
                                             {"d_fake", d_fake}, {"g_grad_norm", std::sqrt(gnorm2)}, {"g_logit_grad", logit_grad}};
     if (o.hessian_penalty > 0) record["hessian"] = hp_value;
+    if (o.r1 > 0 && std::isfinite(r1_value)) record["r1"] = r1_value;
     meter.add(record);
     const bool last = step + 1 == o.steps;
     if (!o.checkpoint.empty() && ((step + 1) % o.checkpoint_every == 0 || last)) {
