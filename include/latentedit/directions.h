@@ -37,6 +37,10 @@ struct DirectionsOptions {
   int thumbnail_epochs = 10;
 };
 
+// The options' JSON form (model.json's "directions" record) and validation, from their one table.
+nlohmann::json to_json(const DirectionsOptions& o);
+void validate(const DirectionsOptions& o);
+
 // Fits the directions of `m` (its generator and editing classifier). Deterministic.
 Directions fit_directions(const Models& m, const DirectionsOptions& o,
                           const std::function<void(const std::string&)>& progress = nullptr);

@@ -48,7 +48,14 @@ struct EvalEntry {
 struct EvalOptions {
   int64_t seeds = 256;             // latents per attribute (seed s draws them as `edit --seed s`)
   uint64_t seed = 0;
-  std::vector<EvalPoint> points;   // the settings under test
+  std::vector<EvalPoint> points;   // the settings under test (add_eval_points fills them)
+  // The sweep add_eval_points makes: empty methods: one point, the edit settings as given; else
+  // per method (gradient, projected, boundary, latent; NAME+eotN: with N EOT views, else none) one
+  // curve over its strengths: steps x step size for the gradient methods, the distance past the
+  // boundary, the latent target logit.
+  std::vector<std::string> methods;
+  std::vector<double> strengths = {0.125, 0.25, 0.5, 1, 2}, boundary_strengths = {0.5, 1, 2, 3, 4},
+                      latent_strengths = {3, 6, 9, 12, 15};
   int64_t heldout = 2000;          // procedural faces for classifier accuracy (0 = skip)
   uint64_t heldout_seed = 99;      // dataset seed of those faces (never used for training)
   int64_t samples = 2000;          // generated vs rendered faces for frequencies and Frechet distance
@@ -73,6 +80,15 @@ struct EvalResult {
 EditSpec course_baseline();
 
 using EvalCallback = std::function<void(int done, int total, const std::string& what)>;
+
+// The options' JSON form and validation (their one table, evaluate.cc); the CLI's flags too.
+nlohmann::json to_json(const EvalOptions& o);
+void validate(const EvalOptions& o);
+
+// Fills o.points from `spec` (targets ignored) and o's sweep, then the course baseline: one point
+// when o.methods is empty (method auto resolved for the bundle `m`), else one curve per method.
+// Throws UsageError for an unknown method or variant.
+void add_eval_points(EvalOptions& o, const Models& m, const EditSpec& spec);
 
 // Runs the evaluation. Needs an auditor in the bundle (ModelError if absent).
 EvalResult evaluate(const Models& m, const EvalOptions& o, const EvalCallback& progress = nullptr);

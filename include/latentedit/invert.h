@@ -54,6 +54,10 @@ struct InvertResult {
   double seconds = 0.0;
 };
 
+// The options' JSON form and validation (UsageError naming the field), from their one table.
+nlohmann::json to_json(const InvertOptions& o);
+void validate(const InvertOptions& o);
+
 // Inverts images (N, 3, H, W) given in the model's range at its size (load_image_for_model).
 // Needs a generator and a course-architecture classifier (for the perceptual term; with a
 // TorchScript classifier, set perceptual = 0). Throws UsageError for bad options.

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "io/fsutil.h"
 #include "latentedit/directions.h"
+#include "edit/option_fields.h"
 
 namespace latentedit::cli {
 namespace {
@@ -15,26 +16,27 @@ using json = nlohmann::json;
 
 struct DirectionsCliOptions {
   CommonOptions common;
-  DirectionsOptions d;
+  FieldFlags flags;  // DirectionsOptions (directions_fields)
   bool json_out = false;
 };
 
 int run_directions(const DirectionsCliOptions& o) {
+  const DirectionsOptions od = from_flags(directions_fields(), o.flags);
   const int threads = o.common.apply_threads();
   if (o.common.model.empty() && !o.common.generator.empty())
     throw UsageError("directions are stored in a bundle: pass --model DIR (convert files with `latentedit convert` first)");
   const std::string dir = o.common.model.empty() ? default_bundle_dir(o.common.argv0) : o.common.model;
   const Models m = load_bundle(dir);
-  const Directions d = fit_directions(m, o.d, [&](const std::string& what) { log(o.common.quiet, "directions: " + what); });
-  const json record = {{"samples", o.d.samples}, {"seed", o.d.seed}, {"confidence", o.d.confidence},
-                       {"correlation_from", o.d.correlation_from}, {"threads", threads},
-                       {"latent_classifier", o.d.latent_samples == 0 ? json(nullptr)
-                                             : json{{"samples", o.d.latent_samples}, {"hidden", o.d.latent_hidden},
-                                                    {"depth", o.d.latent_depth}, {"epochs", o.d.latent_epochs},
-                                                    {"members", o.d.latent_members}, {"seed", o.d.seed + 1},
+  const Directions d = fit_directions(m, od, [&](const std::string& what) { log(o.common.quiet, "directions: " + what); });
+  const json record = {{"samples", od.samples}, {"seed", od.seed}, {"confidence", od.confidence},
+                       {"correlation_from", od.correlation_from}, {"threads", threads},
+                       {"latent_classifier", od.latent_samples == 0 ? json(nullptr)
+                                             : json{{"samples", od.latent_samples}, {"hidden", od.latent_hidden},
+                                                    {"depth", od.latent_depth}, {"epochs", od.latent_epochs},
+                                                    {"members", od.latent_members}, {"seed", od.seed + 1},
                                                     {"heldout_agreement", d.latent_agreement.mean().item<double>()}}},
                        {"latent_thumbnail", d.thumbnail.empty() ? json(nullptr)
-                                            : json{{"size", kThumbnail}, {"epochs", o.d.thumbnail_epochs},
+                                            : json{{"size", kThumbnail}, {"epochs", od.thumbnail_epochs},
                                                    {"heldout_r2", d.thumbnail_r2.mean().item<double>()}}}};
   BundleWriter bundle(dir, "directions", false, BundleWriter::kExtend, m.manifest);  // the bundle it was asked to extend
   bundle.put_directions(d, record);
@@ -64,28 +66,7 @@ void register_directions(CLI::App& root, std::vector<Command>& cmds, const std::
   auto o = std::make_shared<DirectionsCliOptions>();
   o->common.argv0 = argv0;
   CLI::App* app = root.add_subcommand("directions", "Fit the bundle's attribute boundaries in z (for --method boundary), latent classifier (--method latent) and correlations");
-  app->add_option("--samples", o->d.samples, "Latents sampled and labelled by the editing classifier")
-      ->check(CLI::Range(int64_t{100}, int64_t{10000000}));
-  app->add_option("--seed", o->d.seed, "Seed of those latents");
-  app->add_option("--confidence", o->d.confidence, "Use a label only when p >= this or p <= 1 - this")->check(real_range(0.51, 0.999));
-  app->add_option("--correlation-from", o->d.correlation_from,
-                  "Attribute correlation from the classifier's labels of generated samples, or from latentedit's procedural "
-                  "face labels (the training labels of procedural bundles)")
-      ->check(CLI::IsMember({"samples", "procedural"}));
-  app->add_option("--latent-samples", o->d.latent_samples,
-                  "Latents labelled to fit the latent classifier (for --method latent; 0: none, e.g. for a quick refit)")
-      ->check(CLI::Range(int64_t{0}, int64_t{10000000}));
-  app->add_option("--latent-epochs", o->d.latent_epochs, "Epochs of the latent classifier's training")->check(CLI::Range(1, 1000));
-  app->add_option("--latent-hidden", o->d.latent_hidden, "Units per hidden layer of the latent classifier")->check(CLI::Range(1, 4096));
-  app->add_option("--latent-depth", o->d.latent_depth, "Hidden layers of the latent classifier")->check(CLI::Range(1, 8));
-  app->add_option("--latent-members", o->d.latent_members,
-                  "MLPs in the latent classifier's ensemble (trained on the same latents from different initialisations; "
-                  "the latent method follows their mean, which is harder to game than one MLP)")
-      ->check(CLI::Range(1, 16));
-  app->add_option("--thumbnail-epochs", o->d.thumbnail_epochs,
-                  "Epochs of the latent thumbnail model (z -> the face's 4x4 colour thumbnail, same shape as the latent "
-                  "classifier; the latent method holds it so backgrounds and clothes stay; 0: none)")
-      ->check(CLI::Range(0, 1000));
+  add_flags(app, o->flags, directions_fields());
   app->add_flag("--json", o->json_out, "Print the boundary accuracies as JSON");
   o->common.add_to(app);
   cmds.push_back({app, [o] { return run_directions(*o); }});

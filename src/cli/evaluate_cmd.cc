@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "common.h"
+#include "edit/option_fields.h"
 #include "io/fsutil.h"
 #include "latentedit/attributes.h"
 #include "latentedit/evaluate.h"
@@ -19,10 +20,8 @@ using json = nlohmann::json;
 struct EvalCliOptions {
   CommonOptions common;
   EditFlags flags;
-  int64_t seeds = 256, heldout = 2000, samples = 2000;
-  uint64_t seed = 0;
-  std::vector<std::string> attributes, methods;
-  std::vector<double> strengths, boundary_strengths = {0.5, 1, 2, 3, 4}, latent_strengths = {3, 6, 9, 12, 15};
+  FieldFlags eval_flags;  // EvalOptions (eval_fields)
+  std::vector<std::string> attributes;
   std::string out, plot;
   bool force = false;
   bool json_out = false;
@@ -82,12 +81,8 @@ int run_evaluate(const EvalCliOptions& o) {
   const int threads = o.common.apply_threads();
   for (const auto& f : {o.out, o.plot})
     if (!f.empty()) claim_output_file(f, o.force);  // before minutes of work
+  EvalOptions e = from_flags(eval_fields(), o.eval_flags);
   const Models m = o.common.load_models();
-  EvalOptions e;
-  e.seeds = o.seeds;
-  e.seed = o.seed;
-  e.heldout = o.heldout;
-  e.samples = o.samples;
   json sj = o.flags.to_json();
   // A placeholder target so the settings validate (evaluate sets its own per entry): one that is
   // not a --condition.
@@ -100,46 +95,11 @@ int run_evaluate(const EvalCliOptions& o) {
       break;
     }
   const EditSpec spec = settings_from_flags(sj, m.attributes).spec;
-  auto strength_of = [](const EditSpec& s) { return one_shot(s.method) ? s.strength_value(s.method) : s.steps * s.step_size; };
-  if (o.methods.empty()) {
-    const Method used = method_used(m, spec.method);  // what auto means for this bundle
-    EditSpec shown = spec;
-    shown.method = used;
-    e.points.push_back({to_string(used), "default (" + to_string(used) + ")", strength_of(shown), spec});
-  } else {
-    // One curve per method: the flags' settings with the method's strength swept. Gradient
-    // methods: strength = steps x step_size (steps fixed by --steps); boundary: the distance;
-    // latent: the target logit.
-    for (const auto& name : o.methods) {
-      // NAME or NAME+eotN: the method without EOT, or with N extra EOT views.
-      EditSpec p = spec;
-      const auto plus = name.find('+');
-      p.method = parse_method(name.substr(0, plus));
-      if (p.method == Method::kAuto)
-        throw UsageError("--methods: auto is the default, not a curve; sweep latent and projected (or give no --methods)");
-      p.eot = 0;
-      if (plus != std::string::npos) {
-        const std::string mod = name.substr(plus + 1);
-        int n = -1;
-        char extra = 0;
-        if (std::sscanf(mod.c_str(), "eot%d%c", &n, &extra) != 1 || n < 0 || n > 64)
-          throw UsageError("--methods: bad variant '" + name + "'; write METHOD or METHOD+eotN, e.g. projected+eot2");
-        p.eot = n;
-      }
-      std::vector<double> ss = p.method == Method::kBoundary ? o.boundary_strengths
-                               : p.method == Method::kLatent ? o.latent_strengths
-                                                              : o.strengths;
-      if (ss.empty()) ss = {0.125, 0.25, 0.5, 1, 2};
-      for (double st : ss) {
-        if (one_shot(p.method)) p.strength = st;
-        else p.step_size = st / p.steps;
-        char label[64];
-        std::snprintf(label, sizeof label, "%s %g", name.c_str(), st);
-        e.points.push_back({name, label, st, p});
-      }
-    }
+  try {
+    add_eval_points(e, m, spec);
+  } catch (const UsageError& err) {
+    throw UsageError(std::string("--") + err.what());  // "methods: ..." is the flag --methods
   }
-  e.points.push_back({"course", "course C1W4", 10 * 0.1 / 8, course_baseline()});
   if (m.directions) e.correlation = m.directions->correlation;
   for (const auto& a : o.attributes) e.attributes.push_back(find_attribute(m.attributes, a));
   ProgressBar bar("evaluate", e.attributes.empty() ? static_cast<int64_t>(m.attributes.size()) : static_cast<int64_t>(e.attributes.size()),
@@ -147,7 +107,7 @@ int run_evaluate(const EvalCliOptions& o) {
   const EvalResult r = evaluate(m, e, [&](int done, int, const std::string& what) { bar.update(done, what); });
   bar.finish();
   json rep = r.to_json(m);
-  rep["settings"] = {{"seeds", o.seeds}, {"seed", o.seed}, {"threads", threads}, {"precision", to_string(m.precision)},
+  rep["settings"] = {{"seeds", e.seeds}, {"seed", e.seed}, {"threads", threads}, {"precision", to_string(m.precision)},
                      {"course_note", "course C1W4: 10 steps of 0.1 on the mean over 8 latents = per-latent step 0.0125"}};
   if (!o.out.empty()) write_file_atomic(o.out, rep.dump(1) + "\n");
   if (!o.plot.empty()) write_file_atomic(o.plot, encode_png(pareto_plot(r, "latentedit evaluate: " + m.name)));
@@ -162,23 +122,8 @@ void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::st
   o->common.argv0 = argv0;
   CLI::App* app = root.add_subcommand("evaluate", "Measure edit quality with the bundle's auditor (vs the course settings)");
   o->flags.add_to(app, {"add", "remove", "keep", "show_steps", "scale"});
-  app->add_option("--seeds", o->seeds, "Latents per attribute")->check(CLI::Range(int64_t{1}, int64_t{100000}));
-  app->add_option("--seed", o->seed, "Seed of those latents");
-  app->add_option("--heldout", o->heldout, "Held-out procedural faces for classifier accuracy (0 = skip)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
-  app->add_option("--samples", o->samples, "Generated and rendered faces for frequencies / Frechet distance (0 = skip)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
+  add_flags(app, o->eval_flags, eval_fields());
   app->add_option("--attributes", o->attributes, "Only these attributes (default: all)")->delimiter(',');
-  app->add_option("--methods", o->methods, "Sweep these methods (gradient, projected, boundary, latent: without EOT; NAME+eotN: "
-                  "with N EOT views), one curve each, other settings from the flags; default: only the flags' setting")
-      ->delimiter(',');
-  app->add_option("--strengths", o->strengths, "Strengths swept for gradient/projected: steps x step size "
-                  "(default 0.125,0.25,0.5,1,2)")
-      ->delimiter(',')->check(positive());
-  app->add_option("--boundary-strengths", o->boundary_strengths, "Strengths swept for boundary: distance in z past the boundary")
-      ->delimiter(',')->check(real_range(0.001, 100.0));
-  app->add_option("--latent-strengths", o->latent_strengths, "Strengths swept for latent: the target logit reached")
-      ->delimiter(',')->check(real_range(0.001, 100.0));
   app->add_option("--out", o->out, "Also write the JSON report to this file");
   app->add_option("--plot", o->plot, "Also draw success vs drift, one line per method, to this PNG");
   app->add_flag("--json", o->json_out, "Print the JSON report instead of the table");

@@ -42,4 +42,20 @@ class FieldFlags {
   std::map<std::string, bool> bools_;
 };
 
+// The struct `s` with every given flag of `t` read into it (FieldFlags::add must have added the
+// table's fields); throws UsageError naming the first bad flag.
+template <class S>
+S from_flags(const FieldTable<S>& t, const FieldFlags& flags, S s = {}) {
+  SettingsErrors e = flag_errors();
+  read_fields(t, flags.to_json(), s, e);
+  e.throw_first();
+  return s;
+}
+
+// Adds the flags of every field of `t`, defaults from a default S.
+template <class S>
+void add_flags(CLI::App* app, FieldFlags& flags, const FieldTable<S>& t, const S& defaults = {}, const std::set<std::string>& skip = {}) {
+  flags.add(app, field_infos(t), write_fields(t, defaults), skip);
+}
+
 }  // namespace latentedit::cli

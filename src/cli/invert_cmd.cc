@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "common.h"
+#include "edit/option_fields.h"
 #include "io/fsutil.h"
 #include "latentedit/image.h"
 #include "latentedit/invert.h"
@@ -17,7 +18,7 @@ using json = nlohmann::json;
 struct InvertCmdOptions {
   CommonOptions common;
   std::vector<std::string> images;
-  InvertOptions inv;
+  FieldFlags flags;  // InvertOptions (invert_fields)
   OutOptions out;
   bool json_out = false;
 };
@@ -30,6 +31,12 @@ json agreement(const std::vector<std::string>& attrs, const torch::Tensor& pt, c
 }
 
 int run_invert(const InvertCmdOptions& o) {
+  InvertOptions io = from_flags(invert_fields(), o.flags);
+  try {
+    validate(io);
+  } catch (const UsageError& e) {
+    throw UsageError(std::string("--") + e.what());  // "candidates: ..." is --candidates
+  }
   const int threads = o.common.apply_threads();
   if (static_cast<int64_t>(o.images.size()) * (64 * 2 + 8) > 32768)
     throw UsageError(std::to_string(o.images.size()) + " images would make a grid taller than 32768 px; invert at most 240 per call");
@@ -38,7 +45,6 @@ int run_invert(const InvertCmdOptions& o) {
   std::vector<torch::Tensor> xs;
   for (const auto& p : o.images) xs.push_back(load_image_for_model(p, static_cast<int>(m.image_size), m.range_lo, m.range_hi));
   const torch::Tensor x = torch::stack(xs);
-  InvertOptions io = o.inv;
   if (!m.classifier.features && io.perceptual > 0) {
     log(o.common.quiet, "the classifier has no feature layer (not the course architecture): pixel loss only");
     io.perceptual = 0;
@@ -131,21 +137,7 @@ void register_invert(CLI::App& root, std::vector<Command>& cmds, const std::stri
   CLI::App* app = root.add_subcommand("invert", "Find latents whose generated faces match given images (then edit them with edit --latents)");
   app->add_option("images", o->images, "Image files (preprocessed as `score` does: shorter side to the model's size, centre crop)")
       ->required();
-  app->add_option("--steps", o->inv.steps, "Adam steps per restart")->check(CLI::Range(1, 100000));
-  app->add_option("--restarts", o->inv.restarts, "Optimisations per image from its best distinct candidates; the best is kept")
-      ->check(CLI::Range(1, 64));
-  app->add_option("--candidates", o->inv.candidates, "Random latents scored to choose the starting points")->check(CLI::Range(1, 1 << 16));
-  app->add_option("--lr", o->inv.lr, "Adam's peak learning rate (linear warm-up, cosine ramp-down over the last 25%)")->check(positive());
-  app->add_option("--noise", o->inv.noise, "Initial latent noise std, decaying to 0 at 75% of the steps")->check(non_negative());
-  app->add_option("--perceptual", o->inv.perceptual, "Weight of the editing classifier's feature distance")->check(non_negative());
-  app->add_option("--prior", o->inv.prior, "Weight of (||z|| - sqrt(z_dim))^2")->check(non_negative());
-  app->add_option("--seed", o->inv.seed, "Seed of the candidates and the noise");
-  app->add_option_function<std::string>(
-         "--init", [o](const std::string& v) { o->inv.search = v == "search"; },
-         "Starting points: search (each image's best of --candidates random latents) or random (a random latent per restart)")
-      ->check(CLI::IsMember({"search", "random"}))
-      ->default_str("search");
-  app->add_option("--batch", o->inv.batch, "Images optimised together (memory; keep it fixed to reproduce results)")->check(CLI::Range(1, 4096));
+  add_flags(app, o->flags, invert_fields());
   o->out.add_to(app, "Output directory: latents.json, grid.png, reconstruction_NNN.png");
   app->add_flag("--json", o->json_out, "Print the summary as JSON on stdout");
   o->common.add_to(app);

@@ -21,11 +21,12 @@ extern "C" void on_stop_signal(int) {
 struct ServeCmdOptions {
   CommonOptions common;
   serve::ServerOptions server;
+  FieldFlags flags;  // ServerOptions (server_fields)
   bool allow_remote = false;
-  double max_body_mb = 8;
 };
 
 int run_serve(ServeCmdOptions& o) {
+  o.server = from_flags(serve::server_fields(), o.flags);
   if (!serve::is_loopback(o.server.host) && !o.allow_remote)
     throw UsageError("--host " + o.server.host + " is reachable from other machines and the server has no authentication; "
                      "add --allow-remote if that is what you want, or use 127.0.0.1");
@@ -38,7 +39,6 @@ int run_serve(ServeCmdOptions& o) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   o.server.threads = o.common.apply_threads();
-  o.server.max_body = static_cast<std::size_t>(o.max_body_mb * 1024 * 1024);
   const bool quiet = o.common.quiet;
   serve::Server server(o.server, [quiet](const std::string& line) { log(quiet, line); });
   const int port = server.bind();
@@ -78,16 +78,8 @@ void register_serve(CLI::App& root, std::vector<Command>& cmds, const std::strin
   o->common.threads = 1;
   CLI::App* app = root.add_subcommand(
       "serve", "Serve the model over HTTP: a JSON API (/health, /attributes, /sample, /score, /edit) and a web page at /");
-  app->add_option("--host", o->server.host, "Address to listen on (loopback by default; others need --allow-remote)");
-  app->add_option("--port", o->server.port, "Port (0: any free port; the address is printed on stdout)")->check(CLI::Range(0, 65535));
+  add_flags(app, o->flags, serve::server_fields());
   app->add_flag("--allow-remote", o->allow_remote, "Allow a --host reachable from other machines (there is no authentication)");
-  app->add_option("--connections", o->server.connections, "HTTP connections served at once")->check(CLI::Range(1, 256));
-  app->add_option("--max-queue", o->server.max_queue, "Model requests queued or running; one more is answered 429")
-      ->check(CLI::Range(1, 10000));
-  app->add_option("--max-count", o->server.max_count, "Latents or images per request")->check(CLI::Range(1, 1024));
-  app->add_option("--max-steps", o->server.max_steps, "Edit steps per request")->check(CLI::Range(1, 100000));
-  app->add_option("--timeout", o->server.timeout_s, "Seconds a request may take, queueing included (then 503)")->check(positive());
-  app->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB (then 413)")->check(real_range(0.001, 1024));
   o->common.add_to(app);
   o->common.add_precision(app);
   cmds.push_back({app, [o] { return run_serve(*o); }});

@@ -1,4 +1,5 @@
 #include "latentedit/directions.h"
+#include "edit/option_fields.h"
 
 #include <cmath>
 
@@ -146,14 +147,50 @@ torch::Tensor latent_thumbnail(const Directions& d, const torch::Tensor& z) {
   return run_mlp(d.thumbnail, z);
 }
 
+FieldTable<DirectionsOptions> directions_fields() {
+  using T = DirectionsOptions;
+  using K = FieldKind;
+  FieldTable<T> t;
+  t.push_back(bound<T>({"samples", K::kInt, "Latents sampled and labelled by the editing classifier", 100, 1e7}, [](T& o) -> int64_t& { return o.samples; }));
+  t.push_back(bound<T>({"seed", K::kInt, "Seed of those latents", 0, 1.8446744073709552e19}, [](T& o) -> uint64_t& { return o.seed; }));
+  t.push_back(bound<T>({"confidence", K::kReal, "Use a label only when p >= this or p <= 1 - this", 0.5, 1, true, true},
+                       [](T& o) -> double& { return o.confidence; }));
+  {
+    FieldInfo f{"l2", K::kReal, "Ridge weight on the boundary weights", 0, 1e3};
+    f.flag = false;
+    t.push_back(bound<T>(f, [](T& o) -> double& { return o.l2; }));
+    f = {"iterations", K::kInt, "L-BFGS iterations of the boundary fit", 1, 1e5};
+    f.flag = false;
+    t.push_back(bound<T>(f, [](T& o) -> int& { return o.iterations; }));
+  }
+  {
+    FieldInfo f{"correlation_from", K::kChoice,
+                "samples: the classifier's labels of the generator's samples (any bundle); procedural: the procedural faces' labels "
+                "(bundles trained on them; the 40 CelebA attributes)"};
+    f.choices = {"samples", "procedural"};
+    t.push_back(bound<T>(f, [](T& o) -> std::string& { return o.correlation_from; }));
+  }
+  {
+    FieldInfo f{"latent_samples", K::kInt,
+                "Generated faces the latent classifier (method latent) and the latent thumbnail model are fitted on (0: none)", 0, 1e7};
+    f.rule = [](const nlohmann::json& v) { return v.get<int64_t>() != 0 && v.get<int64_t>() < 100 ? "must be 0 (none) or at least 100" : ""; };
+    t.push_back(bound<T>(f, [](T& o) -> int64_t& { return o.latent_samples; }));
+  }
+  t.push_back(bound<T>({"latent_epochs", K::kInt, "Epochs of the latent classifier's training", 1, 1000}, [](T& o) -> int& { return o.latent_epochs; }));
+  t.push_back(bound<T>({"latent_hidden", K::kInt, "Units per hidden layer of the latent classifier", 1, 4096}, [](T& o) -> int& { return o.latent_hidden; }));
+  t.push_back(bound<T>({"latent_depth", K::kInt, "Hidden layers of the latent classifier", 1, 8}, [](T& o) -> int& { return o.latent_depth; }));
+  t.push_back(bound<T>({"latent_members", K::kInt, "MLPs in the latent classifier's ensemble (their logits averaged)", 1, 16},
+                       [](T& o) -> int& { return o.latent_members; }));
+  t.push_back(bound<T>({"thumbnail_epochs", K::kInt, "Epochs of the latent thumbnail model (0: none)", 0, 1000},
+                       [](T& o) -> int& { return o.thumbnail_epochs; }));
+  return t;
+}
+
+nlohmann::json to_json(const DirectionsOptions& o) { return write_fields(directions_fields(), o); }
+void validate(const DirectionsOptions& o) { validate_fields(directions_fields(), o); }
+
 Directions fit_directions(const Models& m, const DirectionsOptions& o, const std::function<void(const std::string&)>& progress) {
-  if (o.samples < 100) throw UsageError("samples must be at least 100 (got " + std::to_string(o.samples) + ")");
-  if (!(o.confidence > 0.5 && o.confidence < 1.0)) throw UsageError("confidence must be in (0.5, 1)");
-  if (o.latent_samples != 0 && o.latent_samples < 100)
-    throw UsageError("latent samples (--latent-samples) must be 0 (none) or at least 100 (got " + std::to_string(o.latent_samples) + ")");
-  if (o.latent_hidden < 1 || o.latent_hidden > 4096 || o.latent_depth < 1 || o.latent_depth > 8 || o.latent_epochs < 1 ||
-      o.latent_members < 1 || o.latent_members > 16 || o.thumbnail_epochs < 0)
-    throw UsageError("latent classifier: hidden must be in 1..4096, depth in 1..8, members in 1..16, epochs at least 1 (thumbnail epochs at least 0)");
+  validate(o);
   const int64_t C = static_cast<int64_t>(m.attributes.size()), N = o.samples, d = m.z_dim;
   if (progress) progress("sampling " + std::to_string(N) + " latents");
   const torch::Tensor z = sample_latents(o.seed, N, d);

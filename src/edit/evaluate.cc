@@ -1,4 +1,5 @@
 #include "latentedit/evaluate.h"
+#include "edit/option_fields.h"
 
 #include <algorithm>
 #include <chrono>
@@ -21,6 +22,80 @@ EditSpec course_baseline() {
   EditSpec s = course_spec();
   s.step_size = 0.1 / 8.0;  // course: gradient of the mean over 8 latents
   return s;
+}
+
+FieldTable<EvalOptions> eval_fields() {
+  using T = EvalOptions;
+  using K = FieldKind;
+  FieldTable<T> t;
+  t.push_back(bound<T>({"seeds", K::kInt, "Latents per attribute", 1, 100000}, [](T& o) -> int64_t& { return o.seeds; }));
+  t.push_back(bound<T>({"seed", K::kInt, "Seed of those latents", 0, 1.8446744073709552e19}, [](T& o) -> uint64_t& { return o.seed; }));
+  t.push_back(bound<T>({"heldout", K::kInt, "Held-out procedural faces for classifier accuracy (0 = skip)", 0, 1000000},
+                       [](T& o) -> int64_t& { return o.heldout; }));
+  t.push_back(bound<T>({"samples", K::kInt, "Generated and rendered faces for frequencies / Frechet distance (0 = skip)", 0, 1000000},
+                       [](T& o) -> int64_t& { return o.samples; }));
+  {
+    FieldInfo f{"methods", K::kNames,
+                "Sweep these methods (gradient, projected, boundary, latent: without EOT; NAME+eotN: with N EOT views), one curve each, "
+                "other settings from the edit settings; default: only the edit settings' own point"};
+    t.push_back({f, [](const T& o) { return nlohmann::json(o.methods); }, [](T& o, const nlohmann::json& v) {
+                   o.methods = v.is_string() ? std::vector<std::string>{v.get<std::string>()} : v.get<std::vector<std::string>>();
+                 }});
+  }
+  auto strengths = [&](const char* name, const char* help, double lo, double hi, std::vector<double> T::*member) {
+    FieldInfo f{name, K::kRealList, help, lo, hi, true};
+    f.max_items = 64;
+    t.push_back(bound<T>(f, [member](T& o) -> std::vector<double>& { return o.*member; }));
+  };
+  strengths("strengths", "Strengths swept for gradient/projected: steps x step size", 0, 1000, &T::strengths);
+  strengths("boundary_strengths", "Strengths swept for boundary: distance in z past the boundary", 0, 100, &T::boundary_strengths);
+  strengths("latent_strengths", "Strengths swept for latent: the target logit reached", 0, 100, &T::latent_strengths);
+  return t;
+}
+
+nlohmann::json to_json(const EvalOptions& o) { return write_fields(eval_fields(), o); }
+void validate(const EvalOptions& o) { validate_fields(eval_fields(), o); }
+
+void add_eval_points(EvalOptions& e, const Models& m, const EditSpec& spec) {
+  validate(e);
+  auto strength_of = [](const EditSpec& s) { return one_shot(s.method) ? s.strength_value(s.method) : s.steps * s.step_size; };
+  if (e.methods.empty()) {
+    const Method used = method_used(m, spec.method);  // what auto means for this bundle
+    EditSpec shown = spec;
+    shown.method = used;
+    e.points.push_back({to_string(used), "default (" + to_string(used) + ")", strength_of(shown), spec});
+  }
+  for (const auto& name : e.methods) {
+    // NAME or NAME+eotN: the method without EOT, or with N extra EOT views.
+    EditSpec p = spec;
+    const auto plus = name.find('+');
+    try {
+      p.method = parse_method(name.substr(0, plus));
+    } catch (const UsageError&) {
+      throw UsageError("methods: unknown method '" + name.substr(0, plus) + "'; use gradient, projected, boundary or latent (+eotN)");
+    }
+    if (p.method == Method::kAuto) throw UsageError("methods: auto is the default, not a curve; sweep latent and projected (or give no methods)");
+    p.eot = 0;
+    if (plus != std::string::npos) {
+      const std::string mod = name.substr(plus + 1);
+      int n = -1;
+      char extra = 0;
+      if (std::sscanf(mod.c_str(), "eot%d%c", &n, &extra) != 1 || n < 0 || n > 64)
+        throw UsageError("methods: bad variant '" + name + "'; write METHOD or METHOD+eotN, e.g. projected+eot2");
+      p.eot = n;
+    }
+    const std::vector<double>& ss = p.method == Method::kBoundary ? e.boundary_strengths
+                                    : p.method == Method::kLatent ? e.latent_strengths
+                                                                   : e.strengths;
+    for (double st : ss) {
+      if (one_shot(p.method)) p.strength = st;
+      else p.step_size = st / p.steps;
+      char label[64];
+      std::snprintf(label, sizeof label, "%s %g", name.c_str(), st);
+      e.points.push_back({name, label, st, p});
+    }
+  }
+  e.points.push_back({"course", "course C1W4", 10 * 0.1 / 8, course_baseline()});
 }
 
 double frechet_distance(const torch::Tensor& a0, const torch::Tensor& b0) {

@@ -1,4 +1,5 @@
 #include "latentedit/invert.h"
+#include "edit/option_fields.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -44,15 +45,47 @@ std::vector<double> psnr(const torch::Tensor& a, const torch::Tensor& b, double 
   return std::vector<double>(db.data_ptr<float>(), db.data_ptr<float>() + db.numel());
 }
 
+FieldTable<InvertOptions> invert_fields() {
+  using T = InvertOptions;
+  using K = FieldKind;
+  FieldTable<T> t;
+  t.push_back(bound<T>({"steps", K::kInt, "Adam steps per restart", 1, 100000}, [](T& o) -> int& { return o.steps; }));
+  t.push_back(bound<T>({"restarts", K::kInt, "Optimisations per image from its best distinct candidates; the best is kept", 1, 64},
+                       [](T& o) -> int& { return o.restarts; }));
+  t.push_back(bound<T>({"candidates", K::kInt, "Random latents scored to choose the starting points (at least `restarts`)", 1, 65536},
+                       [](T& o) -> int& { return o.candidates; }));
+  {
+    FieldInfo f{"init", K::kChoice,
+                "Starting points: search (each image's best of `candidates` random latents) or random (a random latent per restart)"};
+    f.choices = {"search", "random"};
+    t.push_back({f, [](const T& o) { return nlohmann::json(o.search ? "search" : "random"); },
+                 [](T& o, const nlohmann::json& v) { o.search = v == "search"; }});
+  }
+  t.push_back(bound<T>({"lr", K::kReal, "Adam's peak learning rate (linear warm-up, cosine ramp-down over the last 25%)", 0, 100, true},
+                       [](T& o) -> double& { return o.lr; }));
+  t.push_back(bound<T>({"warmup", K::kReal, "Fraction of the steps of linear learning-rate warm-up", 0, 1, false, true},
+                       [](T& o) -> double& { return o.warmup; }));
+  t.push_back(bound<T>({"noise", K::kReal, "Initial latent noise std, decaying to 0 at 75% of the steps", 0, 100}, [](T& o) -> double& { return o.noise; }));
+  t.push_back(bound<T>({"pixel", K::kReal, "Weight of the pixel distance", 0, 1e3}, [](T& o) -> double& { return o.pixel; }));
+  t.push_back(bound<T>({"perceptual", K::kReal, "Weight of the editing classifier's feature distance", 0, 1e3}, [](T& o) -> double& { return o.perceptual; }));
+  t.push_back(bound<T>({"prior", K::kReal, "Weight of (||z|| - sqrt(z_dim))^2", 0, 1e3}, [](T& o) -> double& { return o.prior; }));
+  t.push_back(bound<T>({"seed", K::kInt, "Seed of the candidates and the noise", 0, 1.8446744073709552e19}, [](T& o) -> uint64_t& { return o.seed; }));
+  t.push_back(bound<T>({"batch", K::kInt, "Images optimised together (memory; keep it fixed to reproduce results)", 1, 4096},
+                       [](T& o) -> int64_t& { return o.batch; }));
+  return t;
+}
+
+nlohmann::json to_json(const InvertOptions& o) { return write_fields(invert_fields(), o); }
+
+void validate(const InvertOptions& o) {
+  validate_fields(invert_fields(), o);
+  if (o.candidates < o.restarts) throw UsageError("candidates: must be at least restarts (" + std::to_string(o.restarts) + ")");
+  if (o.pixel == 0 && o.perceptual == 0) throw UsageError("pixel and perceptual are both 0: nothing to match");
+}
+
 InvertResult invert(const Models& m, const torch::Tensor& images, const InvertOptions& o,
                     const std::function<void(const InvertProgress&)>& progress) {
-  if (o.steps < 1 || o.steps > 100000) throw UsageError("steps must be 1..100000");
-  if (o.restarts < 1 || o.restarts > 64) throw UsageError("restarts must be 1..64");
-  if (o.candidates < o.restarts) throw UsageError("candidates must be at least restarts");
-  if (!(o.lr > 0) || !std::isfinite(o.lr)) throw UsageError("lr must be > 0");
-  if (!(o.noise >= 0) || !(o.pixel >= 0) || !(o.perceptual >= 0) || !(o.prior >= 0) || !(o.warmup >= 0 && o.warmup < 1))
-    throw UsageError("noise, pixel, perceptual and prior must be >= 0 and warmup in [0, 1)");
-  if (o.pixel == 0 && o.perceptual == 0) throw UsageError("pixel and perceptual are both 0: nothing to match");
+  validate(o);
   if (o.perceptual > 0 && !m.classifier.features)
     throw UsageError("the perceptual term needs a course-architecture classifier (this one has no feature layer); set perceptual 0");
   if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != m.image_size || images.size(3) != m.image_size)

@@ -308,9 +308,36 @@ Server::Server(ServerOptions o, LogFn log) : impl_(std::make_unique<Impl>()) {
 
 Server::~Server() { stop(); }
 
+FieldTable<ServerOptions> server_fields() {
+  using T = ServerOptions;
+  using K = FieldKind;
+  FieldTable<T> t;
+  t.push_back(bound<T>({"host", K::kText, "Address to listen on (loopback by default; others need `allow_remote`)"},
+                       [](T& o) -> std::string& { return o.host; }));
+  t.push_back(bound<T>({"port", K::kInt, "Port (0: any free port; the address is printed on stdout)", 0, 65535}, [](T& o) -> int& { return o.port; }));
+  t.push_back(bound<T>({"connections", K::kInt, "HTTP connections served at once", 1, 256}, [](T& o) -> int& { return o.connections; }));
+  t.push_back(bound<T>({"max_queue", K::kInt, "Model requests queued or running; one more is answered 429", 1, 10000},
+                       [](T& o) -> int& { return o.max_queue; }));
+  t.push_back(bound<T>({"max_count", K::kInt, "Latents or images per request", 1, 1024}, [](T& o) -> int& { return o.max_count; }));
+  t.push_back(bound<T>({"max_steps", K::kInt, "Edit steps per request", 1, 100000}, [](T& o) -> int& { return o.max_steps; }));
+  t.push_back(bound<T>({"timeout", K::kReal, "Seconds a request may take, queueing included (then 503)", 0, 86400, true},
+                       [](T& o) -> double& { return o.timeout_s; }));
+  {
+    FieldInfo f{"max_body_mb", K::kReal, "Largest request body in MiB (then 413)", 0.001, 1024};
+    t.push_back({f, [](const T& o) { return nlohmann::json(static_cast<double>(o.max_body) / (1024.0 * 1024.0)); },
+                 [](T& o, const nlohmann::json& v) { o.max_body = static_cast<std::size_t>(v.get<double>() * 1024 * 1024); }});
+  }
+  return t;
+}
+
+void validate(const ServerOptions& o) {
+  validate_fields(server_fields(), o);
+  if (o.host.empty()) throw UsageError("host: empty; give an address such as 127.0.0.1");
+}
+
 int Server::bind() {
   auto& o = impl_->o;
-  if (o.host.empty()) throw UsageError("--host: empty; give an address such as 127.0.0.1");
+  validate(o);
   int port = o.port;
   if (port == 0) {
     port = impl_->http.bind_to_any_port(o.host);

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "io/fields.h"
 #include "latentedit/bundle.h"
 
 namespace latentedit::serve {
@@ -35,6 +36,12 @@ struct ServerOptions {
   double timeout_s = 60.0;            // per request, waiting in the queue included; then 503
   std::size_t max_body = 8u << 20;    // request body bytes; more gets 413
 };
+
+// The options' table (io/fields.h): `serve`'s flags and validation. max_body is given in MiB
+// ("max_body_mb"); threads is the common --threads.
+FieldTable<ServerOptions> server_fields();
+// Throws UsageError naming the field.
+void validate(const ServerOptions& o);
 
 // One line per request (method, path, status, ms), for the front end to print.
 using LogFn = std::function<void(const std::string&)>;
