@@ -3,7 +3,9 @@
 
 #include "latentedit/attributes.h"
 #include "latentedit/errors.h"
+#include "latentedit/batch.h"
 #include "latentedit/spec.h"
+#include "test_util.h"
 
 using namespace latentedit;
 using json = nlohmann::json;
@@ -147,4 +149,16 @@ TEST(Spec, ValidateNamesFields) {
   s.record_steps.clear();
   s.ladder = {0.5, 0.5};
   EXPECT_THROW(validate(s, 40), UsageError);
+}
+
+// docs/batch.schema.json is generated from the settings' one table: regenerate it with
+// `latentedit batch --schema > docs/batch.schema.json` when a setting changes.
+TEST(Spec, CommittedBatchSchemaIsTheGeneratedOne) {
+  const json committed = test::read_json(std::string(LATENTEDIT_TEST_FIXTURES) + "/../../docs/batch.schema.json");
+  EXPECT_EQ(committed, batch_schema()) << "docs/batch.schema.json is stale: latentedit batch --schema > docs/batch.schema.json";
+  // Every edit setting is in it, with the default the code uses.
+  const json& props = committed["$defs"]["settings"]["properties"];
+  for (const auto& f : EditSettings::fields()) EXPECT_TRUE(props.contains(f)) << f;
+  EXPECT_EQ(props["steps"]["default"], EditSpec{}.steps);
+  EXPECT_EQ(props["latent_accept_prob"]["default"], EditSpec{}.latent_accept_prob);
 }

@@ -76,6 +76,10 @@ struct BatchPlan {
 // Parses a job file; a syntax error is an InputError with line and column.
 nlohmann::json read_job_file(const std::string& path);
 
+// The job file's JSON schema (docs/batch.schema.json is this, written by `latentedit batch
+// --schema`): the settings' part comes from their one table, with these limits.
+nlohmann::json batch_schema(const BatchLimits& limits = {});
+
 // The file's `model` entry resolved against the job file's directory, if it has one.
 std::optional<std::string> job_file_model(const nlohmann::json& file, const std::string& job_file_path);
 

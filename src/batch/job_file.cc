@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "batch_internal.h"
+#include "edit/spec_fields.h"
 #include "io/fsutil.h"
 #include "io/json_read.h"
 #include "latentedit/attributes.h"
@@ -386,6 +387,185 @@ BatchJob read_request_latents(const json& request, const Models& m, const BatchL
   read_source(request, "", request.contains("count") ? &request["count"] : nullptr, "count", nullptr, m, limits, job, errors);
   if (!errors.empty()) throw BatchInvalid(errors);
   return job;
+}
+
+
+// The job file's JSON schema: the file's and a job's own keys (below), the settings from their
+// one table (spec_fields.h) with the batch limits.
+json batch_schema(const BatchLimits& L) {
+  static const char* kTemplate = R"SCHEMA({
+ "$schema": "https://json-schema.org/draft/2020-12/schema",
+ "$id": "https://github.com/latentedit/latentedit/docs/batch.schema.json",
+ "title": "latentedit batch job file",
+ "description": "Run with: latentedit batch FILE.json --out DIR. Settings cascade: defaults < job. latentedit validates everything before any work starts and reports each error with its JSON path.",
+ "type": "object",
+ "required": [
+  "jobs"
+ ],
+ "additionalProperties": false,
+ "properties": {
+  "$schema": {
+   "type": "string"
+  },
+  "description": {
+   "type": "string"
+  },
+  "model": {
+   "type": "string",
+   "description": "Model bundle directory, relative to this file. --model/--generator on the command line override it."
+  },
+  "defaults": {
+   "$ref": "#/$defs/settings",
+   "unevaluatedProperties": false
+  },
+  "jobs": {
+   "type": "array",
+   "minItems": 1,
+   "maxItems": 10000,
+   "items": {
+    "allOf": [
+     {
+      "$ref": "#/$defs/settings"
+     }
+    ],
+    "type": "object",
+    "required": [
+     "id"
+    ],
+    "unevaluatedProperties": false,
+    "properties": {
+     "id": {
+      "type": "string",
+      "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+      "description": "Unique (ignoring case) safe directory name: outputs go to OUT/<id>/. No '..'."
+     },
+     "seeds": {
+      "type": "array",
+      "minItems": 1,
+      "maxItems": 1024,
+      "items": {
+       "type": "integer",
+       "minimum": 0
+      },
+      "description": "One latent per seed: torch.manual_seed(s); torch.randn(1, z_dim)."
+     },
+     "seed": {
+      "type": "integer",
+      "minimum": 0,
+      "description": "With count: torch.manual_seed(seed); torch.randn(count, z_dim)."
+     },
+     "latents": {
+      "type": "array",
+      "minItems": 1,
+      "maxItems": 1024,
+      "items": {
+       "type": "array",
+       "items": {
+        "type": [
+         "number",
+         "string"
+        ]
+       }
+      },
+      "description": "The latents inline: one list of z_dim numbers per latent (\"NaN\"/\"Infinity\"/\"-Infinity\" as strings)."
+     },
+     "images": {
+      "type": "array",
+      "minItems": 1,
+      "maxItems": 1024,
+      "items": {
+       "type": "string"
+      },
+      "description": "Photos (relative to this file), each inverted once (latentedit invert's defaults) and cached by content in OUT/.inversions; the job's grid starts with the photo."
+     },
+     "latents_file": {
+      "type": "string",
+      "description": "A report.json of an earlier edit or batch job, {\"z\": [[...]]}, or [[...], ...]; relative to this file. Values may be numbers or \"NaN\"/\"Infinity\"/\"-Infinity\"."
+     },
+     "latents_from": {
+      "enum": [
+       "after",
+       "before"
+      ],
+      "default": "after",
+      "description": "Which z of a report to start from."
+     }
+    },
+    "oneOf": [
+     {
+      "required": [
+       "seeds"
+      ]
+     },
+     {
+      "required": [
+       "seed"
+      ]
+     },
+     {
+      "required": [
+       "latents"
+      ]
+     },
+     {
+      "required": [
+       "latents_file"
+      ]
+     },
+     {
+      "required": [
+       "images"
+      ]
+     }
+    ]
+   }
+  }
+ },
+ "$defs": {
+  "target": {
+   "type": "string",
+   "pattern": "^[^:]+(:0?\\.[0-9]+)?$",
+   "description": "A CelebA attribute name (case-insensitive, '_' optional, course spellings accepted), optionally :P to stop that latent at probability P (remove: 1-P)."
+  },
+  "settings": {
+   "type": "object",
+   "properties": {
+    "count": {
+     "type": "integer",
+     "minimum": 1,
+     "maximum": 1024,
+     "default": 8,
+     "description": "Latents drawn from `seed`."
+    }
+   }
+  }
+ }
+})SCHEMA";
+  json s = json::parse(kTemplate);
+  SettingsLimits sl;
+  sl.max_steps = L.max_steps;
+  sl.max_step_size = L.max_step_size;
+  sl.max_scale = L.max_scale;
+  const FieldTable<EditSettings> table = edit_settings_fields(sl);
+  json settings = schema_of(field_infos(table), write_fields(table, EditSettings{}))["properties"];
+  settings.erase("show_steps");  // its default depends on steps
+  settings["show_steps"] = schema_of(field_infos(table), json::object())["properties"]["show_steps"];
+  for (const char* k : {"add", "remove"}) {
+    const std::string d = settings[k]["description"];
+    settings[k] = {{"oneOf", json::array({{{"$ref", "#/$defs/target"}}, {{"type", "array"}, {"items", {{"$ref", "#/$defs/target"}}}}})},
+                   {"description", d}};
+  }
+  settings["outputs"] = {{"type", "object"}, {"additionalProperties", false}, {"description", settings["outputs"]["description"]},
+                         {"properties", {{"grid", {{"type", "boolean"}, {"default", true}}},
+                                         {"pairs", {{"type", "boolean"}, {"default", true}}},
+                                         {"strip", {{"type", "boolean"}, {"default", false},
+                                                    {"description", "strip_NNN.png: every step of one latent in a row."}}},
+                                         {"report", {{"type", "boolean"}, {"default", true}}}}}};
+  settings["count"] = s["$defs"]["settings"]["properties"]["count"];
+  settings["count"]["maximum"] = L.max_count;
+  s["$defs"]["settings"]["properties"] = settings;
+  s["properties"]["jobs"]["maxItems"] = L.max_jobs;
+  return s;
 }
 
 }  // namespace latentedit

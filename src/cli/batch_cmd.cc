@@ -19,7 +19,7 @@ struct BatchOptions {
   CommonOptions common;
   std::string job_file, out, shard = "0/1";
   int max_batch = 64;
-  bool dry_run = false, redo = false, force = false, json_out = false;
+  bool dry_run = false, redo = false, force = false, json_out = false, schema = false;
 };
 
 struct MergeOptions {
@@ -43,6 +43,11 @@ void print_counts(const json& s) {
 }
 
 int run_batch_cmd(const BatchOptions& o) {
+  if (o.schema) {
+    std::printf("%s\n", batch_schema().dump(2).c_str());
+    return 0;
+  }
+  if (o.job_file.empty()) throw UsageError("give a job file: latentedit batch JOBS.json --out DIR (see --help)");
   const auto [shard, shards] = parse_shard(o.shard);
   if (o.out.empty() && !o.dry_run) throw UsageError("--out DIR is required (where the jobs' outputs go)");
   const int threads = o.common.apply_threads();
@@ -149,6 +154,7 @@ void register_batch(CLI::App& root, std::vector<Command>& cmds, const std::strin
   app->add_option("jobs", o->job_file, "Job file (JSON; format in README, schema in docs/batch.schema.json)");
   app->add_option("--out", o->out, "Output directory: OUT/<job id>/..., OUT/summary.json");
   app->add_flag("--dry-run", o->dry_run, "Only validate and print the plan");
+  app->add_flag("--schema", o->schema, "Print the job file's JSON schema (docs/batch.schema.json) and exit");
   app->add_flag("--redo", o->redo, "Redo finished jobs too");
   app->add_flag("--force", o->force, "Write into an --out that is not a batch output (files of the same names are replaced, nothing else is touched)");
   app->add_option("--shard", o->shard, "Run shard I of N (I/N, 0-based); merge with `batch merge OUT`");
@@ -163,10 +169,7 @@ void register_batch(CLI::App& root, std::vector<Command>& cmds, const std::strin
   merge->add_flag("--json", mo->json_out, "Print the summary as JSON");
   merge->add_flag("-q,--quiet", mo->quiet, "No log lines on stderr (merge prints none; accepted like every subcommand)");
   cmds.push_back({merge, [mo] { return run_merge(*mo); }});
-  cmds.push_back({app, [o] {
-                    if (o->job_file.empty()) throw UsageError("give a job file: latentedit batch JOBS.json --out DIR (see --help)");
-                    return run_batch_cmd(*o);
-                  }});
+  cmds.push_back({app, [o] { return run_batch_cmd(*o); }});
 }
 
 }  // namespace latentedit::cli
