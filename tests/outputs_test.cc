@@ -65,7 +65,7 @@ TEST(StagedDir, ForeignDirectoriesAreRefusedUnlessForced) {
     stage(out, {"grid.png"});
     FAIL() << "a directory of someone's files was written into";
   } catch (const IoError& e) {
-    EXPECT_NE(std::string(e.what()).find("--force"), std::string::npos) << e.what();
+    EXPECT_EQ(e.remedy(), Remedy::kForce) << e.what();  // the CLI says --force
   }
   EXPECT_EQ(read_file(out + "/grid.png"), "holiday");
   stage(out, {"grid.png"}, /*force=*/true);

@@ -291,7 +291,7 @@ TEST_F(Serve, QueueLimitAndTimeLimit) {
   slow.join();
   EXPECT_TRUE(saw_429);
   EXPECT_EQ(slow_status.load(), 503) << slow_body.dump();
-  EXPECT_NE(slow_body["error"].get<std::string>().find("--timeout"), std::string::npos);
+  EXPECT_NE(slow_body["error"].get<std::string>().find("(timeout)"), std::string::npos);
   // The server is usable again afterwards.
   EXPECT_EQ(post("/sample", json{{"seed", 2}, {"count", 1}}).first, 200);
 }

@@ -19,38 +19,76 @@ enum class ErrorKind {
   kIo,     // the output could not be written (permissions, disk full)
 };
 
-// Base class of all latentedit errors.
+// A step that would fix an error, for each front end to name in its own words (the CLI: the
+// command to run). The message says what is wrong; the remedy, when there is one, what to do.
+enum class Remedy {
+  kNone,
+  kFitDirections,    // fit the bundle's directions (boundaries, latent classifier, thumbnail model)
+  kTrainGenerator,   // train a generator into the bundle
+  kTrainClassifier,  // train an editing classifier into the bundle
+  kTrainAuditor,     // train an auditor into the bundle
+  kListAttributes,   // list the bundle's attributes
+  kRunBatch,         // run the batch into this output first
+  kForce,            // write into the existing output anyway (files of the same names are replaced)
+};
+
+// The remedy in plain words ("fit the bundle's directions"), "" for none.
+inline const char* describe(Remedy r) {
+  switch (r) {
+    case Remedy::kNone: return "";
+    case Remedy::kFitDirections: return "fit the bundle's directions";
+    case Remedy::kTrainGenerator: return "train a generator into the bundle";
+    case Remedy::kTrainClassifier: return "train a classifier into the bundle";
+    case Remedy::kTrainAuditor: return "train an auditor into the bundle";
+    case Remedy::kListAttributes: return "list the bundle's attributes";
+    case Remedy::kRunBatch: return "run the batch into this directory first";
+    case Remedy::kForce: return "or write into it anyway: files of the same names are replaced, nothing else is touched";
+  }
+  return "";
+}
+
+// Base class of all latentedit errors. `subject`: what the remedy applies to (a bundle or output
+// directory), "" when unknown.
 class Error : public std::runtime_error {
  public:
-  Error(ErrorKind kind, const std::string& msg) : std::runtime_error(msg), kind_(kind) {}
+  Error(ErrorKind kind, const std::string& msg, Remedy remedy = Remedy::kNone, std::string subject = "")
+      : std::runtime_error(msg), kind_(kind), remedy_(remedy), subject_(std::move(subject)) {}
   ErrorKind kind() const noexcept { return kind_; }
+  Remedy remedy() const noexcept { return remedy_; }
+  const std::string& subject() const noexcept { return subject_; }
 
  private:
   ErrorKind kind_;
+  Remedy remedy_;
+  std::string subject_;
 };
 
 // Invalid settings: option values, attribute names, edit specifications.
 class UsageError : public Error {
  public:
-  explicit UsageError(const std::string& m) : Error(ErrorKind::kUsage, m) {}
+  explicit UsageError(const std::string& m, Remedy r = Remedy::kNone, std::string subject = "")
+      : Error(ErrorKind::kUsage, m, r, std::move(subject)) {}
 };
 
 // Invalid input data: images, datasets, job files.
 class InputError : public Error {
  public:
-  explicit InputError(const std::string& m) : Error(ErrorKind::kInput, m) {}
+  explicit InputError(const std::string& m, Remedy r = Remedy::kNone, std::string subject = "")
+      : Error(ErrorKind::kInput, m, r, std::move(subject)) {}
 };
 
 // Invalid model files: bundles, weights, checkpoints, TorchScript.
 class ModelError : public Error {
  public:
-  explicit ModelError(const std::string& m) : Error(ErrorKind::kModel, m) {}
+  explicit ModelError(const std::string& m, Remedy r = Remedy::kNone, std::string subject = "")
+      : Error(ErrorKind::kModel, m, r, std::move(subject)) {}
 };
 
 // Output could not be written.
 class IoError : public Error {
  public:
-  explicit IoError(const std::string& m) : Error(ErrorKind::kIo, m) {}
+  explicit IoError(const std::string& m, Remedy r = Remedy::kNone, std::string subject = "")
+      : Error(ErrorKind::kIo, m, r, std::move(subject)) {}
 };
 
 // A library's message as one line: its first line, or for a TorchScript traceback its last

@@ -365,7 +365,7 @@ void request_object(const json& request) {
 
 torch::Tensor read_latents_file(const std::string& file, const std::string& from, int64_t z_dim, int max_count) {
   std::vector<std::string> errors;
-  auto z = read_latents(file, from, z_dim, max_count, "--latents", errors);
+  auto z = read_latents(file, from, z_dim, max_count, file, errors);
   if (!z) throw InputError(errors.empty() ? "cannot read latents from " + file : errors[0]);
   return *z;
 }
@@ -397,7 +397,7 @@ json batch_schema(const BatchLimits& L) {
  "$schema": "https://json-schema.org/draft/2020-12/schema",
  "$id": "https://github.com/latentedit/latentedit/docs/batch.schema.json",
  "title": "latentedit batch job file",
- "description": "Run with: latentedit batch FILE.json --out DIR. Settings cascade: defaults < job. latentedit validates everything before any work starts and reports each error with its JSON path.",
+ "description": "Run with latentedit's batch command. Settings cascade: defaults < job. latentedit validates everything before any work starts and reports each error with its JSON path.",
  "type": "object",
  "required": [
   "jobs"
@@ -412,7 +412,7 @@ json batch_schema(const BatchLimits& L) {
   },
   "model": {
    "type": "string",
-   "description": "Model bundle directory, relative to this file. --model/--generator on the command line override it."
+   "description": "Model bundle directory, relative to this file. A model named on the command line overrides it."
   },
   "defaults": {
    "$ref": "#/$defs/settings",

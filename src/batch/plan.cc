@@ -1,5 +1,5 @@
 // Batch planning: which jobs are edited together (equal settings, up to max_batch latents), the
-// fingerprint that says whether a finished job is still valid, and the --dry-run description.
+// fingerprint that says whether a finished job is still valid, and the dry run's description.
 #include <algorithm>
 #include <map>
 

@@ -50,7 +50,7 @@ void remove_temp_files(const fs::path& dir, const std::string& prefix) {
 json batch_summary(const std::string& out, const BatchRun* run) {
   const fs::path plan_path = fs::path(out) / batch::kPlanFile;
   if (!fs::exists(plan_path))
-    throw InputError(out + " is not a batch output directory (no plan.json); run `latentedit batch JOBS.json --out " + out + "` first");
+    throw InputError(out + " is not a batch output directory (no plan.json)", Remedy::kRunBatch, out);
   const json plan = parse_json(read_file(plan_path.string()), plan_path.string(), ErrorKind::kInput);
   json jobs = json::array();
   int ok = 0, failed = 0, missing = 0;

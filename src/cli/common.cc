@@ -138,6 +138,21 @@ ExitCode exit_code(const Error& e) {
   return ExitCode::kInternal;
 }
 
+std::string remedy_text(const Error& e) {
+  const std::string dir = e.subject().empty() ? "DIR" : e.subject();
+  switch (e.remedy()) {
+    case Remedy::kNone: return "";
+    case Remedy::kFitDirections: return " (fit them with `latentedit directions --model " + dir + "`)";
+    case Remedy::kTrainGenerator: return " (train one with `latentedit train gan --out " + dir + "`)";
+    case Remedy::kTrainClassifier: return " (train one with `latentedit train classifier --out " + dir + "`)";
+    case Remedy::kTrainAuditor: return " (train one with `latentedit train classifier --role auditor --out " + dir + "`)";
+    case Remedy::kListAttributes: return " (`latentedit attributes` lists them)";
+    case Remedy::kRunBatch: return " (run `latentedit batch JOBS.json --out " + dir + "` first)";
+    case Remedy::kForce: return ", or pass --force to write into it (files of the same names are replaced, nothing else is touched)";
+  }
+  return "";
+}
+
 void log(bool quiet, const std::string& line) {
   if (!quiet) std::cerr << line << std::endl;
 }

@@ -120,6 +120,10 @@ class ProgressBar {
 // invert()'s progress on a bar created at the first report (steps x chunks of `batch` images).
 std::function<void(const InvertProgress&)> invert_progress(std::unique_ptr<ProgressBar>& bar, int64_t batch, bool quiet);
 
+// What the CLI tells the user to run for an error's remedy (errors.h): " (fit them with
+// `latentedit directions --model DIR`)", or "" for none.
+std::string remedy_text(const Error& e);
+
 // Logs one line to stderr unless quiet.
 void log(bool quiet, const std::string& line);
 

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     return static_cast<int>(cli::ExitCode::kUsage);
   } catch (const Error& e) {
     const char* kind = e.kind() == ErrorKind::kUsage ? "usage error" : "error";
-    std::cerr << "latentedit: " << kind << ": " << e.what() << std::endl;
+    std::cerr << "latentedit: " << kind << ": " << e.what() << cli::remedy_text(e) << std::endl;
     return static_cast<int>(cli::exit_code(e));
   } catch (const c10::Error& e) {
     std::string m = e.what_without_backtrace();

@@ -61,7 +61,7 @@ torch::Tensor to_model_range(const torch::Tensor& images_u8, double lo, double h
 }
 
 void write_celeba_layout(const std::string& dir, uint64_t seed, int64_t count, const CountCallback& progress, bool force) {
-  if (count <= 0) throw UsageError("--count must be positive");
+  if (count <= 0) throw UsageError("count must be positive");
   StagedDir staged(dir, "dataset", force);  // published once complete
   const fs::path img_dir = fs::path(staged.staging_path("img_align_celeba/.keep")).parent_path();
   std::ostringstream attr;

@@ -136,14 +136,14 @@ void fit_latent_models(const Models& m, const DirectionsOptions& o, Directions& 
 }  // namespace
 
 torch::Tensor latent_logits(const Directions& d, const torch::Tensor& z) {
-  if (d.latent_classifier.empty()) throw UsageError("the bundle's directions have no latent classifier; refit them with `latentedit directions`");
+  if (d.latent_classifier.empty()) throw UsageError("the bundle's directions have no latent classifier", Remedy::kFitDirections);
   torch::Tensor sum = run_mlp(d.latent_classifier[0], z);
   for (size_t k = 1; k < d.latent_classifier.size(); ++k) sum = sum + run_mlp(d.latent_classifier[k], z);
   return d.latent_classifier.size() == 1 ? sum : sum / static_cast<double>(d.latent_classifier.size());
 }
 
 torch::Tensor latent_thumbnail(const Directions& d, const torch::Tensor& z) {
-  if (d.thumbnail.empty()) throw UsageError("the bundle's directions have no latent thumbnail model; refit them with `latentedit directions`");
+  if (d.thumbnail.empty()) throw UsageError("the bundle's directions have no latent thumbnail model", Remedy::kFitDirections);
   return run_mlp(d.thumbnail, z);
 }
 

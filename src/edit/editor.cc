@@ -280,7 +280,7 @@ torch::Tensor boundary_move(const EditSpec& spec, const Plan&, const Directions&
 //     + hold_image sum_j v_j (h_j(z) - h_j(z0))^2 + kLatentL2 ||z - z0||^2
 // where f is the bundle's latent classifier (an MLP z -> logits fitted to the editing
 // classifier), s_t = +1 to add / -1 to remove, w_k the keep mask's weights (1 when uniform or
-// --keep), and h the latent thumbnail model (z -> the face's 4 x 4 colour thumbnail) when the
+// keep), and h the latent thumbnail model (z -> the face's 4 x 4 colour thumbnail) when the
 // bundle has one, v_j = 1 - max_t |corr(target t, thumbnail value j)|: background, clothes and
 // hair colours stay unless the target itself goes with them (Blond_Hair moves the top cells).
 // Neither model sees pixels, so the edit cannot exploit the image classifier's adversarial
@@ -361,11 +361,11 @@ EditResult edit_batch(const Models& m, const torch::Tensor& z0, const EditSpec& 
   switch (spec.method) {
     case Method::kBoundary:
       if (!m.directions)
-        throw UsageError("method boundary needs the bundle's attribute directions; fit them with `latentedit directions --model DIR`");
+        throw UsageError("method boundary needs the bundle's attribute directions", Remedy::kFitDirections, m.dir);
       return edit_one_shot(m, z0, spec, progress, boundary_move);
     case Method::kLatent:
       if (!has_latent_classifier(m))
-        throw UsageError("method latent needs the bundle's latent classifier; fit it with `latentedit directions --model DIR`");
+        throw UsageError("method latent needs the bundle's latent classifier", Remedy::kFitDirections, m.dir);
       return edit_one_shot(m, z0, spec, progress, latent_move);
     default: return edit_gradient(m, z0, spec, progress);
   }

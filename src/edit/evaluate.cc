@@ -171,8 +171,7 @@ json EvalStats::to_json() const {
 
 EvalResult evaluate(const Models& m, const EvalOptions& o, const EvalCallback& progress) {
   if (!m.auditor)
-    throw ModelError("the bundle has no auditor; evaluate needs an independent classifier "
-                     "(train one with `latentedit train classifier --role auditor --out BUNDLE`)");
+    throw ModelError("the bundle has no auditor; evaluate needs an independent classifier", Remedy::kTrainAuditor, m.dir);
   if (o.seeds < 1) throw UsageError("seeds must be positive");
   if (o.points.empty()) throw UsageError("points: nothing to evaluate; give at least one setting");
   const auto t0 = std::chrono::steady_clock::now();

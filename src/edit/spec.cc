@@ -275,7 +275,7 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
   };
   auto attribute = [&](const std::string& name, const std::string& f) -> std::optional<int> {
     if (name.empty()) {
-      e.fail(f, "empty attribute name; give names such as Smiling (list them with `latentedit attributes`)");
+      e.fail(f, "empty attribute name; give names such as Smiling, as the bundle lists them");
       return std::nullopt;
     }
     try {

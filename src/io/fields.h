@@ -3,11 +3,11 @@
 // JSON name, kind, range or choices and a one-line help. From that table come its JSON form
 // (read_fields / write_fields), its validation (check_fields: the same checks as parsing, on the
 // struct's values), the JSON schema in docs/ (schema_of) and the CLI's flags (src/cli/flags.h: the
-// flag of field `step_size` is --step-size). Messages name the JSON field; a front end rewrites the
+// flag of field step_size is its name with dashes). Messages name the JSON field; a front end rewrites the
 // path (SettingsErrors::path_of) to its own word for it.
 //
 // Help texts name other settings as `field` (in backquotes); each front end renders that its way
-// (the CLI as --field).
+// (the CLI as its flag).
 #pragma once
 #include <functional>
 #include <limits>

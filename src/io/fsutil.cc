@@ -112,21 +112,20 @@ bool safe_relative(const std::string& name) {
 }  // namespace
 
 OutputClaim claim_output(const std::string& dir, const std::string& command, bool force) {
-  if (dir.empty()) throw UsageError("the output directory is empty; pass --out DIR");
+  if (dir.empty()) throw UsageError("the output directory is empty; name one");
   const fs::path p = normal_dir(dir);
-  if (p == p.root_path()) throw IoError("refusing to write into the filesystem root " + p.string() + "; pass --out DIR with a new directory");
+  if (p == p.root_path()) throw IoError("refusing to write into the filesystem root " + p.string() + "; name a new directory");
   std::error_code ec;
   const auto st = fs::status(p, ec);
   if (!fs::exists(st)) return OutputClaim::kFresh;
   if (!fs::is_directory(st))
-    throw IoError(dir + " exists and is not a directory; choose a new --out directory (nothing was written)");
+    throw IoError(dir + " exists and is not a directory; choose a new output directory (nothing was written)");
   if (fs::is_empty(p, ec)) return OutputClaim::kFresh;
   const auto m = read_marker(p);
   if (m && (*m)["command"] == command) return OutputClaim::kPrevious;
   if (force) return OutputClaim::kForced;
-  const std::string what = m ? "the output of `latentedit " + (*m)["command"].get<std::string>() + "`" : "files latentedit did not write";
-  throw IoError(dir + " is not empty and holds " + what + "; choose a new --out directory, or pass --force to write into it "
-                "(files of the same names are replaced, nothing else is touched)");
+  const std::string what = m ? "the output of latentedit's " + (*m)["command"].get<std::string>() + " command" : "files latentedit did not write";
+  throw IoError(dir + " is not empty and holds " + what + "; choose a new output directory", Remedy::kForce, dir);
 }
 
 void claim_output_file(const std::string& path, bool force) {
@@ -134,7 +133,7 @@ void claim_output_file(const std::string& path, bool force) {
   const auto st = fs::status(path, ec);
   if (!fs::exists(st)) return;
   if (fs::is_directory(st)) throw IoError(path + " is a directory; name a file to write");
-  if (!force) throw IoError(path + " exists; choose another file name, or pass --force to replace it");
+  if (!force) throw IoError(path + " exists; choose another file name", Remedy::kForce, path);
 }
 
 void adopt_output(const std::string& dir, const std::string& command) {

@@ -19,7 +19,7 @@ void make_dirs(const std::string& path);
 // SHA-256 of `bytes` as 64 lowercase hex digits.
 std::string sha256_hex(const std::string& bytes);
 
-// The one policy for every writing command's --out directory (README "Outputs"):
+// The one policy for every writing command's output directory (README "Outputs"):
 //   absent or empty                                   -> kFresh: created when committed;
 //   a previous output of the same command (its marker  -> kPrevious: replaced as a whole — the
 //   file OUT/.latentedit-output.json names the command)   files it listed and the new output does
@@ -31,7 +31,7 @@ std::string sha256_hex(const std::string& bytes);
 inline constexpr const char* kOutputMarker = ".latentedit-output.json";
 enum class OutputClaim { kFresh, kPrevious, kForced };
 OutputClaim claim_output(const std::string& dir, const std::string& command, bool force);
-// The same policy for a single output file (evaluate --out/--plot): a new path is fine; an
+// The same policy for a single output file (evaluate's report and plot): a new path is fine; an
 // existing file is replaced only with `force`; a directory never. Throws IoError.
 void claim_output_file(const std::string& path, bool force);
 // For commands that write an output piece by piece (train checkpoints, batch journals): creates

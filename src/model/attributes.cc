@@ -76,7 +76,7 @@ int find_attribute(const std::vector<std::string>& names, const std::string& que
   std::string msg = "unknown attribute '" + query + "'; did you mean ";
   const auto close = closest_attributes(names, query, 3);
   for (size_t i = 0; i < close.size(); ++i) msg += (i ? (i + 1 == close.size() ? " or " : ", ") : "") + close[i];
-  throw UsageError(msg + "? (`latentedit attributes` lists all)");
+  throw UsageError(msg + "?", Remedy::kListAttributes);
 }
 
 std::pair<std::string, std::optional<double>> parse_target(const std::string& s) {

@@ -339,9 +339,9 @@ Models read_manifest(const json& j, const std::string& dir) {
   if (m.attributes.empty() || m.attributes.size() > 4096) throw ModelError(mpath + ": \"attributes\" must list 1..4096 names");
   check_manifest(j, mpath, m);
   if (!j.contains("generator"))
-    throw ModelError(mpath + ": no \"generator\" (train one with `latentedit train gan --out " + dir + "`)");
+    throw ModelError(mpath + ": no \"generator\"", Remedy::kTrainGenerator, dir);
   if (!j.contains("classifier"))
-    throw ModelError(mpath + ": no \"classifier\" (train one with `latentedit train classifier --out " + dir + "`)");
+    throw ModelError(mpath + ": no \"classifier\"", Remedy::kTrainClassifier, dir);
   return m;
 }
 
@@ -351,10 +351,10 @@ std::string latent_classifier_name(size_t member) {
 
 Models load_bundle(const std::string& dir) {
   if (!fs::is_directory(dir))
-    throw ModelError("model bundle " + dir + " is not a directory (pass --model DIR with a model.json, or set LATENTEDIT_MODEL)");
+    throw ModelError("model bundle " + dir + " is not a directory (give a bundle directory with a model.json, or set LATENTEDIT_MODEL)");
   const std::string mpath = (fs::path(dir) / "model.json").string();
   if (!fs::exists(mpath))
-    throw ModelError(dir + " has no model.json (not a latentedit model bundle; see README \"Model bundles\")");
+    throw ModelError(dir + " has no model.json (not a latentedit model bundle; see docs/bundles.md)");
   Models m = read_manifest(parse_json(read_file(mpath, true), mpath, ErrorKind::kModel), dir);
   const json& j = m.manifest;
   m.generator = load_network(j["generator"], dir, "generator", m);
@@ -372,7 +372,7 @@ Models load_bundle(const std::string& dir) {
     auto get = [&](const char* k, std::vector<int64_t> shape) {
       const auto it = std::find_if(w.begin(), w.end(), [&](const auto& p) { return p.first == k; });
       if (it == w.end() || it->second.sizes() != c10::IntArrayRef(shape))
-        throw ModelError(file + ": tensor \"" + k + "\" is missing or has the wrong shape (refit with `latentedit directions`)");
+        throw ModelError(file + ": tensor \"" + k + "\" is missing or has the wrong shape", Remedy::kFitDirections, dir);
       return it->second.to(torch::kFloat32).contiguous();
     };
     dirs.normals = get("normals", {C, m.z_dim});
@@ -380,7 +380,7 @@ Models load_bundle(const std::string& dir) {
     dirs.correlation = get("correlation", {C, C});
     dirs.accuracy = get("accuracy", {C});
     if (!torch::isfinite(dirs.normals).all().item<bool>() || !torch::isfinite(dirs.correlation).all().item<bool>())
-      throw ModelError(file + " holds non-finite values (refit with `latentedit directions`)");
+      throw ModelError(file + " holds non-finite values", Remedy::kFitDirections, dir);
     // The latent classifier's members and the thumbnail model: NAME.0, .2, ... (Linear layers of
     // an nn.Sequential with SiLU between them), z_dim inputs; returns the number of outputs (0: none stored).
     auto read_mlp = [&](const std::string& name, Mlp& mlp) {
@@ -395,7 +395,7 @@ Models load_bundle(const std::string& dir) {
         in = out;
       }
       for (const auto& t : mlp.weights)
-        if (!torch::isfinite(t).all().item<bool>()) throw ModelError(file + " holds non-finite values (refit with `latentedit directions`)");
+        if (!torch::isfinite(t).all().item<bool>()) throw ModelError(file + " holds non-finite values", Remedy::kFitDirections, dir);
       return mlp.empty() ? int64_t{0} : in;
     };
     for (size_t member = 0;; ++member) {
@@ -405,7 +405,7 @@ Models load_bundle(const std::string& dir) {
       if (out == 0) break;
       if (out != C)
         throw ModelError(file + ": the latent classifier's last layer (" + name + ") has " + std::to_string(out) + " outputs, the bundle " +
-                         std::to_string(C) + " attributes (refit with `latentedit directions`)");
+                         std::to_string(C) + " attributes", Remedy::kFitDirections, dir);
       dirs.latent_classifier.push_back(std::move(mlp));
     }
     // Members are read until the first missing one; any other latent_classifier_* tensor (a member
@@ -418,17 +418,17 @@ Models load_bundle(const std::string& dir) {
     for (const auto& p : w)
       if (p.first.rfind("latent_classifier_", 0) == 0 && !of_a_read_member(p.first))
         throw ModelError(file + ": tensor \"" + p.first + "\" belongs to a latent classifier member after a missing one (" +
-                         std::to_string(dirs.latent_classifier.size()) + " read; refit with `latentedit directions`)");
+                         std::to_string(dirs.latent_classifier.size()) + " read)", Remedy::kFitDirections, dir);
     if (!dirs.latent_classifier.empty()) dirs.latent_agreement = get("latent_classifier.agreement", {C});
     const int64_t th_out = read_mlp("latent_thumbnail", dirs.thumbnail);
     if (th_out != 0) {
       if (th_out != 3 * kThumbnail * kThumbnail)
         throw ModelError(file + ": the latent thumbnail model's last layer has " + std::to_string(th_out) + " outputs, expected " +
-                         std::to_string(3 * kThumbnail * kThumbnail) + " (refit with `latentedit directions`)");
+                         std::to_string(3 * kThumbnail * kThumbnail) + "", Remedy::kFitDirections, dir);
       dirs.thumbnail_r2 = get("latent_thumbnail.r2", {th_out});
       dirs.thumbnail_correlation = get("latent_thumbnail.correlation", {C, th_out});
       if (!torch::isfinite(dirs.thumbnail_correlation).all().item<bool>())
-        throw ModelError(file + " holds non-finite values (refit with `latentedit directions`)");
+        throw ModelError(file + " holds non-finite values", Remedy::kFitDirections, dir);
     }
     m.directions = dirs;
   }
@@ -483,7 +483,7 @@ std::string default_bundle_dir(const std::string& argv0) {
   for (const auto& r : roots)
     if (fs::exists(r / kDefaultBundle / "model.json")) return (r / kDefaultBundle).lexically_normal().string();
   throw ModelError(std::string("no bundled model found (looked for pretrained/") + kDefaultBundle +
-                   " beside the executable and in the install prefix); pass --model DIR or set LATENTEDIT_MODEL");
+                   " beside the executable and in the install prefix); give a bundle directory or set LATENTEDIT_MODEL");
 }
 
 void write_manifest(const std::string& dir, const json& manifest) {

@@ -46,7 +46,7 @@ class Slot {
   Slot(std::atomic<int>& n, int max) : n_(n) {
     if (++n_ > max) {
       --n_;
-      throw HttpError{429, "the server is busy (" + std::to_string(max) + " requests queued or running, --max-queue); retry later"};
+      throw HttpError{429, "the server is busy (" + std::to_string(max) + " requests queued or running, max_queue); retry later"};
     }
   }
   ~Slot() { --n_; }
@@ -91,7 +91,7 @@ struct Server::Impl {
 
   std::string timeout_message() const {
     return "the request took longer than the server's limit of " + format_number(o.timeout_s) +
-           " s (--timeout); lower count or steps, or retry when the server is less busy";
+           " s (timeout); lower count or steps, or retry when the server is less busy";
   }
 
   // Runs `f(m)` holding a queue slot and the work lock, with torch's threads set; the deadline
@@ -158,7 +158,7 @@ struct Server::Impl {
       if (!j["images"].is_array() || j["images"].empty()) throw HttpError{400, "images: expected a non-empty list of base64 strings"};
       if (static_cast<int64_t>(j["images"].size()) > o.max_count)
         throw HttpError{400, "images: " + std::to_string(j["images"].size()) + " images; the limit per request is " +
-                                 std::to_string(o.max_count) + " (--max-count)"};
+                                 std::to_string(o.max_count) + " (max_count)"};
       for (size_t i = 0; i < j["images"].size(); ++i) one(j["images"][i], "images[" + std::to_string(i) + "]");
     }
     return out;
@@ -228,9 +228,9 @@ struct Server::Impl {
         body = error_body(status, errs.empty() ? e.what()
                                                : errs[0] + (errs.size() > 1 ? " (and " + std::to_string(errs.size() - 1) + " more)" : ""));
         body["errors"] = errs;
-      } catch (const Error& e) {
+      } catch (const Error& e) {  // with its remedy in plain words
         status = e.kind() == ErrorKind::kUsage || e.kind() == ErrorKind::kInput ? 400 : 500;
-        body = error_body(status, e.what());
+        body = error_body(status, std::string(e.what()) + (e.remedy() == Remedy::kNone ? "" : std::string(" (") + describe(e.remedy()) + ")"));
       } catch (const std::exception& e) {
         status = 500, body = error_body(status, std::string("internal error: ") + e.what());
       }
@@ -291,7 +291,7 @@ struct Server::Impl {
       if (!res.body.empty()) return;  // a handler's own error
       std::string msg;
       if (res.status == 404) msg = "no such endpoint: " + req.method + " " + req.path + " (see GET /api)";
-      else if (res.status == 413) msg = "the request body is larger than the server's limit of " + std::to_string(o.max_body) + " bytes (--max-body-mb)";
+      else if (res.status == 413) msg = "the request body is larger than the server's limit of " + std::to_string(o.max_body) + " bytes (max_body_mb)";
       else if (res.status == 400) msg = "a malformed HTTP request";
       else msg = "HTTP status " + std::to_string(res.status);
       res.set_content(error_body(res.status, msg).dump(), kJson);
@@ -347,7 +347,7 @@ int Server::bind() {
   }
   if (port <= 0)
     throw IoError("cannot listen on " + o.host + ":" + std::to_string(o.port) +
-                  " (the port is in use, needs privileges, or the host is not an address of this machine); choose another --port or --host");
+                  " (the port is in use, needs privileges, or the host is not an address of this machine); choose another port or host");
   o.port = port;
   return port;
 }

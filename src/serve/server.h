@@ -28,7 +28,7 @@ namespace latentedit::serve {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                    // 0: any free port (bind() returns it)
-  int threads = 1;                    // torch threads for the work (as --threads elsewhere)
+  int threads = 1;                    // torch threads for the work (as every command's threads)
   int connections = 8;                // HTTP connections served at once
   int max_queue = 8;                  // model requests waiting or running; one more gets 429
   int max_count = 64;                 // latents (or images) per request
@@ -38,7 +38,7 @@ struct ServerOptions {
 };
 
 // The options' table (io/fields.h): `serve`'s flags and validation. max_body is given in MiB
-// ("max_body_mb"); threads is the common --threads.
+// ("max_body_mb"); threads is every command's threads setting.
 FieldTable<ServerOptions> server_fields();
 // Throws UsageError naming the field.
 void validate(const ServerOptions& o);
