@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh
+bash scripts/build.sh latentedit_cli   # only what the first edit needs; scripts/test.sh builds the rest
 # Put `latentedit` on PATH (/usr/local/bin, the bundled model in /usr/local/share/latentedit),
 # so the README's next commands work as written.
 SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"

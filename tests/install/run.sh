@@ -9,6 +9,7 @@ cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 for h in fsutil.h pth.h fused.h; do
   if [[ -e "$tmp/prefix/include/latentedit/$h" ]]; then echo "internal header $h was installed" >&2; exit 1; fi
 done
+if [[ -e "$tmp/prefix/share/latentedit/pretrained/faces64/eval" ]]; then echo "the evaluation results were installed" >&2; exit 1; fi
 if grep -rqs -- "$src" "$tmp/prefix/lib"/*.a; then echo "the source path is compiled into the installed library" >&2; exit 1; fi
 cmake -S "$src/tests/install" -B "$tmp/b" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/b" >/dev/null

@@ -10,9 +10,9 @@
 # every 100 (judged by the bundled auditor), then draws them side by side and prints the table.
 # Two runs at a time, one thread each: about 65 minutes on 2 cores (the K = 5 lane bounds it).
 # Resumable: rerun after an interruption; finished runs are kept.
-# Usage: scripts/gan_experiment.sh [OUT_DIR=gan_experiment] [STEPS=1500]
+# Usage: tools/experiments/gan_experiment.sh [OUT_DIR=gan_experiment] [STEPS=1500]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 out=${1:-gan_experiment}
 steps=${2:-1500}
 cli=${LATENTEDIT:-./build/latentedit}

@@ -12,7 +12,7 @@ same latents before anything is built in C++:
 and, optionally (--restore), a second phase that pulls the editing ensemble's kept logits back
 toward their start by Adam on the image classifiers (target held by a hinge).
 
-    /usr/bin/python3 scripts/latent_objective_probe.py --attributes Smiling,Male --latents 64 \
+    /usr/bin/python3 tools/experiments/latent_objective_probe.py --attributes Smiling,Male --latents 64 \
         --configs logit:12:1:0.3,logit:12:3:0.3,p2:12:100:0.3
 
 A config is HOLD:STRENGTH:KEEP:L2. Latents are `latentedit evaluate`'s (seed 0), each attribute
@@ -22,7 +22,7 @@ metrics are evaluate's (success, drift, masked drift, fooled, |dz|), unweighted 
 import argparse, json, os, struct, sys
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from make_fixtures import Generator, Classifier  # noqa: E402  the course's architectures
 
 DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}
@@ -135,7 +135,7 @@ def judge(B, z0, z1, t, s, aud0, keep, w):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--model", default=os.path.join(here, "..", "pretrained", "faces64"))
+    ap.add_argument("--model", default=os.path.join(here, "..", "..", "pretrained", "faces64"))
     ap.add_argument("--attributes", default="Smiling,Male,Blond_Hair,Eyeglasses,Young,Bangs,Black_Hair,Heavy_Makeup")
     ap.add_argument("--latents", type=int, default=64)
     ap.add_argument("--configs", default="logit:12:1:0.3", help="HOLD:STRENGTH:KEEP:L2,... (HOLD: logit, p2, p1)")

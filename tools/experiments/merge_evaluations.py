@@ -2,7 +2,7 @@
 """Merges `latentedit evaluate --out` reports of disjoint attribute sets (run side by side with
 --attributes, one per core) into one report, as if one run had measured them all.
 
-    scripts/merge_evaluations.py OUT.json A.json B.json [...]
+    tools/experiments/merge_evaluations.py OUT.json A.json B.json [...]
 
 Each point's mean is the mean over the union of (attribute, direction) entries, exactly as
 `evaluate` computes it (an unweighted mean of the entries' rates; `n` is summed). The runs must

@@ -5,7 +5,7 @@ z) eager with frozen parameters (the tuned Python loop's step), scripted + torch
 torch.jit.optimize_for_inference (oneDNN layouts, conv/BN folding) — and whether the input gradient
 still works and matches. Alternated runs, median of 7.
 
-    env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/jit_probe.py THREADS
+    env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 tools/experiments/jit_probe.py THREADS
 
 And for latentedit itself, which runs TorchScript files as given (`--generator F.pt --classifier
 F.pt`): `jit_probe.py export OUT_DIR` writes course-size networks (random weights, seed 0) as
@@ -15,7 +15,7 @@ state_dicts (gen.pth, cls.pth), which latentedit runs as its fused networks, as 
 """
 import os, statistics, sys, time
 import torch
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from make_fixtures import Generator, Classifier
 
 if len(sys.argv) == 3 and sys.argv[1] == "export":

@@ -4,7 +4,7 @@ network pair (generator in the sub-pixel form latentedit uses for batches > 1, c
 forward + input gradient) in FP32 vs BF16 (weights and activations bf16, through oneDNN), and
 the FP32 transposed-convolution form. Random weights, alternated runs, median of 7.
 
-    OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/bf16_probe.py THREADS [channels_last]
+    OPENBLAS_NUM_THREADS=1 /usr/bin/python3 tools/experiments/bf16_probe.py THREADS [channels_last]
 
 With `channels_last` every activation and weight is in NHWC, oneDNN's native layout (no reorders).
 """

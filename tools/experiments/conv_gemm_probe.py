@@ -3,7 +3,7 @@
 (generator in its sub-pixel form, classifier) at batch 64, as oneDNN conv2d vs a naive im2col (F.unfold) plus
 one GEMM per layer through OpenBLAS (its FLOPs count the sub-pixel weights' zero taps). Random weights, median of 9.
 
-    env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/conv_gemm_probe.py THREADS
+    env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 tools/experiments/conv_gemm_probe.py THREADS
 """
 import torch, time, torch.nn.functional as F, sys
 torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
