@@ -33,9 +33,10 @@
 #include "latentedit/bundle.h"
 #include "latentedit/editor.h"
 #include "model/fused.h"
-#include "latentedit/runtime.h"
+#include "io/runtime.h"
 #include "latentedit/safetensors.h"
 #include "latentedit/train.h"
+#include "model/networks.h"
 
 using namespace latentedit;
 namespace fs = std::filesystem;

@@ -16,7 +16,7 @@
 #include "latentedit/dataset.h"
 #include "latentedit/editor.h"
 #include "latentedit/invert.h"
-#include "latentedit/runtime.h"
+#include "io/runtime.h"
 
 using namespace latentedit;
 

@@ -8,6 +8,7 @@
 #include "latentedit/safetensors.h"
 #include "io/fsutil.h"
 #include "test_util.h"
+#include "model/networks.h"
 
 using namespace latentedit;
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@
 #include <opencv2/core.hpp>
 
 #include "latentedit/attributes.h"
-#include "latentedit/faces.h"
+#include "data/faces.h"
 
 using namespace latentedit;
 

@@ -9,6 +9,7 @@
 #include "latentedit/image.h"
 #include "io/pth.h"
 #include "test_util.h"
+#include "model/networks.h"
 
 using namespace latentedit;
 namespace fs = std::filesystem;

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "latentedit/runtime.h"
+#include "io/runtime.h"
 
 using namespace latentedit;
 

@@ -134,14 +134,4 @@ void write_summary(const std::string& out, const nlohmann::json& summary);
 // "before"), invert's latents.json or {"z": [[...]]}, or [[...], ...]. Throws InputError.
 torch::Tensor read_latents_file(const std::string& file, const std::string& from, int64_t z_dim, int max_count = 4096);
 
-// ---- requests (the server) ----------------------------------------------------------------
-// One edit request: EditSettings' fields plus its latents ("seed" with "count", "seeds", or
-// inline "latents": [[...]]), validated exactly as a job of a job file, the field names being
-// the paths ("step_size: must be > 0 ..."). No file is ever read: latents_file is refused.
-// Throws BatchInvalid (every problem) with id/index unset.
-BatchJob read_edit_request(const nlohmann::json& request, const Models& m, const BatchLimits& limits = {});
-// Only the latents of a request ({"seed": 7, "count": 4}, {"seeds": [...]}, {"latents": [[...]]});
-// fills z and source. Throws BatchInvalid.
-BatchJob read_request_latents(const nlohmann::json& request, const Models& m, const BatchLimits& limits = {});
-
 }  // namespace latentedit

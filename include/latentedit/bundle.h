@@ -128,10 +128,6 @@ Models load_from_files(const std::string& generator_file, const std::string& cla
 // One network from a file (.pth, .safetensors or TorchScript .pt); `role` names it in errors.
 Network load_network_file(const std::string& file, const std::string& role, bool generator);
 
-// The bundle used when none is given: $LATENTEDIT_MODEL, else pretrained/<default> beside the
-// executable (./pretrained, ../pretrained, ../share/latentedit/pretrained) or in the install
-// prefix. No source path is compiled in: an in-tree build/ finds ../pretrained.
-std::string default_bundle_dir(const std::string& argv0);
 
 // Writes model.json atomically into `dir`. Throws IoError.
 void write_manifest(const std::string& dir, const nlohmann::json& manifest);
@@ -183,16 +179,5 @@ nlohmann::json manifest_entry(const std::string& arch, int64_t hidden_dim, const
 nlohmann::json make_manifest(const std::string& name, int64_t z_dim, int64_t gen_hidden,
                              const std::string& gen_weights, int64_t cls_hidden,
                              const std::string& cls_weights, const std::vector<std::string>& attributes);
-
-// Wraps course-architecture weights as a frozen Network. Options are inferred from the
-// shapes when not given. Throws ModelError when the weights do not fit.
-Network make_generator_network(const NamedTensors& weights, const std::string& source,
-                               std::optional<GeneratorOptions> opt = std::nullopt);
-// Classifiers averaged: logits = the mean of the members' logits (features: concatenated).
-// model.json: "classifier": {"arch": "ensemble", "members": [{...}, {...}]}. Throws ModelError
-// for fewer than 2 members.
-Network ensemble_network(std::vector<Network> members);
-Network make_classifier_network(const NamedTensors& weights, const std::string& source,
-                                std::optional<ClassifierOptions> opt = std::nullopt);
 
 }  // namespace latentedit

@@ -21,7 +21,7 @@ struct Dataset {
 
 using CountCallback = std::function<void(int64_t done, int64_t total)>;
 
-// Renders procedural faces [start, start + count) of `seed` (see faces.h) at size x size.
+// Renders procedural faces [start, start + count) of `seed` (src/data/faces.h) at size x size.
 Dataset render_dataset(uint64_t seed, int64_t start, int64_t count, int size = 64,
                        const CountCallback& progress = nullptr);
 

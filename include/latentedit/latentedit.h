@@ -17,17 +17,17 @@
 //   editor.h      edit(): the gradient editor; sample_latents, generate, classify
 //   outputs.h     audit_edit, attribute_drift, make_edit_outputs: an edit's report, grid and images
 //   invert.h      invert(): find z with G(z) close to a photo (then edit it)
-//   batch.h       JSON job files: validation, plan, resumable/sharded runner, summary; server requests
+//   batch.h       JSON job files: validation, plan, resumable/sharded runner, summary, schema
 //   directions.h  fitting InterFaceGAN boundaries in z and attribute correlations (boundary method, keep mask)
 //   evaluate.h    auditor-judged success / drift / fooled curves, the success-drift plot
 //   attributes.h  the 40 CelebA attribute names and forgiving look-up
 //   models.h      the course's Generator and Classifier modules (PyTorch state_dict names)
 //   safetensors.h reading and writing .safetensors weights
 //   image.h       image conversion, the course's preprocessing, PNG encoding, grids
-//   faces.h, dataset.h  procedural faces and CelebA-layout datasets
-//   runtime.h     thread settings
+//   dataset.h     procedural faces and CelebA-layout datasets
 //   errors.h      the typed errors every function throws
-//   train.h       training: classifiers, GANs (losses, D steps, collapse diagnostics) (library latentedit::train)
+//   train.h       training: classifiers, GANs (losses, D steps, R1, collapse diagnostics), a run's directory
+//                 (library latentedit::train)
 //   train_report.h  a GAN training log drawn as one picture (library latentedit::train)
 #pragma once
 
@@ -39,11 +39,9 @@
 #include "latentedit/editor.h"
 #include "latentedit/errors.h"
 #include "latentedit/evaluate.h"
-#include "latentedit/faces.h"
 #include "latentedit/image.h"
 #include "latentedit/invert.h"
 #include "latentedit/models.h"
 #include "latentedit/outputs.h"
-#include "latentedit/runtime.h"
 #include "latentedit/safetensors.h"
 #include "latentedit/spec.h"

@@ -28,7 +28,6 @@ Audit audit_edit(const Models& m, const EditSpec& spec, const EditResult& r);
 // True when the edit went non-finite anywhere (latents, scores or images): a step size too
 // large for the model. Such a result is never reported as an edit (edit, batch and evaluate fail).
 bool edit_diverged(const EditResult& r);
-inline constexpr const char* kDivergedHint = "the edit diverged (NaN or infinite latents/scores); lower the step size";
 
 // Rows b..e of an edit and of its audit (a batch of several jobs is edited together).
 EditResult slice(const EditResult& r, int64_t b, int64_t e);

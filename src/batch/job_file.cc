@@ -13,6 +13,7 @@
 #include "io/json_read.h"
 #include "latentedit/attributes.h"
 #include "latentedit/image.h"
+#include "batch/request.h"
 
 namespace latentedit {
 namespace fs = std::filesystem;

@@ -10,6 +10,7 @@
 #include "io/fsutil.h"
 #include "io/json_read.h"
 #include "latentedit/outputs.h"
+#include "edit/messages.h"
 
 namespace latentedit {
 namespace fs = std::filesystem;

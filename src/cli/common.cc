@@ -9,8 +9,9 @@
 #include <iostream>
 
 #include "latentedit/errors.h"
-#include "latentedit/runtime.h"
+#include "io/runtime.h"
 #include "edit/spec_fields.h"
+#include "model/networks.h"
 
 namespace latentedit::cli {
 

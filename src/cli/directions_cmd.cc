@@ -8,6 +8,7 @@
 #include "io/fsutil.h"
 #include "latentedit/directions.h"
 #include "edit/option_fields.h"
+#include "model/networks.h"
 
 namespace latentedit::cli {
 namespace {

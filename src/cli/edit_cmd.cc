@@ -11,6 +11,7 @@
 #include "latentedit/image.h"
 #include "latentedit/invert.h"
 #include "latentedit/outputs.h"
+#include "edit/messages.h"
 
 namespace latentedit::cli {
 namespace {

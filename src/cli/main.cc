@@ -8,7 +8,7 @@
 
 #include "common.h"
 #include "latentedit/errors.h"
-#include "latentedit/runtime.h"
+#include "io/runtime.h"
 
 int main(int argc, char** argv) {
   using namespace latentedit;

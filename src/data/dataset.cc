@@ -14,7 +14,7 @@
 
 #include "latentedit/attributes.h"
 #include "latentedit/errors.h"
-#include "latentedit/faces.h"
+#include "data/faces.h"
 #include "io/fsutil.h"
 #include "latentedit/image.h"
 

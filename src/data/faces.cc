@@ -1,4 +1,4 @@
-#include "latentedit/faces.h"
+#include "data/faces.h"
 
 #include <opencv2/imgproc.hpp>
 

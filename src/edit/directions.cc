@@ -6,7 +6,7 @@
 #include "latentedit/attributes.h"
 #include "latentedit/editor.h"
 #include "latentedit/errors.h"
-#include "latentedit/faces.h"
+#include "data/faces.h"
 
 namespace latentedit {
 

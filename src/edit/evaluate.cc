@@ -12,6 +12,7 @@
 #include "latentedit/image.h"
 #include "latentedit/outputs.h"
 #include "latentedit/spec.h"
+#include "edit/messages.h"
 
 #include <opencv2/imgproc.hpp>
 

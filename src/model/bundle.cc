@@ -17,6 +17,7 @@
 #include "latentedit/models.h"
 #include "io/pth.h"
 #include "latentedit/safetensors.h"
+#include "model/networks.h"
 
 #ifndef LATENTEDIT_INSTALL_DATADIR
 #define LATENTEDIT_INSTALL_DATADIR ""

@@ -13,8 +13,10 @@
 #include "latentedit/errors.h"
 #include "latentedit/image.h"
 #include "latentedit/outputs.h"
-#include "latentedit/runtime.h"
+#include "io/runtime.h"
 #include "latentedit/spec.h"
+#include "batch/request.h"
+#include "edit/messages.h"
 
 namespace latentedit::serve {
 extern const char* const kIndexHtml;  // ui.cc, generated from src/serve/ui/index.html

@@ -6,7 +6,7 @@ build=$1 src=$2 bundle=$3
 tmp=$(mktemp -d /tmp/latentedit-install-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
-for h in fsutil.h pth.h fused.h; do
+for h in fsutil.h pth.h fused.h faces.h runtime.h networks.h request.h fields.h messages.h; do
   if [[ -e "$tmp/prefix/include/latentedit/$h" ]]; then echo "internal header $h was installed" >&2; exit 1; fi
 done
 if [[ -e "$tmp/prefix/share/latentedit/pretrained/faces64/eval" ]]; then echo "the evaluation results were installed" >&2; exit 1; fi

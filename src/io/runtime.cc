@@ -1,4 +1,4 @@
-#include "latentedit/runtime.h"
+#include "io/runtime.h"
 
 #include <dlfcn.h>
 #include <malloc.h>
