@@ -16,7 +16,7 @@
 namespace latentedit::cli {
 
 void CommonOptions::add_to(CLI::App* app, bool models) {
-  app->add_option("--threads", threads, "CPU threads for torch (0: all cores)")->check(CLI::Range(0, 1024));
+  app->add_option("--threads", threads, "CPU threads for torch (0: $OMP_NUM_THREADS if set, else all cores)")->check(CLI::Range(0, 1024));
   app->add_flag("-q,--quiet", quiet, "No progress or log lines on stderr");
   if (!models) return;
   app->add_option("--model", model, "Model bundle directory (default: $LATENTEDIT_MODEL or the bundled pretrained/faces64)");
