@@ -1,5 +1,5 @@
 // The bad-input regression suite: hostile or mistaken inputs to every subcommand. Each case
-// asserts the exit code (README "Exit codes"), that stderr is exactly one line saying what is
+// asserts the exit code (docs/cli.md "Exit codes"), that stderr is exactly one line saying what is
 // wrong, and that nothing in the working directory changed (no output, no leftovers, nobody's
 // files touched). The inputs are generated at test time (no large files in the repository).
 #include <gtest/gtest.h>

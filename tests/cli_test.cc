@@ -280,7 +280,7 @@ TEST_F(Cli, DirectionsThenEveryMethodAndTheEvaluateCurve) {
   EXPECT_EQ(run_cli("evaluate --methods projected+eotx -q --model " + d / "b", &o, &e), 2);
 }
 
-// README "Outputs": a smaller rerun replaces the previous output as a whole (stale pairs go,
+// docs/cli.md "Outputs": a smaller rerun replaces the previous output as a whole (stale pairs go,
 // the user's own files stay); another command's output and someone's directory are refused
 // (exit 5, nothing written) unless --force; a failed command leaves no directory behind.
 TEST_F(Cli, OutputsArePreviousOrNewNeverSomeoneElses) {

@@ -112,7 +112,7 @@ std::string cpu_family() {
     if (all.find(v) != std::string::npos) vendor = v;
   return vendor + (all.find("avx512f") != std::string::npos ? " avx512" : " avx2");
 }
-// sha256 of a report's latents without kept_drift, as scripts/golden recorded them.
+// sha256 of a report's latents without kept_drift, as recorded in tests/fixtures/golden_edit.json.
 std::string latents_sha(json rep) {
   for (auto& l : rep["latents"]) l.erase("kept_drift");
   return sha256_hex(rep["latents"].dump());

@@ -20,14 +20,16 @@ std::vector<std::string> errors_of(const json& j) {
 }
 }  // namespace
 
-TEST(Spec, AbsentFieldsTakeTheCourseDefaults) {
+// Absent fields take EditSpec's defaults, which are NOT the course's (course_spec() is): they
+// were chosen from the measured success-drift curve (docs/edit-quality.md).
+TEST(Spec, AbsentFieldsTakeTheMeasuredDefaults) {
   const EditSettings s = EditSettings::from_json({{"add", {"Smiling"}}}, A);
   const EditSpec d;
   EXPECT_EQ(s.spec.steps, d.steps);
   EXPECT_EQ(s.spec.steps, 20);  // 20 x 0.125: chosen from the success-drift curve (MODEL_CARD)
   EXPECT_EQ(s.spec.step_size, d.step_size);
   EXPECT_EQ(s.spec.penalty, 0.1);
-  EXPECT_EQ(s.spec.method, Method::kAuto);  // chosen from the success-drift curve (README)
+  EXPECT_EQ(s.spec.method, Method::kAuto);  // chosen from the success-drift curve (docs/edit-quality.md)
   EXPECT_EQ(resolve_method(Method::kAuto, true), Method::kLatent);
   EXPECT_EQ(resolve_method(Method::kAuto, false), Method::kProjected);  // bundles without a latent classifier
   EXPECT_EQ(resolve_method(Method::kBoundary, true), Method::kBoundary);

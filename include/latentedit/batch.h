@@ -101,7 +101,7 @@ using BatchCallback = std::function<void(const BatchProgress&)>;
 struct BatchRunOptions {
   int shard = 0, shards = 1;
   bool redo = false;             // redo finished jobs too
-  bool force = false;            // write into an OUT that is not a batch output (README "Outputs")
+  bool force = false;            // write into an OUT that is not a batch output (docs/cli.md "Outputs")
 };
 
 struct JobOutcome {

@@ -134,7 +134,7 @@ void write_manifest(const std::string& dir, const nlohmann::json& manifest);
 
 // Every change to a bundle goes through a BundleWriter: model.json is read (or begun from a
 // header), changed, and published together with the files it names at commit() — staged beside
-// the bundle, renamed into place, nothing half-written (README "Outputs").
+// the bundle, renamed into place, nothing half-written (docs/cli.md "Outputs").
 class StagedDir;
 class BundleWriter {
  public:

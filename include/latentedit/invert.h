@@ -32,7 +32,7 @@ struct InvertOptions {
   double warmup = 0.05;      // fraction of the steps of linear warm-up
   double noise = 0.1;        // initial std of the latent noise
   double pixel = 1.0;
-  double perceptual = 0.1;  // chosen on 32 held-out faces: 0.1 kept attributes best (README "Editing your own photo")
+  double perceptual = 0.1;  // chosen on 32 held-out faces: 0.1 kept attributes best (docs/invert.md)
   double prior = 0.01;
   uint64_t seed = 0;
   int64_t batch = 32;        // images optimised together (bounds memory; the noise draws depend on it, so

@@ -1,5 +1,5 @@
 // latentedit — what an edit is: the one specification type, its defaults, its JSON form and
-// its validation. The CLI maps flags onto these fields, batch job files and (later) the server
+// its validation. The CLI maps flags onto these fields, batch job files and the server's requests
 // use the JSON form, and reports record it, so every front end shares the same defaults and
 // the same error messages (which name fields, e.g. "step_size must be > 0").
 //
@@ -59,7 +59,7 @@ enum class KeepMask {
 };
 
 // The one-shot methods' default strengths: boundary's distance past the boundary, and the latent
-// method's target logit (chosen from the measured curve, README "Edit quality").
+// method's target logit (chosen from the measured curve, docs/edit-quality.md).
 inline constexpr double kBoundaryStrength = 3.0, kLatentStrength = 12.0;
 
 // One pass of an edit (EditSpec::passes): the method, projected's rank, latent's strength, and
@@ -72,7 +72,7 @@ struct Pass {
 };
 
 // Everything that determines an edit's numbers. The defaults are chosen from the measured
-// success-drift curve (README "Edit quality"): method auto — the latent method (strength 12, tried
+// success-drift curve (docs/edit-quality.md): method auto — the latent method (strength 12, tried
 // first at 6 and 9: the ladder) where the bundle has a latent classifier, and for the latents it
 // does not flip convincingly (and on bundles without one) the course's objective and penalty with
 // the projected method (rank 8, falling back to ranks 4 and 2), 2 EOT views and 20 steps of 0.125.

@@ -1,5 +1,5 @@
 // `latentedit batch JOBS.json --out OUT` and `latentedit batch merge OUT`: JSON job files,
-// validated up front, resumable after a crash, shardable (see README "Batch jobs").
+// validated up front, resumable after a crash, shardable (see docs/batch.md).
 #include <cstdio>
 #include <filesystem>
 #include <iostream>

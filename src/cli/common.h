@@ -38,7 +38,7 @@ struct CommonOptions {
 };
 
 // --out DIR and --force, for every command that writes a directory; the policy is claim_output's
-// (io/fsutil.h, README "Outputs").
+// (io/fsutil.h, docs/cli.md "Outputs").
 struct OutOptions {
   std::string out;
   bool force = false;

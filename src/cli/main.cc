@@ -1,5 +1,5 @@
 // latentedit — command-line front end. Each subcommand lives in its own file; this one
-// parses, dispatches, and maps errors to exit codes (see README "Exit codes").
+// parses, dispatches, and maps errors to exit codes (see docs/cli.md "Exit codes").
 #include <c10/util/Exception.h>
 
 #include <opencv2/core/utils/logger.hpp>

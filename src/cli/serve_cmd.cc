@@ -74,7 +74,7 @@ void register_serve(CLI::App& root, std::vector<Command>& cmds, const std::strin
   auto o = std::make_shared<ServeCmdOptions>();
   o->common.argv0 = argv0;
   // One torch thread by default: for the interactive case (one latent per request) it was faster
-  // than two on the 2-core machine (README "Serving": p50 0.122 s vs 0.161-0.226 s).
+  // than two on the 2-core machine (docs/serve.md: p50 0.122 s vs 0.161-0.226 s).
   o->common.threads = 1;
   CLI::App* app = root.add_subcommand(
       "serve", "Serve the model over HTTP: a JSON API (/health, /attributes, /sample, /score, /edit) and a web page at /");

@@ -199,26 +199,24 @@ std::string check_label_rules(const std::array<bool, kNumCelebaAttributes>& a) {
   return "";
 }
 
-cv::Mat render_face(const FaceSpec& f, int size) {
-  const int S = 256;
-  const double k = S / 64.0;
-  const auto& a = f.attr;
-  Rng tex(f.texture_seed);
-  cv::Mat img(S, S, CV_8UC3);
-  for (int y = 0; y < S; ++y) img.row(y).setTo(mix(f.bg_top, f.bg_bottom, y / (S - 1.0)));
+// One face being drawn: the spec, the painter, and the colours and proportions every part uses.
+struct Face {
+  const FaceSpec& f;
+  Painter& p;
+  Rng& tex;  // the skin texture's draws
+  cv::Scalar skin, dark, hair, brow;
+  double ax, ay;  // the face ellipse's half-width and half-height
+  bool has_hair;
+};
 
-  Painter p(img, S / 2.0 + f.dx * k, S / 2.0 + 6 + f.dy * k, f.scale * 1.0, f.angle);
-  // Skin.
-  cv::Scalar skin = mix(cv::Scalar(55, 85, 135), cv::Scalar(150, 180, 225), f.skin);
-  if (a[kPaleSkin]) skin = {228, 232, 242};
-  if (!a[kYoung]) skin = mix(skin, cv::Scalar(150, 150, 160), 0.2);
-  const cv::Scalar dark = shade(skin, 0.72), hair = hair_colour(f);
-  const cv::Scalar brow = a[kBlondHair] || a[kGrayHair] ? shade(hair, 0.55) : shade(hair, 0.8);
-  const double ax = a[kChubby] ? 62 : a[kOvalFace] ? 45 : 53, ay = a[kOvalFace] ? 72 : 64;
-  const bool has_hair = !a[kBald];
-
+// Long hair behind the head (straight or wavy).
+void draw_back_hair(const Face& F) {
+  const auto& a = F.f.attr;
+  Painter& p = F.p;
+  const double ax = F.ax, ay = F.ay;
+  (void)ax, (void)ay;
   // Hair behind the head.
-  if (has_hair && (a[kStraightHair] || a[kWavyHair])) {
+  if (F.has_hair && (a[kStraightHair] || a[kWavyHair])) {
     std::vector<cv::Point2d> back;
     const double w = ax + (a[kWavyHair] ? 20 : 14), bottom = ay + 30;
     for (int i = 0; i <= 16; ++i) {
@@ -235,20 +233,28 @@ cv::Mat render_face(const FaceSpec& f, int size) {
       const double wave = a[kWavyHair] ? 7 * std::sin(i * 1.6 + 1.0) : 0;
       back.emplace_back(-w - wave, y);
     }
-    p.poly(back, shade(hair, 0.85));
+    p.poly(back, shade(F.hair, 0.85));
     if (a[kWavyHair])
       for (int side = -1; side <= 1; side += 2)
         for (int i = 1; i < 6; ++i)
-          p.ellipse(side * (w - 6), -4 + i * 16, 7, 6, 0, side > 0 ? 90 : -90, side > 0 ? 270 : 90, shade(hair, 0.6), 2);
+          p.ellipse(side * (w - 6), -4 + i * 16, 7, 6, 0, side > 0 ? 90 : -90, side > 0 ? 270 : 90, shade(F.hair, 0.6), 2);
   }
+}
+
+// Shoulders, neck, clothes, necktie, necklace.
+void draw_body(const Face& F) {
+  const auto& a = F.f.attr;
+  Painter& p = F.p;
+  const double ax = F.ax, ay = F.ay;
+  (void)ax, (void)ay;
   // Shoulders, neck, clothes.
-  p.fill_ellipse(0, ay + 66, a[kMale] ? 105 : 92, 48, f.clothes);
+  p.fill_ellipse(0, ay + 66, a[kMale] ? 105 : 92, 48, F.f.clothes);
   const double nw = a[kMale] ? 27 : 20;
-  p.poly({{-nw, ay - 30}, {nw, ay - 30}, {nw + 2, ay + 24}, {-nw - 2, ay + 24}}, dark);
+  p.poly({{-nw, ay - 30}, {nw, ay - 30}, {nw + 2, ay + 24}, {-nw - 2, ay + 24}}, F.dark);
   if (a[kWearingNecktie]) {
     p.poly({{-18, ay + 18}, {0, ay + 36}, {18, ay + 18}, {14, ay + 30}, {0, ay + 44}, {-14, ay + 30}}, {245, 245, 245});
-    p.poly({{-6, ay + 24}, {6, ay + 24}, {5, ay + 34}, {-5, ay + 34}}, f.accessory);
-    p.poly({{-5, ay + 34}, {5, ay + 34}, {11, ay + 78}, {0, ay + 90}, {-11, ay + 78}}, shade(f.accessory, 0.9));
+    p.poly({{-6, ay + 24}, {6, ay + 24}, {5, ay + 34}, {-5, ay + 34}}, F.f.accessory);
+    p.poly({{-5, ay + 34}, {5, ay + 34}, {11, ay + 78}, {0, ay + 90}, {-11, ay + 78}}, shade(F.f.accessory, 0.9));
   }
   if (a[kWearingNecklace]) {
     p.ellipse(0, ay + 8, nw + 8, 18, 0, 15, 165, {40, 200, 235}, 3);
@@ -257,50 +263,74 @@ cv::Mat render_face(const FaceSpec& f, int size) {
       p.circle((nw + 8) * std::cos(t), ay + 8 + 18 * std::sin(t), 3.2, {210, 230, 250});
     }
   }
+}
+
+// Ears and earrings.
+void draw_ears(const Face& F) {
+  const auto& a = F.f.attr;
+  Painter& p = F.p;
+  const double ax = F.ax, ay = F.ay;
+  (void)ax, (void)ay;
   // Ears and earrings.
   for (int side = -1; side <= 1; side += 2) {
-    p.fill_ellipse(side * (ax - 1), 2, 8, 13, dark);
+    p.fill_ellipse(side * (ax - 1), 2, 8, 13, F.dark);
     if (a[kWearingEarrings]) {
-      p.circle(side * (ax - 1), 16, 4.5, f.accessory, 2.5);
-      p.circle(side * (ax - 1), 22, 3.5, f.accessory);
+      p.circle(side * (ax - 1), 16, 4.5, F.f.accessory, 2.5);
+      p.circle(side * (ax - 1), 22, 3.5, F.f.accessory);
     }
   }
+}
+
+// The face (shape, chin, skin texture, wrinkles, cheeks).
+void draw_head(const Face& F) {
+  const auto& a = F.f.attr;
+  Painter& p = F.p;
+  const double ax = F.ax, ay = F.ay;
+  (void)ax, (void)ay;
   // Face: ellipse; men get a squarer jaw; Double_Chin adds a fold.
-  p.fill_ellipse(0, 0, ax, ay, skin);
-  if (a[kMale]) p.poly({{-ax + 2, 0}, {ax - 2, 0}, {ax * 0.82, ay * 0.78}, {ax * 0.45, ay * 0.99}, {-ax * 0.45, ay * 0.99}, {-ax * 0.82, ay * 0.78}}, skin);
+  p.fill_ellipse(0, 0, ax, ay, F.skin);
+  if (a[kMale]) p.poly({{-ax + 2, 0}, {ax - 2, 0}, {ax * 0.82, ay * 0.78}, {ax * 0.45, ay * 0.99}, {-ax * 0.45, ay * 0.99}, {-ax * 0.82, ay * 0.78}}, F.skin);
   if (a[kChubby])
-    for (int side = -1; side <= 1; side += 2) p.fill_ellipse(side * (ax - 16), 22, 18, 20, shade(skin, 1.04));
+    for (int side = -1; side <= 1; side += 2) p.fill_ellipse(side * (ax - 16), 22, 18, 20, shade(F.skin, 1.04));
   if (a[kDoubleChin]) {
-    p.fill_ellipse(0, ay - 2, 30, 14, skin);
-    p.ellipse(0, ay - 6, 24, 10, 0, 20, 160, dark, 2.5);
-    p.ellipse(0, ay + 4, 30, 10, 0, 20, 160, shade(skin, 0.6), 2.5);
+    p.fill_ellipse(0, ay - 2, 30, 14, F.skin);
+    p.ellipse(0, ay - 6, 24, 10, 0, 20, 160, F.dark, 2.5);
+    p.ellipse(0, ay + 4, 30, 10, 0, 20, 160, shade(F.skin, 0.6), 2.5);
   }
   // Skin texture (Attractive: clear; otherwise blotches), wrinkles (not Young).
   if (!a[kAttractive]) {
     translucent(p, 0.55, [&](Painter& q) {
       for (int i = 0; i < 9; ++i)
-        q.fill_ellipse(tex.uniform(-ax * 0.7, ax * 0.7), tex.uniform(-ay * 0.6, ay * 0.6), tex.uniform(3, 6), tex.uniform(2.5, 5),
-                       shade(skin, 0.78));
+        q.fill_ellipse(F.tex.uniform(-ax * 0.7, ax * 0.7), F.tex.uniform(-ay * 0.6, ay * 0.6), F.tex.uniform(3, 6), F.tex.uniform(2.5, 5),
+                       shade(F.skin, 0.78));
     });
   }
   if (!a[kYoung]) {
-    for (int i = 0; i < 3; ++i) p.ellipse(0, -28 - 6 * i, 22, 4, 0, 200, 340, shade(skin, 0.72), 1.6);
+    for (int i = 0; i < 3; ++i) p.ellipse(0, -28 - 6 * i, 22, 4, 0, 200, 340, shade(F.skin, 0.72), 1.6);
     for (int side = -1; side <= 1; side += 2) {
-      p.line(side * 10, 20, side * 19, 40, shade(skin, 0.68), 2);
-      p.line(side * 33, -8, side * 40, -12, shade(skin, 0.7), 1.5);
-      p.line(side * 33, -4, side * 40, -2, shade(skin, 0.7), 1.5);
+      p.line(side * 10, 20, side * 19, 40, shade(F.skin, 0.68), 2);
+      p.line(side * 33, -8, side * 40, -12, shade(F.skin, 0.7), 1.5);
+      p.line(side * 33, -4, side * 40, -2, shade(F.skin, 0.7), 1.5);
     }
   }
   // Cheeks.
   if (a[kHighCheekbones])
     for (int side = -1; side <= 1; side += 2) {
-      p.ellipse(side * 30, 8, 12, 5, side * 20, 0, 360, shade(skin, 1.18), -1);
-      p.line(side * 44, 12, side * 28, 30, shade(skin, 0.7), 3);
+      p.ellipse(side * 30, 8, 12, 5, side * 20, 0, 360, shade(F.skin, 1.18), -1);
+      p.line(side * 44, 12, side * 28, 30, shade(F.skin, 0.7), 3);
     }
   if (a[kRosyCheeks])
     translucent(p, 0.6, [&](Painter& q) {
       for (int side = -1; side <= 1; side += 2) q.fill_ellipse(side * 30, 16, 11, 8, {110, 110, 240});
     });
+}
+
+// Stubble, sideburns, beard, goatee, mustache.
+void draw_facial_hair(const Face& F) {
+  const auto& a = F.f.attr;
+  Painter& p = F.p;
+  const double ax = F.ax, ay = F.ay;
+  (void)ax, (void)ay;
   // Facial hair.
   if (a[k5OClockShadow])
     translucent(p, 0.45, [&](Painter& q) {
@@ -309,15 +339,23 @@ cv::Mat render_face(const FaceSpec& f, int size) {
   const bool full_beard = !a[kNoBeard] && !a[kGoatee];
   if (a[kSideburns] || full_beard)
     for (int side = -1; side <= 1; side += 2)
-      p.poly({{side * (ax - 3), -16}, {side * (ax - 13), -16}, {side * (ax - 15), 24}, {side * (ax - 2), 20}}, hair);
+      p.poly({{side * (ax - 3), -16}, {side * (ax - 13), -16}, {side * (ax - 15), 24}, {side * (ax - 2), 20}}, F.hair);
   if (full_beard)
     p.poly({{-ax + 2, 10}, {-ax + 14, 14}, {-20, 40}, {-16, 27}, {16, 27}, {20, 40}, {ax - 14, 14}, {ax - 2, 10},
             {ax * 0.85, ay * 0.8}, {ax * 0.45, ay + 8}, {-ax * 0.45, ay + 8}, {-ax * 0.85, ay * 0.8}},
-           hair);
-  if (a[kGoatee]) p.poly({{-13, 44}, {13, 44}, {11, ay + 6}, {0, ay + 10}, {-11, ay + 6}}, hair);
-  if (a[kMustache]) p.poly({{-17, 31}, {-10, 25}, {10, 25}, {17, 31}, {10, 29}, {-10, 29}}, shade(hair, 0.9));
+           F.hair);
+  if (a[kGoatee]) p.poly({{-13, 44}, {13, 44}, {11, ay + 6}, {0, ay + 10}, {-11, ay + 6}}, F.hair);
+  if (a[kMustache]) p.poly({{-17, 31}, {-10, 25}, {10, 25}, {17, 31}, {10, 29}, {-10, 29}}, shade(F.hair, 0.9));
+}
+
+// The mouth: open or closed, smiling or not, lipstick, big lips.
+void draw_mouth(const Face& F) {
+  const auto& a = F.f.attr;
+  Painter& p = F.p;
+  const double ax = F.ax, ay = F.ay;
+  (void)ax, (void)ay;
   // Mouth.
-  const cv::Scalar lip = a[kWearingLipstick] ? cv::Scalar(45, 30, 200) : mix(dark, cv::Scalar(120, 110, 190), 0.35);
+  const cv::Scalar lip = a[kWearingLipstick] ? cv::Scalar(45, 30, 200) : mix(F.dark, cv::Scalar(120, 110, 190), 0.35);
   const double lt = a[kBigLips] ? 6 : 3;
   if (a[kMouthSlightlyOpen]) {
     if (a[kSmiling]) {
@@ -335,32 +373,48 @@ cv::Mat render_face(const FaceSpec& f, int size) {
   } else {
     p.line(-14, 36, 14, 36, lip, lt);
   }
+}
+
+// The nose: big, pointy or plain.
+void draw_nose(const Face& F) {
+  const auto& a = F.f.attr;
+  Painter& p = F.p;
+  const double ax = F.ax, ay = F.ay;
+  (void)ax, (void)ay;
   // Nose.
   if (a[kBigNose]) {
-    p.fill_ellipse(0, 18, 13, 8, shade(skin, 0.9));
-    p.fill_ellipse(-7, 20, 4.5, 3, shade(skin, 0.45));
-    p.fill_ellipse(7, 20, 4.5, 3, shade(skin, 0.45));
-    p.line(-4, -4, -6, 12, shade(skin, 0.75), 2.5);
+    p.fill_ellipse(0, 18, 13, 8, shade(F.skin, 0.9));
+    p.fill_ellipse(-7, 20, 4.5, 3, shade(F.skin, 0.45));
+    p.fill_ellipse(7, 20, 4.5, 3, shade(F.skin, 0.45));
+    p.line(-4, -4, -6, 12, shade(F.skin, 0.75), 2.5);
   } else if (a[kPointyNose]) {
-    p.poly({{-1, -4}, {3, -4}, {5, 20}, {0, 26}, {-4, 20}}, shade(skin, 0.8));
-    p.line(0, 26, 6, 21, shade(skin, 0.5), 1.5);
+    p.poly({{-1, -4}, {3, -4}, {5, 20}, {0, 26}, {-4, 20}}, shade(F.skin, 0.8));
+    p.line(0, 26, 6, 21, shade(F.skin, 0.5), 1.5);
   } else {
-    p.fill_ellipse(-4, 18, 2.5, 1.8, shade(skin, 0.55));
-    p.fill_ellipse(4, 18, 2.5, 1.8, shade(skin, 0.55));
-    p.line(-2, 0, -3, 13, shade(skin, 0.8), 1.5);
+    p.fill_ellipse(-4, 18, 2.5, 1.8, shade(F.skin, 0.55));
+    p.fill_ellipse(4, 18, 2.5, 1.8, shade(F.skin, 0.55));
+    p.line(-2, 0, -3, 13, shade(F.skin, 0.8), 1.5);
   }
+}
+
+// Eyes (makeup, bags, iris, catchlight) and eyebrows.
+void draw_eyes(const Face& F) {
+  const auto& a = F.f.attr;
+  Painter& p = F.p;
+  const double ax = F.ax, ay = F.ay;
+  (void)ax, (void)ay;
   // Eyes.
   static const cv::Scalar iris_col[] = {{30, 60, 100}, {180, 120, 50}, {80, 140, 60}};
   const double eh = a[kNarrowEyes] ? 2.2 : 5.5, ew = a[kAttractive] ? 10 : 9;
   for (int side = -1; side <= 1; side += 2) {
     const double ex = side * 20, ey = -6;
-    if (a[kHeavyMakeup]) p.fill_ellipse(ex, ey - 6, 12, 6, f.makeup);
+    if (a[kHeavyMakeup]) p.fill_ellipse(ex, ey - 6, 12, 6, F.f.makeup);
     if (a[kBagsUnderEyes]) {
       p.ellipse(ex, ey + 5, 9, 4, 0, 10, 170, {110, 80, 120}, 2.5);
-      p.ellipse(ex, ey + 8, 8, 4, 0, 20, 160, shade(skin, 0.7), 1.5);
+      p.ellipse(ex, ey + 8, 8, 4, 0, 20, 160, shade(F.skin, 0.7), 1.5);
     }
     p.fill_ellipse(ex, ey, ew, eh, {245, 245, 245});
-    p.fill_ellipse(ex, ey, std::min(4.2, eh + 0.5), std::min(4.2, eh), iris_col[f.eye_colour]);
+    p.fill_ellipse(ex, ey, std::min(4.2, eh + 0.5), std::min(4.2, eh), iris_col[F.f.eye_colour]);
     p.fill_ellipse(ex, ey, std::min(1.8, eh), std::min(1.8, eh), {10, 10, 10});
     if (a[kAttractive]) p.circle(ex + 1.6, ey - 1.4, 1.3, {255, 255, 255});
     p.ellipse(ex, ey, ew, eh, 0, 180, 360, {30, 30, 30}, a[kHeavyMakeup] ? 3 : 1.2);
@@ -369,12 +423,20 @@ cv::Mat render_face(const FaceSpec& f, int size) {
   for (int side = -1; side <= 1; side += 2) {
     const double bt = (a[kBushyEyebrows] ? 6.5 : 3.0) + (a[kMale] ? 1.0 : 0.0);
     if (a[kArchedEyebrows])
-      p.poly({{side * 9.0, -16}, {side * 19.0, -26}, {side * 31.0, -17}}, brow, 2.5, false);
+      p.poly({{side * 9.0, -16}, {side * 19.0, -26}, {side * 31.0, -17}}, F.brow, 2.5, false);
     else
-      p.poly({{side * 9.0, -19}, {side * 20.0, -21}, {side * 31.0, -19}}, brow, bt, false);
+      p.poly({{side * 9.0, -19}, {side * 20.0, -21}, {side * 31.0, -19}}, F.brow, bt, false);
   }
+}
+
+// Hair on top by style (or the bald pate), the hat, the eyeglasses.
+void draw_top(const Face& F) {
+  const auto& a = F.f.attr;
+  Painter& p = F.p;
+  const double ax = F.ax, ay = F.ay;
+  (void)ax, (void)ay;
   // Hair on top, by style.
-  if (has_hair && !a[kWearingHat]) {
+  if (F.has_hair && !a[kWearingHat]) {
     std::vector<cv::Point2d> cap;
     for (int i = 0; i <= 20; ++i) {
       const double t = CV_PI + CV_PI * i / 20.0;
@@ -394,17 +456,17 @@ cv::Mat render_face(const FaceSpec& f, int size) {
         cap.emplace_back(x, y);
       }
     }
-    p.poly(cap, hair);
-    if (a[kBangs]) p.poly({{-ax + 6, -44}, {ax - 6, -44}, {ax - 8, -27}, {-ax + 8, -27}}, shade(hair, 0.95));
+    p.poly(cap, F.hair);
+    if (a[kBangs]) p.poly({{-ax + 6, -44}, {ax - 6, -44}, {ax - 8, -27}, {-ax + 8, -27}}, shade(F.hair, 0.95));
     if (a[kStraightHair])
-      for (int i = -3; i <= 3; ++i) p.line(i * 10, -ay + 2, i * 13, -40, shade(hair, 0.8), 1.2);
+      for (int i = -3; i <= 3; ++i) p.line(i * 10, -ay + 2, i * 13, -40, shade(F.hair, 0.8), 1.2);
   } else if (a[kBald]) {
-    p.ellipse(-16, -ay + 16, 14, 6, -20, 0, 360, shade(skin, 1.25), -1);
+    p.ellipse(-16, -ay + 16, 14, 6, -20, 0, 360, shade(F.skin, 1.25), -1);
   }
   // Hat.
   if (a[kWearingHat]) {
-    p.ellipse(0, -36, ax + 8, ay - 18, 0, 180, 360, f.accessory, -1);
-    p.poly({{-ax - 12, -40}, {ax + 12, -40}, {ax + 14, -30}, {-ax - 14, -30}}, shade(f.accessory, 0.7));
+    p.ellipse(0, -36, ax + 8, ay - 18, 0, 180, 360, F.f.accessory, -1);
+    p.poly({{-ax - 12, -40}, {ax + 12, -40}, {ax + 14, -30}, {-ax - 14, -30}}, shade(F.f.accessory, 0.7));
   }
   // Eyeglasses.
   if (a[kEyeglasses]) {
@@ -415,6 +477,12 @@ cv::Mat render_face(const FaceSpec& f, int size) {
     }
     p.line(-7, -9, 7, -9, frame, 2.5);
   }
+}
+
+// The lighting gradient, blur, and the downsample from the 4x canvas to `size`.
+cv::Mat finish(cv::Mat img, const FaceSpec& f, int size) {
+  const int S = img.rows;
+  const auto& a = f.attr;
   // Lighting, blur, downsample.
   cv::Mat fimg;
   img.convertTo(fimg, CV_32FC3);
@@ -428,6 +496,34 @@ cv::Mat render_face(const FaceSpec& f, int size) {
   cv::Mat out;
   cv::resize(img, out, cv::Size(size, size), 0, 0, cv::INTER_AREA);
   return out;
+}
+
+cv::Mat render_face(const FaceSpec& f, int size) {
+  const int S = 256;
+  const double k = S / 64.0;
+  const auto& a = f.attr;
+  Rng tex(f.texture_seed);
+  cv::Mat img(S, S, CV_8UC3);
+  for (int y = 0; y < S; ++y) img.row(y).setTo(mix(f.bg_top, f.bg_bottom, y / (S - 1.0)));
+
+  Painter p(img, S / 2.0 + f.dx * k, S / 2.0 + 6 + f.dy * k, f.scale * 1.0, f.angle);
+  cv::Scalar skin = mix(cv::Scalar(55, 85, 135), cv::Scalar(150, 180, 225), f.skin);
+  if (a[kPaleSkin]) skin = {228, 232, 242};
+  if (!a[kYoung]) skin = mix(skin, cv::Scalar(150, 150, 160), 0.2);
+  const cv::Scalar hair = hair_colour(f);
+  const Face F{f, p, tex, skin, shade(skin, 0.72), hair, a[kBlondHair] || a[kGrayHair] ? shade(hair, 0.55) : shade(hair, 0.8),
+               a[kChubby] ? 62.0 : a[kOvalFace] ? 45.0 : 53.0, a[kOvalFace] ? 72.0 : 64.0, !a[kBald]};
+  // Back to front.
+  draw_back_hair(F);
+  draw_body(F);
+  draw_ears(F);
+  draw_head(F);
+  draw_facial_hair(F);
+  draw_mouth(F);
+  draw_nose(F);
+  draw_eyes(F);
+  draw_top(F);
+  return finish(img, f, size);
 }
 
 }  // namespace latentedit

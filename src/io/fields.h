@@ -34,6 +34,10 @@ enum class FieldKind {
 };
 
 struct FieldInfo {
+  FieldInfo() = default;
+  FieldInfo(std::string name_, FieldKind kind_, std::string help_, double lo_ = -std::numeric_limits<double>::infinity(),
+            double hi_ = std::numeric_limits<double>::infinity(), bool lo_open_ = false, bool hi_open_ = false)
+      : name(std::move(name_)), kind(kind_), help(std::move(help_)), lo(lo_), hi(hi_), lo_open(lo_open_), hi_open(hi_open_) {}
   std::string name;  // the JSON field (snake_case)
   FieldKind kind = FieldKind::kReal;
   std::string help;  // one line

@@ -19,7 +19,7 @@ void make_dirs(const std::string& path);
 // SHA-256 of `bytes` as 64 lowercase hex digits.
 std::string sha256_hex(const std::string& bytes);
 
-// The one policy for every writing command's output directory (README "Outputs"):
+// The one policy for every writing command's output directory (docs/cli.md "Outputs"):
 //   absent or empty                                   -> kFresh: created when committed;
 //   a previous output of the same command (its marker  -> kPrevious: replaced as a whole — the
 //   file OUT/.latentedit-output.json names the command)   files it listed and the new output does

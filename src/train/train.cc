@@ -369,6 +369,175 @@ torch::Tensor hessian_penalty(Generator& g, const torch::Tensor& z, const torch:
 }
 }  // namespace
 
+namespace {
+// Everything a GAN run carries from step to step (and through a checkpoint).
+struct GanState {
+  Generator g, ema;
+  Discriminator d;
+  torch::optim::Adam opt_g, opt_d;
+  int64_t start = 0, d_updates = 0;
+  double r1 = std::numeric_limits<double>::quiet_NaN();  // the last R1 measured
+
+  GanState(const GanTrainOptions& o, GeneratorOptions go)
+      : g(go), ema(go), d(o.d_hidden, o.discriminator, o.spectral_norm),
+        opt_g(g->parameters(), torch::optim::AdamOptions(o.lr_g).betas({o.beta1, o.beta2})),
+        opt_d(d->parameters(), torch::optim::AdamOptions(o.lr_d).betas({o.beta1, o.beta2})) {}
+};
+
+void load_gan_checkpoint(GanState& s, const GanTrainOptions& o) {
+  auto ar = open_checkpoint(o.checkpoint);
+  s.start = load_step(ar);
+  torch::serialize::InputArchive a1, a2, a3, a4, a5;
+  try {
+    ar.read("g", a1);
+    ar.read("d", a2);
+    ar.read("ema", a3);
+    ar.read("opt_g", a4);
+    ar.read("opt_d", a5);
+    s.g->load(a1);
+    s.d->load(a2);
+    s.ema->load(a3);
+    s.opt_g.load(a4);
+    s.opt_d.load(a5);
+  } catch (const c10::Error&) {
+    throw ModelError("checkpoint " + o.checkpoint + " is from another network shape or discriminator (g_hidden, "
+                     "d_hidden, discriminator, z_dim); resume with the same settings or delete it to start over");
+  }
+  torch::Tensor du;
+  s.d_updates = ar.try_read("d_updates", du) ? du.item<int64_t>() : s.start * o.d_steps;
+  freeze(*s.ema);
+}
+
+void save_gan_checkpoint(GanState& s, const GanTrainOptions& o, int64_t steps_done) {
+  torch::serialize::OutputArchive ar, a1, a2, a3, a4, a5;
+  s.g->save(a1);
+  s.d->save(a2);
+  s.ema->save(a3);
+  s.opt_g.save(a4);
+  s.opt_d.save(a5);
+  ar.write("step", torch::tensor(steps_done));
+  ar.write("d_updates", torch::tensor(s.d_updates));
+  ar.write("g", a1);
+  ar.write("d", a2);
+  ar.write("ema", a3);
+  ar.write("opt_g", a4);
+  ar.write("opt_d", a5);
+  save_archive(ar, o.checkpoint);
+}
+
+// Linear decay of both learning rates to 0 at the last step, from lr_decay_from on.
+void decay_learning_rates(GanState& s, const GanTrainOptions& o, int64_t step) {
+  if (o.lr_decay_from <= 0 || step < o.lr_decay_from) return;
+  const double f = 1.0 - static_cast<double>(step - o.lr_decay_from) / static_cast<double>(std::max<int64_t>(1, o.steps - o.lr_decay_from));
+  for (auto& [opt, lr0] : {std::pair<torch::optim::Adam*, double>{&s.opt_g, o.lr_g}, {&s.opt_d, o.lr_d}})
+    for (auto& group : opt->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr0 * f);
+}
+
+// One discriminator update on `real` and G's samples of fresh noise; adds its figures to `rec`
+// (each divided by d_steps, so d_steps updates sum to their mean).
+void d_step(GanState& s, const GanTrainOptions& o, const GanLoss& loss, const torch::Tensor& real, at::Generator& zg,
+            std::map<std::string, double>& rec) {
+  const torch::Tensor z1 = torch::randn({real.size(0), o.z_dim}, zg);
+  torch::Tensor fake;
+  {
+    torch::NoGradGuard ng;
+    fake = s.g->forward(z1);
+  }
+  s.opt_d.zero_grad();
+  // R1 (Mescheder et al. 2018) on this batch's real images every r1_every updates (lazy, as
+  // StyleGAN2: the weight scaled by the interval): (gamma / 2) E ||grad_x l(x)||^2.
+  const bool r1_now = o.r1 > 0 && s.d_updates % o.r1_every == 0;
+  const torch::Tensor real_in = r1_now ? real.detach().requires_grad_(true) : real;
+  const torch::Tensor lr = s.d->forward(real_in), lf = s.d->forward(fake);
+  torch::Tensor loss_d = loss.d(lr, lf);
+  if (r1_now) {
+    const torch::Tensor gx = torch::autograd::grad({lr.sum()}, {real_in}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+    const torch::Tensor r1 = gx.pow(2).flatten(1).sum(1).mean();
+    s.r1 = r1.item<double>();
+    loss_d = loss_d + (0.5 * o.r1 * static_cast<double>(o.r1_every)) * r1;
+  }
+  loss_d.backward();
+  s.opt_d.step();
+  ++s.d_updates;
+  rec["d_loss"] += loss_d.item<double>() / o.d_steps;
+  rec["d_real"] += torch::sigmoid(lr.detach()).mean().item<double>() / o.d_steps;
+  rec["d_fake"] += torch::sigmoid(lf.detach()).mean().item<double>() / o.d_steps;
+}
+
+// One generator update on fresh noise (D frozen), then the EMA; adds its figures to `rec`.
+void g_step(GanState& s, const GanTrainOptions& o, const GanLoss& loss, int64_t B, int64_t step, at::Generator& zg,
+            std::map<std::string, double>& rec) {
+  const torch::Tensor z2 = torch::randn({B, o.z_dim}, zg);
+  s.opt_g.zero_grad();
+  for (auto& p : s.d->parameters()) p.set_requires_grad(false);
+  const torch::Tensor gz = s.g->forward(z2);
+  torch::Tensor lf = s.d->forward(gz);
+  lf.retain_grad();
+  const torch::Tensor loss_g = loss.g(lf);
+  torch::Tensor total_g = loss_g;
+  if (o.hessian_penalty > 0) {
+    const torch::Tensor hp = hessian_penalty(s.g, z2, gz, o, zg);
+    rec["hessian"] = hp.item<double>();
+    total_g = total_g + o.hessian_penalty * hp;
+  }
+  total_g.backward();
+  for (auto& p : s.d->parameters()) p.set_requires_grad(true);
+  double gnorm2 = 0;
+  const auto g_params = s.g->parameters(true);
+  for (const auto& p : g_params)
+    if (p.grad().defined()) gnorm2 += p.grad().to(torch::kFloat64).pow(2).sum().item<double>();
+  // d(mean loss)/d l_i = (1/B) d(loss_i)/d l_i: scale back to per-sample derivatives.
+  const double logit_grad = (lf.grad() * static_cast<double>(B)).to(torch::kFloat64).pow(2).mean().sqrt().item<double>();
+  s.opt_g.step();
+  if (o.ema > 0) {
+    torch::NoGradGuard ng;
+    const double decay = std::min(o.ema, (1.0 + step) / (10.0 + step));
+    const auto ema_params = s.ema->parameters(true);
+    for (size_t i = 0; i < ema_params.size(); ++i) ema_params[i].mul_(decay).add_(g_params[i], 1.0 - decay);
+  }
+  rec["g_loss"] = loss_g.item<double>();
+  rec["g_grad_norm"] = std::sqrt(gnorm2);
+  rec["g_logit_grad"] = logit_grad;
+}
+
+// The diagnostics of the training G with batch statistics; momentum 0 (and the batch counter put
+// back) leaves its buffers as they were, so diagnostics never change what training computes.
+void diagnose(Generator& g, const CollapseProbe& probe, TrainStats& st) {
+  std::vector<std::pair<torch::nn::BatchNorm2dImpl*, torch::Tensor>> bns;
+  for (auto& m : g->modules(false))
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) bns.emplace_back(bn, bn->num_batches_tracked.clone());
+  for (auto& [bn, n] : bns) bn->options.momentum(0.0);
+  const auto gen = [&](const torch::Tensor& z) { return g->forward(z); };
+  st.diagnostics = std::make_shared<CollapseDiagnostics>(probe.measure(gen));
+  {
+    torch::NoGradGuard ng;
+    st.samples = g->forward(probe.latents()).slice(0, 0, 8).clone();
+  }
+  for (auto& [bn, n] : bns) {
+    bn->options.momentum(0.1);
+    bn->num_batches_tracked.copy_(n);
+  }
+}
+
+// BatchNorm statistics recomputed for the exported weights (cumulative average over calibration
+// batches), so eval-mode images match what the weights draw.
+void calibrate_exported(Generator& out, const GanTrainOptions& o) {
+  torch::NoGradGuard ng;
+  for (auto& m : out->modules(false))
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
+      bn->reset_running_stats();
+      bn->options.momentum(c10::nullopt);
+    }
+  out->train();
+  for (int64_t i = 0; i < o.bn_calibration_batches; ++i) {
+    auto zg = step_generator(o.seed, o.steps + i, 2);
+    out->forward(torch::randn({std::max<int64_t>(o.batch, 64), o.z_dim}, zg));
+  }
+  for (auto& m : out->modules(false))
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) bn->options.momentum(0.1);
+}
+}  // namespace
+
 Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCallback& cb) {
   check_data(data, o.batch);
   const GanLoss& loss = gan_loss(o.loss);
@@ -377,194 +546,52 @@ Generator train_gan(const Dataset& data, const GanTrainOptions& o, const TrainCa
   GeneratorOptions go;
   go.z_dim = o.z_dim;
   go.hidden_dim = o.g_hidden;
-  Generator g(go), ema(go);
-  init_weights(*g, o.g_bn_gamma_mean, o.seed);  // default gamma ~ N(1, 0.02): see MODEL_CARD.md
-  Discriminator d(o.d_hidden, o.discriminator, o.spectral_norm);
+  GanState s(o, go);
+  init_weights(*s.g, o.g_bn_gamma_mean, o.seed);  // default gamma ~ N(1, 0.02): see MODEL_CARD.md
   {
     torch::NoGradGuard ng;
     auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 1);
-    for (auto& p : d->named_parameters()) {
+    for (auto& p : s.d->named_parameters()) {
       const std::string& k = p.key();
       if (p.value().dim() == 4) p.value().normal_(0.0, 0.02, gen);
       else if (k.rfind("bn", 0) == 0 && k.size() > 7 && k.substr(k.size() - 7) == ".weight") p.value().normal_(1.0, 0.02, gen);
     }
+    auto src = s.g->named_parameters(true);
+    for (auto& p : s.ema->named_parameters(true)) p.value().copy_(src[p.key()]);
   }
-  {
-    torch::NoGradGuard ng;
-    auto src = g->named_parameters(true);
-    for (auto& p : ema->named_parameters(true)) p.value().copy_(src[p.key()]);
-  }
-  freeze(*ema);
-  torch::optim::Adam opt_g(g->parameters(), torch::optim::AdamOptions(o.lr_g).betas({o.beta1, o.beta2}));
-  torch::optim::Adam opt_d(d->parameters(), torch::optim::AdamOptions(o.lr_d).betas({o.beta1, o.beta2}));
-  int64_t start = 0, d_updates = 0;
-  if (o.resume && !o.checkpoint.empty() && fs::exists(o.checkpoint)) {
-    auto ar = open_checkpoint(o.checkpoint);
-    start = load_step(ar);
-    torch::serialize::InputArchive a1, a2, a3, a4, a5;
-    try {
-      ar.read("g", a1);
-      ar.read("d", a2);
-      ar.read("ema", a3);
-      ar.read("opt_g", a4);
-      ar.read("opt_d", a5);
-      g->load(a1);
-      d->load(a2);
-      ema->load(a3);
-      opt_g.load(a4);
-      opt_d.load(a5);
-    } catch (const c10::Error&) {
-      throw ModelError("checkpoint " + o.checkpoint + " is from another network shape or discriminator (g_hidden, "
-                       "d_hidden, discriminator, z_dim); resume with the same settings or delete it to start over");
-    }
-    torch::Tensor du;
-    d_updates = ar.try_read("d_updates", du) ? du.item<int64_t>() : start * o.d_steps;
-    freeze(*ema);
-  }
-  g->train();
-  d->train();
+  freeze(*s.ema);
+  if (o.resume && !o.checkpoint.empty() && fs::exists(o.checkpoint)) load_gan_checkpoint(s, o);
+  s.g->train();
+  s.d->train();
   std::optional<CollapseProbe> probe;
   if (o.diagnose_every > 0) probe.emplace(data, o.z_dim, o.diagnose_samples, o.seed + 77, o.judge);
   Batcher batcher(data.images.size(0), o.batch, o.seed);
   Meter meter;
   const auto t0 = std::chrono::steady_clock::now();
-  auto ema_params = ema->parameters(true);
-  auto g_params = g->parameters(true);
-  double r1_value = std::numeric_limits<double>::quiet_NaN();  // the last R1 measured
-  for (int64_t step = start; step < o.steps; ++step) {
+  for (int64_t step = s.start; step < o.steps; ++step) {
     auto zg = step_generator(o.seed, step, 1);
-    if (o.lr_decay_from > 0 && step >= o.lr_decay_from) {
-      // Linear decay of both learning rates to 0 at the last step (from lr_decay_from on).
-      const double f = 1.0 - static_cast<double>(step - o.lr_decay_from) / static_cast<double>(std::max<int64_t>(1, o.steps - o.lr_decay_from));
-      for (auto& [opt, lr0] : {std::pair<torch::optim::Adam*, double>{&opt_g, o.lr_g}, {&opt_d, o.lr_d}})
-        for (auto& group : opt->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr0 * f);
-    }
-    // Discriminator: d_steps updates, each on a fresh data batch and fresh noise.
-    double d_loss = 0, d_real = 0, d_fake = 0;
-    for (int64_t k = 0; k < o.d_steps; ++k) {
-      const torch::Tensor real = to_model_range(data.images.index_select(0, batcher.indices(step * o.d_steps + k)));
-      const torch::Tensor z1 = torch::randn({real.size(0), o.z_dim}, zg);
-      torch::Tensor fake;
-      {
-        torch::NoGradGuard ng;
-        fake = g->forward(z1);
-      }
-      opt_d.zero_grad();
-      // R1 (Mescheder et al. 2018) on this batch's real images every r1_every updates (lazy, as
-      // StyleGAN2: the weight scaled by the interval): (gamma / 2) E ||grad_x l(x)||^2.
-      const bool r1_now = o.r1 > 0 && d_updates % o.r1_every == 0;
-      const torch::Tensor real_in = r1_now ? real.detach().requires_grad_(true) : real;
-      const torch::Tensor lr = d->forward(real_in), lf = d->forward(fake);
-      torch::Tensor loss_d = loss.d(lr, lf);
-      if (r1_now) {
-        const torch::Tensor gx = torch::autograd::grad({lr.sum()}, {real_in}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
-        const torch::Tensor r1 = gx.pow(2).flatten(1).sum(1).mean();
-        r1_value = r1.item<double>();
-        loss_d = loss_d + (0.5 * o.r1 * static_cast<double>(o.r1_every)) * r1;
-      }
-      loss_d.backward();
-      opt_d.step();
-      ++d_updates;
-      d_loss += loss_d.item<double>() / o.d_steps;
-      d_real += torch::sigmoid(lr.detach()).mean().item<double>() / o.d_steps;
-      d_fake += torch::sigmoid(lf.detach()).mean().item<double>() / o.d_steps;
-    }
-    // Generator: one update on fresh noise, D frozen.
-    const int64_t B = std::min(o.batch, data.images.size(0));
-    const torch::Tensor z2 = torch::randn({B, o.z_dim}, zg);
-    opt_g.zero_grad();
-    for (auto& p : d->parameters()) p.set_requires_grad(false);
-    const torch::Tensor gz = g->forward(z2);
-    torch::Tensor lf = d->forward(gz);
-    lf.retain_grad();
-    const torch::Tensor loss_g = loss.g(lf);
-    torch::Tensor total_g = loss_g;
-    double hp_value = 0;
-    if (o.hessian_penalty > 0) {
-      const torch::Tensor hp = hessian_penalty(g, z2, gz, o, zg);
-      hp_value = hp.item<double>();
-      total_g = total_g + o.hessian_penalty * hp;
-    }
-    total_g.backward();
-    for (auto& p : d->parameters()) p.set_requires_grad(true);
-    double gnorm2 = 0;
-    for (const auto& p : g_params)
-      if (p.grad().defined()) gnorm2 += p.grad().to(torch::kFloat64).pow(2).sum().item<double>();
-    // d(mean loss)/d l_i = (1/B) d(loss_i)/d l_i: scale back to per-sample derivatives.
-    const double logit_grad = (lf.grad() * static_cast<double>(B)).to(torch::kFloat64).pow(2).mean().sqrt().item<double>();
-    opt_g.step();
-    if (o.ema > 0) {
-      torch::NoGradGuard ng;
-      const double decay = std::min(o.ema, (1.0 + step) / (10.0 + step));
-      for (size_t i = 0; i < ema_params.size(); ++i) ema_params[i].mul_(decay).add_(g_params[i], 1.0 - decay);
-    }
-    std::map<std::string, double> record = {{"d_loss", d_loss}, {"g_loss", loss_g.item<double>()}, {"d_real", d_real},
-                                            {"d_fake", d_fake}, {"g_grad_norm", std::sqrt(gnorm2)}, {"g_logit_grad", logit_grad}};
-    if (o.hessian_penalty > 0) record["hessian"] = hp_value;
-    if (o.r1 > 0 && std::isfinite(r1_value)) record["r1"] = r1_value;
+    decay_learning_rates(s, o, step);
+    std::map<std::string, double> record = {{"d_loss", 0.0}, {"d_real", 0.0}, {"d_fake", 0.0}};
+    // Discriminator: d_steps updates, each on a fresh data batch and fresh noise; then G.
+    for (int64_t k = 0; k < o.d_steps; ++k)
+      d_step(s, o, loss, to_model_range(data.images.index_select(0, batcher.indices(step * o.d_steps + k))), zg, record);
+    g_step(s, o, loss, std::min(o.batch, data.images.size(0)), step, zg, record);
+    if (o.r1 > 0 && std::isfinite(s.r1)) record["r1"] = s.r1;
     meter.add(record);
     const bool last = step + 1 == o.steps;
-    if (!o.checkpoint.empty() && ((step + 1) % o.checkpoint_every == 0 || last)) {
-      torch::serialize::OutputArchive ar, a1, a2, a3, a4, a5;
-      g->save(a1);
-      d->save(a2);
-      ema->save(a3);
-      opt_g.save(a4);
-      opt_d.save(a5);
-      ar.write("step", torch::tensor(step + 1));
-      ar.write("d_updates", torch::tensor(d_updates));
-      ar.write("g", a1);
-      ar.write("d", a2);
-      ar.write("ema", a3);
-      ar.write("opt_g", a4);
-      ar.write("opt_d", a5);
-      save_archive(ar, o.checkpoint);
-    }
-    const bool diagnose = probe && ((step + 1) % o.diagnose_every == 0 || last);
-    if (cb && ((step + 1) % o.report_every == 0 || last || diagnose)) {
+    if (!o.checkpoint.empty() && ((step + 1) % o.checkpoint_every == 0 || last)) save_gan_checkpoint(s, o, step + 1);
+    const bool diagnosing = probe && ((step + 1) % o.diagnose_every == 0 || last);
+    if (cb && ((step + 1) % o.report_every == 0 || last || diagnosing)) {
       TrainStats st = stats_at(step + 1, o.steps, meter, t0);
-      st.resumed_from = start;
-      st.d_updates = d_updates;
+      st.resumed_from = s.start;
+      st.d_updates = s.d_updates;
       st.g_updates = step + 1;
-      if (diagnose) {
-        // The training G with batch statistics; momentum 0 (and the batch counter put back) leaves
-        // its buffers as they were, so diagnostics never change what training computes.
-        std::vector<std::pair<torch::nn::BatchNorm2dImpl*, torch::Tensor>> bns;
-        for (auto& m : g->modules(false))
-          if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) bns.emplace_back(bn, bn->num_batches_tracked.clone());
-        for (auto& [bn, n] : bns) bn->options.momentum(0.0);
-        const auto gen = [&](const torch::Tensor& z) { return g->forward(z); };
-        st.diagnostics = std::make_shared<CollapseDiagnostics>(probe->measure(gen));
-        {
-          torch::NoGradGuard ng;
-          st.samples = g->forward(probe->latents()).slice(0, 0, 8).clone();
-        }
-        for (auto& [bn, n] : bns) {
-          bn->options.momentum(0.1);
-          bn->num_batches_tracked.copy_(n);
-        }
-      }
+      if (diagnosing) diagnose(s.g, *probe, st);
       cb(st);
     }
   }
-  Generator out = o.ema > 0 ? ema : g;
-  // Recompute BatchNorm statistics for the exported weights (cumulative average over
-  // calibration batches), so eval-mode images match what the weights draw.
-  {
-    torch::NoGradGuard ng;
-    for (auto& m : out->modules(false))
-      if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
-        bn->reset_running_stats();
-        bn->options.momentum(c10::nullopt);
-      }
-    out->train();
-    for (int64_t i = 0; i < o.bn_calibration_batches; ++i) {
-      auto zg = step_generator(o.seed, o.steps + i, 2);
-      out->forward(torch::randn({std::max<int64_t>(o.batch, 64), o.z_dim}, zg));
-    }
-    for (auto& m : out->modules(false))
-      if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) bn->options.momentum(0.1);
-  }
+  Generator out = o.ema > 0 ? s.ema : s.g;
+  calibrate_exported(out, o);
   freeze(*out);
   return out;
 }
