@@ -126,21 +126,7 @@ std::vector<Malformed> malformed_cases() {
 
 // The library reads and plans each malformed file (read_job_file + plan_batch, what `batch`
 // does before any work): every case is a path-qualified error naming the problem.
-struct JobFileMalformed : ::testing::TestWithParam<Malformed> {
-  static void SetUpTestSuite() {
-    dir = new test::TempDir();
-    test::make_random_bundle(*dir / "bundle", 4, 4, 5, true);
-    m = new Models(load_bundle(*dir / "bundle"));
-  }
-  static void TearDownTestSuite() {
-    delete m;
-    delete dir;
-  }
-  static test::TempDir* dir;
-  static Models* m;
-};
-test::TempDir* JobFileMalformed::dir = nullptr;
-Models* JobFileMalformed::m = nullptr;
+struct JobFileMalformed : test::WithRandomBundle<::testing::TestWithParam<Malformed>, 4, 4, 5> {};
 
 TEST_P(JobFileMalformed, GivesAPathQualifiedError) {
   test::TempDir d;

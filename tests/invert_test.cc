@@ -15,22 +15,9 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-struct Invert : ::testing::Test {
-  static void SetUpTestSuite() {
-    dir = new test::TempDir();
-    test::make_random_bundle(*dir / "bundle", 8, 4, 5, true);
-    m = new Models(load_bundle(*dir / "bundle"));
-  }
-  static void TearDownTestSuite() {
-    delete m;
-    delete dir;
-  }
-  static test::TempDir* dir;
-  static Models* m;
+struct Invert : test::WithRandomBundle<::testing::Test, 8, 4, 5> {
   std::string model() const { return " --model " + *dir / "bundle"; }
 };
-test::TempDir* Invert::dir = nullptr;
-Models* Invert::m = nullptr;
 // The same bundle, used through the executable (the e2e tier).
 struct InvertCli : Invert {};
 }  // namespace

@@ -75,6 +75,25 @@ inline void make_random_bundle(const std::string& dir, int64_t gen_hidden = 4, i
   write_manifest(dir, j);
 }
 
+// A test suite whose tests share one tiny random bundle (make_random_bundle with an auditor, in
+// *dir / "bundle") and its loaded Models *m, made once per suite:
+//   struct Invert : test::WithRandomBundle<::testing::Test, 8, 4, 5> {};
+template <class Base, int64_t GenHidden, int64_t ClsHidden, uint64_t Seed>
+struct WithRandomBundle : Base {
+  static void SetUpTestSuite() {
+    dir = new TempDir();
+    make_random_bundle(*dir / "bundle", GenHidden, ClsHidden, Seed, true);
+    m = new Models(load_bundle(*dir / "bundle"));
+  }
+  static void TearDownTestSuite() {
+    delete m;
+    delete dir;
+    m = nullptr, dir = nullptr;
+  }
+  static inline TempDir* dir = nullptr;
+  static inline Models* m = nullptr;
+};
+
 inline std::string fixture(const std::string& name) { return std::string(LATENTEDIT_TEST_FIXTURES) + "/" + name; }
 
 inline nlohmann::json read_json(const std::string& path) {

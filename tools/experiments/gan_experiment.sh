@@ -21,14 +21,7 @@ mkdir -p "$out"
 common=(--procedural 20000 --data-seed 1 --seed 1 --steps "$steps" --batch 64 --g-hidden 32 --d-hidden 32
         --log-every 10 --diagnose-every 100 --diagnose-samples 512 --judge pretrained/faces64/auditor.safetensors
         --checkpoint-every 100 --resume --threads 1 -q)
-run() {  # name, extra flags...
-  local name=$1; shift
-  if [ -f "$out/$name/generator.safetensors" ] && grep -qE "\"step\":$steps[,}]" "$out/$name/training_log.jsonl" 2>/dev/null; then
-    echo "$name: done already"; return
-  fi
-  "$cli" train gan "${common[@]}" "$@" --out "$out/$name" > "$out/$name.txt" 2>&1 || { cat "$out/$name.txt" >&2; return 1; }
-  echo "$name: $(head -1 "$out/$name.txt")"
-}
+source tools/experiments/train_runs.sh
 start=$(date +%s)
 # Two lanes of about equal length: the K = 5 runs cost ~3x a K = 1 run.
 (run non-sat-k5 --loss non-saturating --d-steps 5 && run minimax-k5 --loss minimax --d-steps 5) &

@@ -22,15 +22,8 @@ mkdir -p "$out"
 common=(--procedural 50000 --data-seed 1 --seed 1 --steps "$steps" --batch 64 --ema 0.999
         --log-every 20 --diagnose-every 500 --diagnose-samples 1024 --judge pretrained/faces64/auditor.safetensors
         --checkpoint-every 100 --resume --threads 1 -q)
-run() {  # name, extra flags...
-  local name=$1; shift
-  if [ -f "$out/$name/generator.safetensors" ] && grep -qE "\"step\":$steps[,}]" "$out/$name/training_log.jsonl" 2>/dev/null; then
-    echo "$name: done already"; return
-  fi
-  local t0=$(date +%s)
-  nice -n 19 "$cli" train gan "${common[@]}" "$@" --out "$out/$name" > "$out/$name.txt" 2>&1 || { cat "$out/$name.txt" >&2; return 1; }
-  echo "$name: $(( $(date +%s) - t0 )) s this sitting: $(head -1 "$out/$name.txt")"
-}
+nice="nice -n 19"
+source tools/experiments/train_runs.sh
 run w64 --g-hidden 64 --d-hidden 32
 run w48 --g-hidden 48 --d-hidden 32
 run w64-d64 --g-hidden 64 --d-hidden 64
