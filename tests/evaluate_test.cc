@@ -59,3 +59,22 @@ TEST(Evaluate, FrechetDistanceOfASetWithItselfIsZeroAndGrowsWithShift) {
   EXPECT_NEAR(frechet_distance(a, a), 0.0, 1e-6);
   EXPECT_NEAR(frechet_distance(a, a + 2.0), 6 * 4.0, 1e-6);  // mean shift of 2 in 6 dims
 }
+
+// The generator measured as the field does: a random tiny generator is far from the rendered
+// faces (Frechet above the renders' own floor, recall below theirs), the figures are in range and
+// deterministic, and too few samples are refused.
+TEST(Evaluate, GeneratorQualityOfARandomGeneratorIsFarFromTheRenderedFloor) {
+  test::TempDir d;
+  test::make_random_bundle(d.str(), 4, 4, 1, true);
+  const Models m = load_bundle(d.str());
+  const nlohmann::json g = generator_quality(m, 64, 1);
+  for (const char* k : {"precision", "recall", "precision_rendered_vs_rendered", "recall_rendered_vs_rendered"}) {
+    EXPECT_GE(g[k].get<double>(), 0.0) << k;
+    EXPECT_LE(g[k].get<double>(), 1.0) << k;
+  }
+  EXPECT_GT(g["frechet_auditor_features"].get<double>(), g["frechet_rendered_vs_rendered"].get<double>());
+  EXPECT_LT(g["recall"].get<double>(), g["recall_rendered_vs_rendered"].get<double>());
+  EXPECT_GT(g["recall_rendered_vs_rendered"].get<double>(), 0.3);  // two sets of renders cover each other
+  EXPECT_EQ(g, generator_quality(m, 64, 1));
+  EXPECT_THROW(generator_quality(m, 4, 1), UsageError);
+}

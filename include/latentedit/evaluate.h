@@ -90,6 +90,15 @@ void validate(const EvalOptions& o);
 // Throws UsageError for an unknown method or variant.
 void add_eval_points(EvalOptions& o, const Models& m, const EditSpec& spec);
 
+// A generator measured as the field measures generators, against held-out procedural faces
+// (dataset seeds heldout_seed + 1 and + 2; `samples` each) in the auditor's penultimate features:
+// Frechet distance and, as the floor beside it, the distance between the two rendered sets;
+// precision and recall (Kynkaenniemi et al. 2019: k-NN balls, k = `k`), with the rendered sets'
+// own figures; the auditor's attribute frequencies generated vs rendered; the samples' spread
+// (mean pairwise pixel distance over the rendered faces') and near-duplicate share. Needs a
+// course-architecture auditor and the CelebA attributes. Deterministic for a seed.
+nlohmann::json generator_quality(const Models& m, int64_t samples = 2000, uint64_t seed = 1, uint64_t heldout_seed = 99, int k = 3);
+
 // Runs the evaluation. Needs an auditor in the bundle (ModelError if absent).
 EvalResult evaluate(const Models& m, const EvalOptions& o, const EvalCallback& progress = nullptr);
 

@@ -170,6 +170,83 @@ json EvalStats::to_json() const {
           {"pixel_change", pixel}, {"auditor_target_change", target_gain}, {"dz", dz}};
 }
 
+namespace {
+// For each row of `a`, the distance to its k-th nearest other row (Kynkaenniemi et al. 2019).
+torch::Tensor knn_radii(const torch::Tensor& a, int k) {
+  const torch::Tensor d = torch::cdist(a, a);
+  return std::get<0>(d.topk(k + 1, 1, /*largest=*/false)).select(1, k);  // column 0 is the row itself
+}
+// The share of rows of `x` inside at least one k-NN ball of `ref` (radius of each ref row: its
+// k-th nearest ref neighbour): precision with x = generated, ref = real; recall with the roles
+// swapped.
+double manifold_coverage(const torch::Tensor& x, const torch::Tensor& ref, const torch::Tensor& ref_radii) {
+  const torch::Tensor d = torch::cdist(x, ref);  // (N, M)
+  return (d <= ref_radii.unsqueeze(0)).any(1).to(torch::kFloat64).mean().item<double>();
+}
+// Mean pairwise distance and the share of samples whose nearest other sample is closer than a
+// quarter of the reference's median nearest-neighbour distance (as train gan's diagnostics).
+std::pair<double, double> spread(const torch::Tensor& x, const torch::Tensor& ref) {
+  auto pd = [](const torch::Tensor& a) {
+    torch::Tensor d = torch::cdist(a, a);
+    d.fill_diagonal_(std::numeric_limits<float>::infinity());
+    return d;
+  };
+  const torch::Tensor dx = pd(x), dr = pd(ref);
+  auto mean_off = [](const torch::Tensor& d) { return d.masked_select(torch::isfinite(d)).to(torch::kFloat64).mean().item<double>(); };
+  const double nn_ref = std::get<0>(dr.min(1)).median().item<double>();
+  const double dup = (std::get<0>(dx.min(1)) < 0.25 * nn_ref).to(torch::kFloat64).mean().item<double>();
+  return {mean_off(dx) / std::max(mean_off(dr), 1e-12), dup};
+}
+}  // namespace
+
+json generator_quality(const Models& m, int64_t samples, uint64_t seed, uint64_t heldout_seed, int k) {
+  if (!m.auditor || !m.auditor->features)
+    throw ModelError("generator quality is measured in the auditor's features; this bundle has no course-architecture auditor",
+                     Remedy::kTrainAuditor, m.dir);
+  if (m.attributes != celeba_attributes())
+    throw UsageError("generator quality compares with latentedit's procedural faces, which carry the 40 CelebA attributes; this bundle's differ");
+  if (samples < 2 * k + 2) throw UsageError("samples: at least " + std::to_string(2 * k + 2) + " faces are needed");
+  const int64_t C = static_cast<int64_t>(m.attributes.size());
+  const auto zs = sample_latents(seed, samples, m.z_dim);
+  torch::Tensor gen_img = generate(m, zs);
+  const Dataset ren = render_dataset(heldout_seed + 1, 0, samples);
+  const Dataset ren2 = render_dataset(heldout_seed + 2, 0, samples);
+  const auto ren_img = to_model_range(ren.images, m.range_lo, m.range_hi);
+  const auto ren2_img = to_model_range(ren2.images, m.range_lo, m.range_hi);
+  const auto fg = (torch::sigmoid(classify(*m.auditor, gen_img)) > 0.5).to(torch::kFloat64).mean(0);
+  const auto fr = (torch::sigmoid(classify(*m.auditor, ren_img)) > 0.5).to(torch::kFloat64).mean(0);
+  const auto fl = ren.labels.to(torch::kFloat64).mean(0);
+  json freq = json::object();
+  for (int64_t c = 0; c < C; ++c)
+    freq[m.attributes[c]] = {{"data_labels", fl[c].item<double>()}, {"rendered_auditor", fr[c].item<double>()},
+                             {"generated_auditor", fg[c].item<double>()}};
+  const auto gap = (fg - fr).abs();
+  torch::Tensor feat_g, feat_r, feat_r2;
+  {
+    torch::NoGradGuard ng;
+    auto features = [&](const torch::Tensor& x) {
+      std::vector<torch::Tensor> out;
+      for (int64_t i = 0; i < x.size(0); i += 256) out.push_back(m.auditor->features(x.slice(0, i, std::min(x.size(0), i + 256))));
+      return torch::cat(out).flatten(1).to(torch::kFloat32);
+    };
+    feat_g = features(gen_img), feat_r = features(ren_img), feat_r2 = features(ren2_img);
+  }
+  // Reference figures: the same measures between two independent sets of rendered faces.
+  const torch::Tensor rad_r = knn_radii(feat_r, k), rad_g = knn_radii(feat_g, k), rad_r2 = knn_radii(feat_r2, k);
+  const auto [pairwise, dups] = spread(gen_img.flatten(1), ren_img.flatten(1));
+  return {{"samples", samples}, {"frequencies", freq},
+          {"max_frequency_gap", gap.max().item<double>()},
+          {"mean_frequency_gap", gap.mean().item<double>()},
+          {"worst_attribute", m.attributes[gap.argmax().item<int64_t>()]},
+          {"attributes_within_0.05", (gap <= 0.05).sum().item<int64_t>()},
+          {"frechet_auditor_features", frechet_distance(feat_g, feat_r)},
+          {"frechet_rendered_vs_rendered", frechet_distance(feat_r2, feat_r)},
+          {"precision", manifold_coverage(feat_g, feat_r, rad_r)}, {"recall", manifold_coverage(feat_r, feat_g, rad_g)},
+          {"precision_rendered_vs_rendered", manifold_coverage(feat_r2, feat_r, rad_r)},
+          {"recall_rendered_vs_rendered", manifold_coverage(feat_r, feat_r2, rad_r2)}, {"k", k},
+          {"pairwise_ratio", pairwise}, {"near_duplicates", dups}};
+}
+
 EvalResult evaluate(const Models& m, const EvalOptions& o, const EvalCallback& progress) {
   if (!m.auditor)
     throw ModelError("the bundle has no auditor; evaluate needs an independent classifier", Remedy::kTrainAuditor, m.dir);
@@ -227,42 +304,8 @@ EvalResult evaluate(const Models& m, const EvalOptions& o, const EvalCallback& p
                    {"classifier", accuracy(m.classifier, held, m.attributes)},
                    {"auditor", accuracy(*m.auditor, held, m.attributes)}};
   }
-  // Generated vs rendered faces: attribute frequencies (auditor) and Frechet distance.
-  if (o.samples > 1 && celeba && m.auditor->features) {
-    const auto zs = sample_latents(o.seed + 1, o.samples, m.z_dim);
-    torch::Tensor gen_img = generate(m, zs);
-    const Dataset ren = render_dataset(o.heldout_seed + 1, 0, o.samples);
-    const auto ren_img = to_model_range(ren.images, m.range_lo, m.range_hi);
-    const auto fg = (torch::sigmoid(classify(*m.auditor, gen_img)) > 0.5).to(torch::kFloat64).mean(0);
-    const auto fr = (torch::sigmoid(classify(*m.auditor, ren_img)) > 0.5).to(torch::kFloat64).mean(0);
-    const auto fl = ren.labels.to(torch::kFloat64).mean(0);
-    json freq = json::object();
-    for (int64_t c = 0; c < C; ++c)
-      freq[m.attributes[c]] = {{"data_labels", fl[c].item<double>()}, {"rendered_auditor", fr[c].item<double>()},
-                               {"generated_auditor", fg[c].item<double>()}};
-    const auto gap = (fg - fr).abs();
-    torch::Tensor feat_g, feat_r;
-    {
-      torch::NoGradGuard ng;
-      feat_g = m.auditor->features(gen_img);
-      feat_r = m.auditor->features(ren_img);
-    }
-    const double fd = frechet_distance(feat_g, feat_r);
-    // Reference: the distance between two independent sets of rendered faces.
-    const Dataset ren2 = render_dataset(o.heldout_seed + 2, 0, o.samples);
-    torch::Tensor feat_r2;
-    {
-      torch::NoGradGuard ng;
-      feat_r2 = m.auditor->features(to_model_range(ren2.images, m.range_lo, m.range_hi));
-    }
-    const double fd_ref = frechet_distance(feat_r2, feat_r);
-    res.generated = {{"samples", o.samples}, {"frequencies", freq},
-                     {"max_frequency_gap", gap.max().item<double>()},
-                     {"mean_frequency_gap", gap.mean().item<double>()},
-                     {"worst_attribute", m.attributes[gap.argmax().item<int64_t>()]},
-                     {"attributes_within_0.05", (gap <= 0.05).sum().item<int64_t>()},
-                     {"frechet_auditor_features", fd}, {"frechet_rendered_vs_rendered", fd_ref}};
-  }
+  // Generated vs rendered faces: attribute frequencies (auditor), Frechet distance, precision/recall.
+  if (o.samples > 1 && celeba && m.auditor->features) res.generated = generator_quality(m, o.samples, o.seed + 1, o.heldout_seed);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
 }
