@@ -3,7 +3,7 @@
 # Non-interactive and idempotent: packages already present are skipped by apt.
 # Usage: scripts/setup.sh [--with-python] [--with-browser]
 #   --with-python   adds python3-torch (regenerating test fixtures, the Python reference benchmark)
-#   --with-browser  adds chromium (the web page's browser test; scripts/test.sh passes it)
+#   --with-browser  adds chromium and python3 (the web page's browser test; scripts/test.sh passes it)
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
       libtorch-dev libopencv-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
@@ -11,7 +11,7 @@ pkgs=(build-essential cmake ninja-build pkg-config
 for a in "$@"; do
   case "$a" in
     --with-python) pkgs+=(python3-torch python3-numpy python3-opencv) ;;
-    --with-browser) pkgs+=(chromium) ;;
+    --with-browser) pkgs+=(chromium python3) ;;  # python3: the DevTools-protocol driver of tests/browser
     *) echo "setup: unknown option $a (use --with-python, --with-browser)" >&2; exit 2 ;;
   esac
 done
