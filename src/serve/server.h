@@ -2,7 +2,7 @@
 // web page (docs/api.md). Like the CLI it only maps requests onto library calls: an edit request
 // is read by read_edit_request (the job-file reader, the same validation and messages), edited
 // by edit(), and its files made by make_edit_outputs, so the same settings give the same bytes
-// as `latentedit edit`. The server never reads or writes a file: models come in memory, the page
+// as the edit command. The server never reads or writes a file: models come in memory, the page
 // is compiled in, and every result goes back in the response.
 //
 //   serve::Server s(opts, [](const std::string& line) { std::cerr << line << "\n"; });
