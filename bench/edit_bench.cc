@@ -340,9 +340,331 @@ void print_row(const char* what, int64_t n, const Stat& a, const Stat* py) {
   if (py) std::printf("  python %7.2f (min %.2f, max %.2f)  ratio %.3f", py->median, py->min, py->max, a.median / py->median);
   std::printf("\n");
 }
+// The run's shared state: its settings, the course-size weights, the Python references and the
+// figures one section hands to another; one method per section of the report.
+struct Bench {
+  int threads = 0, reps = 7, train_steps = 10;
+  std::string bundle, python, cli, self, tmp, user_coretype, blas_note, coretype;
+  std::string script = (fs::path(LATENTEDIT_SOURCE_DIR) / "bench/python_reference.py").string();
+  Models course;
+  bool have_bundle = false;
+  // The Python side: the thread configurations tried, a reference process per configuration, and
+  // per (loop, batch) the fastest.
+  std::vector<PyConfig> cfgs;
+  std::vector<std::unique_ptr<PythonRef>> pys;
+  std::vector<std::string> loops = {"course", "tuned"};
+  const std::vector<std::string> bf16_loops = {"autocast", "bf16cast"};
+  const std::vector<int64_t> batches = {1, 8, 64};
+  std::map<std::pair<std::string, int64_t>, size_t> best;  // (loop, batch) -> index into cfgs
+  std::map<int64_t, std::string> bf16_loop;                 // batch -> the faster BF16 variant
+  Stat course64{};                      // section 1's course-size batch-64 step, for section 3
+  std::map<int64_t, Stat> course16_n;   // --precision bf16, course size, by batch
+
+  json py_ask(const std::string& loop, const std::string& model, int64_t n) {
+    if (pys.empty()) return json();
+    return pys[best[{loop, n}]]->ask("edit " + model + " " + std::to_string(n) + " " + loop);
+  }
+
+  // 0. Start the Python references and (measure_configs) choose their thread configuration.
+  void start_python(bool measure_configs) {
+    // The Python reference, same weights; its runs alternate with latentedit's. Its thread
+    // configuration is chosen by measurement, per loop and batch size: 1 thread, N threads with
+    // OpenBLAS single-threaded, N threads with OpenBLAS at its default (N).
+    // That set of configurations is tried with the kernels of this process's environment; when
+    // OpenBLAS misdetected this CPU (latentedit's start-up check re-selected its kernels), again
+    // with OPENBLAS_CORETYPE set to those, as a user who noticed would; and when the user set a
+    // coretype (which latentedit honours), again without it: OpenBLAS's own detection may be
+    // faster (on an AMD EPYC with AVX-512 BF16, OpenBLAS 0.3.21 picks its Cooperlake kernels:
+    // 332 GFLOP/s SGEMM against 190 with Haswell's). The Python side at its best.
+    auto add_configs = [&](const std::string& core) {
+      cfgs.push_back({1, 1, core});
+      if (threads > 1) cfgs.push_back({threads, 1, core}), cfgs.push_back({threads, 0, core});
+    };
+    add_configs(user_coretype);
+    if (!user_coretype.empty()) add_configs("");
+    if (!blas_note.empty()) add_configs(coretype);
+    // The FP32 loops, and where the CPU has native BF16 (where latentedit offers --precision bf16) the
+    // tuned loop's two BF16 variants a user would try: torch.autocast, and the classifier converted
+    // to bfloat16 (python_reference.py's prepare()). The faster of the two is "Python tuned, BF16".
+    if (cpu_has_bf16()) loops.insert(loops.end(), bf16_loops.begin(), bf16_loops.end());
+    if (python != "none") {
+      for (const PyConfig& c : cfgs) {
+        std::vector<std::string> cmd = {python, script, "--serve", "--threads", std::to_string(c.torch_threads), "--weights", tmp};
+        if (have_bundle) cmd.insert(cmd.end(), {"--bundle", bundle});
+        pys.push_back(std::make_unique<PythonRef>(cmd, c));
+        if (!pys.back()->ok()) {
+          std::printf("(Python reference unavailable: install python3-torch, see scripts/setup.sh --with-python)\n");
+          pys.clear();
+          break;
+        }
+      }
+    }
+    if (!pys.empty() && measure_configs) {
+      std::printf("\n0. The Python side's thread configuration, chosen here by measurement (course size, ms per image-step, median of 3)\n");
+      std::printf("  %-48s", "configuration");
+      for (const auto& l : loops)
+        for (int64_t n : batches) std::printf(" %8s b%-3lld", l.c_str(), static_cast<long long>(n));
+      std::printf("\n");
+      std::map<std::pair<std::string, int64_t>, double> best_ms;  // (loop, batch)
+      for (size_t i = 0; i < cfgs.size(); ++i) {
+        std::printf("  %-48s", cfgs[i].name().c_str());
+        for (const auto& l : loops)
+          for (int64_t n : batches) {
+            std::vector<double> t;
+            for (int r = 0; r < 3; ++r) {
+              const json j = pys[i]->ask("edit course " + std::to_string(n) + " " + l);
+              if (j.is_number()) t.push_back(j.get<double>());
+              settle();
+            }
+            const double med = t.empty() ? 1e300 : stat(t).median;
+            std::printf(" %13.2f", med);
+            const auto key = std::make_pair(l, n);
+            if (!best_ms.count(key) || med < best_ms[key]) best_ms[key] = med, best[key] = i;
+          }
+        std::printf("\n");
+      }
+      if (cpu_has_bf16())
+        for (int64_t n : batches)
+          bf16_loop[n] = *std::min_element(bf16_loops.begin(), bf16_loops.end(), [&](const std::string& a, const std::string& b) {
+            return best_ms[{a, n}] < best_ms[{b, n}];
+          });
+      std::printf("  best:");
+      for (const auto& l : loops)
+        for (int64_t n : batches)
+          std::printf(" %s b%lld = %s;", l.c_str(), static_cast<long long>(n), cfgs[best[{l, n}]].name().c_str());
+      std::printf("\n  (course: the notebook's loop, parameters not frozen; tuned: parameters frozen, torch.autograd.grad on z,\n"
+                  "   the original scores under torch.inference_mode — what a user who cares about speed would write)\n");
+      if (!bf16_loop.empty()) {
+        std::printf("  (BF16, the tuned loop with autocast: both networks under torch.autocast(\"cpu\", bfloat16) — torch 1.13 keeps\n"
+                    "   the generator's conv_transpose2d in FP32, and a generator cast to bfloat16 fails in it; bf16cast: the classifier\n"
+                    "   converted to bfloat16, the generator FP32. \"python tuned bf16\" below is the faster:");
+        for (int64_t n : batches) std::printf(" b%lld %s;", static_cast<long long>(n), bf16_loop[n].c_str());
+        std::printf(")\n");
+      }
+    }
+  }
+
+  // 1. Edit speed per image-step against Python, FP32 and BF16, fused and not, micro-batches.
+  void edit_loop() {
+    // 1. Edit speed.
+    std::printf("\n1. Edit loop (10 steps of 0.1, penalty 0.1, +Smiling), ms per image-step; Python in its best configuration (0.)\n");
+    for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{{"course size (G 64, C 64)", "course"}, {"bundle", "bundle"}}) {
+      if (key == "bundle" && !have_bundle) continue;
+      const Models m = key == "course" ? course : load_bundle(bundle);
+      std::printf(" %s%s\n", label.c_str(), key == "bundle" ? (" " + m.name + " (G " + std::to_string(m.generator.hidden_dim) + ", C " +
+                                                                std::to_string(m.classifier.hidden_dim) + ")").c_str() : "");
+      // --precision bf16, where the CPU has native BF16: its runs alternate with the FP32 ones and Python's.
+      std::optional<Models> m16;
+      if (cpu_has_bf16()) set_precision(m16.emplace(m), Precision::kBf16);
+      for (int64_t n : batches) {
+        std::vector<double> pc, pt, pb, p16;
+        if (m16) one_edit_ms(*m16, n);  // warm-up
+        const Stat f = edit_ms(m, n, reps, 10, EditSpec().micro_batch, [&] {
+          settle();
+          const json c = py_ask("course", key, n);
+          if (c.is_number()) pc.push_back(c.get<double>());
+          settle();
+          const json t = py_ask("tuned", key, n);
+          if (t.is_number()) pt.push_back(t.get<double>());
+          settle();
+          if (m16) {
+            pb.push_back(one_edit_ms(*m16, n));
+            if (bf16_loop.count(n)) {
+              settle();
+              const json b = py_ask(bf16_loop[n], key, n);
+              if (b.is_number()) p16.push_back(b.get<double>());
+            }
+          }
+        });
+        const bool have_py = pc.size() == static_cast<size_t>(reps) && pt.size() == static_cast<size_t>(reps);
+        auto row = [&](const char* what, const Stat& f, bool bf16) {
+          std::printf("  %-15s batch %2lld: %7.2f ms/image-step (min %.2f, max %.2f)", what, static_cast<long long>(n), f.median, f.min, f.max);
+          if (have_py) {
+            const Stat c = stat(pc), t = stat(pt);
+            std::printf(" | python course loop %7.2f (min %.2f, max %.2f) ratio %.3f | python tuned %7.2f (min %.2f, max %.2f) ratio %.3f",
+                        c.median, c.min, c.max, f.median / c.median, t.median, t.min, t.max, f.median / t.median);
+          }
+          if (bf16 && p16.size() == static_cast<size_t>(reps)) {
+            const Stat t = stat(p16);
+            std::printf(" | python tuned bf16 %7.2f (min %.2f, max %.2f) ratio %.3f", t.median, t.min, t.max, f.median / t.median);
+          }
+          std::printf("\n");
+        };
+        row("latentedit", f, false);
+        if (m16) {
+          const Stat b = stat(pb);
+          row("latentedit bf16", b, true);
+          if (key == "course") course16_n[n] = b;
+        }
+        if (key == "course" && n == 64) course64 = f;
+      }
+      if (const std::optional<Models> plain = unfused(m))
+        for (int64_t n : batches) print_row("latentedit, unfused modules", n, edit_ms(*plain, n, reps), nullptr);
+      else
+        std::printf("  (no unfused rows: the classifier is an ensemble)\n");
+      for (int64_t mb : {8, 16, 32}) {
+        const std::string what = "latentedit, micro-batches of " + std::to_string(mb);
+        print_row(what.c_str(), 64, edit_ms(m, 64, reps, 10, mb), nullptr);
+      }
+    }
+  }
+
+  // 2. Growth with steps.
+  void growth() {
+    // 2. Growth with steps (batch 8, course size).
+    std::printf("\n2. Growth with steps (course size, batch 8): total ms per edit\n ");
+    for (int s : {5, 10, 20, 40}) {
+      const Stat t = edit_ms(course, 8, reps, s);
+      std::printf(" %d steps %.1f ms |", s, t.median * 8 * s);
+    }
+    std::printf("\n");
+  }
+
+  // 3. The physical floors (FP32 and BF16 matrix-multiply peaks) and the convolutions alone.
+  void floor() {
+    // 3. Physical floors: the FLOPs of an image-step at this machine's measured matrix-multiply
+    // peak (a large SGEMM, no Winograd savings), FP32 and BF16.
+    {
+    if (course64.median <= 0) course64 = edit_ms(course, 64, reps);  // section 1 did not run
+    GeneratorOptions go;
+    ClassifierOptions co;
+    const double fwd = static_cast<double>(generator_flops(go) + classifier_flops(co));
+    const double per_step = 2.0 * fwd;  // forward + input-gradient backward (same FLOPs as forward)
+    const Stat f32 = gemm_gflops(torch::kFloat32, reps, threads), b16 = gemm_gflops(torch::kBFloat16, reps, threads);
+    const Stat gf = conv_gflops(reps);
+    const double floor_ms = per_step / (f32.median * 1e9) * 1000.0, floor_bf16 = per_step / (b16.median * 1e9) * 1000.0;
+    std::printf("\n3. Physical floor (course size): %.0f MFLOP per image-step (G %.1f + C %.1f MFLOP forward, x2 for the input-gradient)\n",
+                per_step / 1e6, generator_flops(go) / 1e6, classifier_flops(co) / 1e6);
+    std::printf("   FP32 matrix-multiply peak: %.1f GFLOP/s (min %.1f, max %.1f; torch::mm 2048^3, OpenBLAS at every thread)  -> floor %.2f ms/image-step\n",
+                f32.median, f32.min, f32.max, floor_ms);
+    std::printf("   BF16 matrix-multiply peak: %.1f GFLOP/s (min %.1f, max %.1f; torch::mm 2048^3 in bfloat16) -> floor %.2f ms/image-step\n",
+                b16.median, b16.min, b16.max, floor_bf16);
+    std::printf("   (a 3x3 convolution, 64x128x16x16 -> 256 ch, runs at %.1f GFLOP/s counted as direct FLOPs: oneDNN's Winograd savings, not a floor)\n",
+                gf.median);
+    // A floor measured with kernels the user forced can be far below the machine's rate (an AMD EPYC
+    // whose environment forced Haswell's: 190 GFLOP/s against 332 with OpenBLAS's own choice), which
+    // would flatter every ratio to it; OpenBLAS picks its kernels when it loads, so say so.
+    if (!user_coretype.empty())
+      std::printf("   (measured with the kernels OPENBLAS_CORETYPE=%s forces; OpenBLAS's own choice may be faster: "
+                  "`env -u OPENBLAS_CORETYPE` for the machine's floor)\n", user_coretype.c_str());
+    std::printf("   latentedit at batch 64: %.2f ms = %.2fx the FP32 floor\n", course64.median, course64.median / floor_ms);
+    if (cpu_has_bf16()) {
+      if (!course16_n.count(64)) {
+        Models m16 = course;
+        set_precision(m16, Precision::kBf16);
+        course16_n[64] = edit_ms(m16, 64, reps);
+      }
+      const Stat& b = course16_n[64];
+      std::printf("   latentedit --precision bf16 at batch 64: %.2f ms = %.2fx the FP32 floor, %.2fx the BF16 floor\n", b.median,
+                  b.median / floor_ms, b.median / floor_bf16);
+    }
+    const Stat conv = conv_only_ms(go, co, 64, reps);
+    std::printf("   the convolutions alone (each layer's own shape, forward + input-gradient, batch 64): %.2f ms/image-step "
+                "(min %.2f, max %.2f) = %.2fx the floor; latentedit = %.2fx the convolutions alone\n",
+                conv.median, conv.min, conv.max, conv.median / floor_ms, course64.median / conv.median);
+    }
+  }
+
+  // 4. End to end: whole-process wall of `edit` against the Python script.
+  void end_to_end() {
+    // 4. End to end as a user runs it: whole-process wall of `latentedit edit` (its normal outputs:
+    // report, grid, per-latent PNGs) against the Python script doing the same edit and saving PNGs
+    // (python_reference.py --e2e), alternated, each side in its best thread configuration.
+    if (fs::exists(cli)) {
+      std::printf("\n4. End to end, course-size weights, 10 steps of 0.1, +Smiling, with PNG outputs: whole-process wall seconds\n");
+      for (int64_t n : {int64_t{1}, int64_t{64}}) {
+        std::vector<double> t, t16, tc, tt, tb, t0;
+        const std::string N = std::to_string(n);
+        const std::vector<std::string> cli_edit = {cli, "edit", "--add", "Smiling", "--count", N, "--steps", "10", "--method", "gradient",
+                                                   "--eot", "0", "--step-size", "0.1", "--keep-mask", "uniform", "-q", "--model", tmp,
+                                                   "--threads", std::to_string(threads), "--out", tmp + "/cli_" + N, "--force"};
+        for (int r = 0; r < reps; ++r) {
+          t.push_back(run_child(cli_edit).seconds);
+          if (cpu_has_bf16()) {
+            std::vector<std::string> a = cli_edit;
+            a.insert(a.end(), {"--precision", "bf16"});
+            t16.push_back(run_child(a).seconds);
+          }
+          if (!pys.empty()) {
+            const PyConfig& cc = cfgs[best[{"course", n}]];
+            const PyConfig& ct = cfgs[best[{"tuned", n}]];
+            tc.push_back(run_child({python, script, "--e2e", N, "--loop", "course", "--threads", std::to_string(cc.torch_threads),
+                                    "--weights", tmp, "--out", tmp + "/py_" + N}, &cc).seconds);
+            tt.push_back(run_child({python, script, "--e2e", N, "--loop", "tuned", "--threads", std::to_string(ct.torch_threads),
+                                    "--weights", tmp, "--out", tmp + "/py_" + N}, &ct).seconds);
+            if (bf16_loop.count(n)) {
+              const PyConfig& cb = cfgs[best[{bf16_loop[n], n}]];
+              tb.push_back(run_child({python, script, "--e2e", N, "--loop", bf16_loop[n], "--threads", std::to_string(cb.torch_threads),
+                                      "--weights", tmp, "--out", tmp + "/py_" + N}, &cb).seconds);
+            }
+          }
+          t0.push_back(run_child({self, "--noop"}).seconds);
+        }
+        const Stat s = stat(t), s0 = stat(t0);
+        std::printf("  %2lld latent%s: latentedit %.3f s (min %.3f, max %.3f)", static_cast<long long>(n), n > 1 ? "s" : " ", s.median,
+                    s.min, s.max);
+        if (!tc.empty()) {
+          const Stat c = stat(tc), u = stat(tt);
+          std::printf(" | python course loop %.3f s (min %.3f, max %.3f) ratio %.3f | python tuned %.3f s (min %.3f, max %.3f) ratio %.3f",
+                      c.median, c.min, c.max, s.median / c.median, u.median, u.min, u.max, s.median / u.median);
+        }
+        std::printf("\n");
+        if (!t16.empty()) {
+          const Stat b = stat(t16);
+          std::printf("     latentedit --precision bf16 %.3f s (min %.3f, max %.3f)", b.median, b.min, b.max);
+          if (!tc.empty()) std::printf(" ratio %.3f (course loop), %.3f (tuned)", b.median / stat(tc).median, b.median / stat(tt).median);
+          if (!tb.empty()) {
+            const Stat p = stat(tb);
+            std::printf(" | python tuned bf16 (%s) %.3f s (min %.3f, max %.3f) ratio %.3f", bf16_loop[n].c_str(), p.median, p.min, p.max,
+                        b.median / p.median);
+          }
+          std::printf("\n");
+        }
+        if (n == 1)
+          std::printf("     a process linked to the same libraries that exits at once: %.3f s (min %.3f, max %.3f)\n", s0.median, s0.min, s0.max);
+      }
+    }
+  }
+
+  // 5. Peak RSS.
+  void rss() {
+    // 5. Peak RSS at batch 64.
+    {
+      std::vector<double> rss;
+      for (int r = 0; r < 3; ++r) rss.push_back(run_child({self, "--threads", std::to_string(threads), "--rss-child", tmp}).rss_mb);
+      std::printf("\n5. Peak RSS, course-size models, 64 latents x 10 steps (whole process): %.0f MB (max of 3: %.0f)\n", stat(rss).median,
+                  stat(rss).max);
+    }
+  }
+
+  // 6. Training steps.
+  void training() {
+    // 6. Training steps.
+    if (train_steps > 0) {
+      std::printf("\n6. Training step, random data, median of %d steps after 3 warm-up\n", train_steps);
+      // Each of latentedit's trainers right before the same step in Python.
+      for (const bool gan : {false, true}) {
+        const Stat s = train_ms(gan, train_steps, 64, 128, 32, 32, 64);
+        const char* name = gan ? "gan (G 32, SN-D 32, batch 64, hinge, EMA)" : "classifier (hidden 64, batch 128, BCE, Adam)";
+        std::printf("  %-46s latentedit %7.1f ms (min %.1f, max %.1f)", name, s.median, s.min, s.max);
+        const std::string kind = gan ? "gan" : "classifier";
+        // Training in Python: the configuration that was best for the course loop at batch 64.
+        const json pj = pys.empty() ? json() : pys[best[{"course", 64}]]->ask("train " + kind + " " + std::to_string(train_steps));
+        if (pj.is_object() && pj.contains("median")) {
+          const Stat p = stat(pj);
+          std::printf("  python %7.1f ms (min %.1f, max %.1f)  python/latentedit %.2fx", p.median, p.min, p.max, p.median / s.median);
+        }
+        std::printf("\n");
+      }
+    }
+  }
+
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  Bench b;
   // `--noop`: exit at once. Timing it gives the cost of starting any process linked to the same
   // libraries (libtorch's static initialisers and its ~290 shared objects), the floor of section 4.
   if (argc == 2 && !std::strcmp(argv[1], "--noop")) return 0;
@@ -408,292 +730,16 @@ int main(int argc, char** argv) {
   const bool have_bundle = !bundle.empty() && fs::exists(bundle + "/model.json");
 
   auto section = [&](char c) { return sections.find(c) != std::string::npos; };
-  // The Python reference, same weights; its runs alternate with latentedit's. Its thread
-  // configuration is chosen by measurement, per loop and batch size: 1 thread, N threads with
-  // OpenBLAS single-threaded, N threads with OpenBLAS at its default (N).
-  const std::string script = (fs::path(LATENTEDIT_SOURCE_DIR) / "bench/python_reference.py").string();
-  // That set of configurations is tried with the kernels of this process's environment; when
-  // OpenBLAS misdetected this CPU (latentedit's start-up check re-selected its kernels), again
-  // with OPENBLAS_CORETYPE set to those, as a user who noticed would; and when the user set a
-  // coretype (which latentedit honours), again without it: OpenBLAS's own detection may be
-  // faster (on an AMD EPYC with AVX-512 BF16, OpenBLAS 0.3.21 picks its Cooperlake kernels:
-  // 332 GFLOP/s SGEMM against 190 with Haswell's). The Python side at its best.
-  std::vector<PyConfig> cfgs;
-  auto add_configs = [&](const std::string& core) {
-    cfgs.push_back({1, 1, core});
-    if (threads > 1) cfgs.push_back({threads, 1, core}), cfgs.push_back({threads, 0, core});
-  };
-  add_configs(user_coretype);
-  if (!user_coretype.empty()) add_configs("");
-  if (!blas_note.empty()) add_configs(coretype);
-  std::vector<std::unique_ptr<PythonRef>> pys;
-  // The FP32 loops, and where the CPU has native BF16 (where latentedit offers --precision bf16) the
-  // tuned loop's two BF16 variants a user would try: torch.autocast, and the classifier converted
-  // to bfloat16 (python_reference.py's prepare()). The faster of the two is "Python tuned, BF16".
-  std::vector<std::string> loops = {"course", "tuned"};
-  const std::vector<std::string> bf16_loops = {"autocast", "bf16cast"};
-  if (cpu_has_bf16()) loops.insert(loops.end(), bf16_loops.begin(), bf16_loops.end());
-  const std::vector<int64_t> batches = {1, 8, 64};
-  std::map<std::pair<std::string, int64_t>, size_t> best;  // (loop, batch) -> index into cfgs
-  std::map<int64_t, std::string> bf16_loop;                 // batch -> the faster BF16 variant
-  if (python != "none") {
-    for (const PyConfig& c : cfgs) {
-      std::vector<std::string> cmd = {python, script, "--serve", "--threads", std::to_string(c.torch_threads), "--weights", tmp};
-      if (have_bundle) cmd.insert(cmd.end(), {"--bundle", bundle});
-      pys.push_back(std::make_unique<PythonRef>(cmd, c));
-      if (!pys.back()->ok()) {
-        std::printf("(Python reference unavailable: install python3-torch, see scripts/setup.sh --with-python)\n");
-        pys.clear();
-        break;
-      }
-    }
-  }
-  if (!pys.empty() && (section('1') || section('4'))) {
-    std::printf("\n0. The Python side's thread configuration, chosen here by measurement (course size, ms per image-step, median of 3)\n");
-    std::printf("  %-48s", "configuration");
-    for (const auto& l : loops)
-      for (int64_t n : batches) std::printf(" %8s b%-3lld", l.c_str(), static_cast<long long>(n));
-    std::printf("\n");
-    std::map<std::pair<std::string, int64_t>, double> best_ms;  // (loop, batch)
-    for (size_t i = 0; i < cfgs.size(); ++i) {
-      std::printf("  %-48s", cfgs[i].name().c_str());
-      for (const auto& l : loops)
-        for (int64_t n : batches) {
-          std::vector<double> t;
-          for (int r = 0; r < 3; ++r) {
-            const json j = pys[i]->ask("edit course " + std::to_string(n) + " " + l);
-            if (j.is_number()) t.push_back(j.get<double>());
-            settle();
-          }
-          const double med = t.empty() ? 1e300 : stat(t).median;
-          std::printf(" %13.2f", med);
-          const auto key = std::make_pair(l, n);
-          if (!best_ms.count(key) || med < best_ms[key]) best_ms[key] = med, best[key] = i;
-        }
-      std::printf("\n");
-    }
-    if (cpu_has_bf16())
-      for (int64_t n : batches)
-        bf16_loop[n] = *std::min_element(bf16_loops.begin(), bf16_loops.end(), [&](const std::string& a, const std::string& b) {
-          return best_ms[{a, n}] < best_ms[{b, n}];
-        });
-    std::printf("  best:");
-    for (const auto& l : loops)
-      for (int64_t n : batches)
-        std::printf(" %s b%lld = %s;", l.c_str(), static_cast<long long>(n), cfgs[best[{l, n}]].name().c_str());
-    std::printf("\n  (course: the notebook's loop, parameters not frozen; tuned: parameters frozen, torch.autograd.grad on z,\n"
-                "   the original scores under torch.inference_mode — what a user who cares about speed would write)\n");
-    if (!bf16_loop.empty()) {
-      std::printf("  (BF16, the tuned loop with autocast: both networks under torch.autocast(\"cpu\", bfloat16) — torch 1.13 keeps\n"
-                  "   the generator's conv_transpose2d in FP32, and a generator cast to bfloat16 fails in it; bf16cast: the classifier\n"
-                  "   converted to bfloat16, the generator FP32. \"python tuned bf16\" below is the faster:");
-      for (int64_t n : batches) std::printf(" b%lld %s;", static_cast<long long>(n), bf16_loop[n].c_str());
-      std::printf(")\n");
-    }
-  }
-  auto py_ask = [&](const std::string& loop, const std::string& model, int64_t n) -> json {
-    if (pys.empty()) return json();
-    return pys[best[{loop, n}]]->ask("edit " + model + " " + std::to_string(n) + " " + loop);
-  };
-
-  // 1. Edit speed.
-  if (section('1')) std::printf("\n1. Edit loop (10 steps of 0.1, penalty 0.1, +Smiling), ms per image-step; Python in its best configuration (0.)\n");
-  Stat course64{};
-  std::map<int64_t, Stat> course16_n;  // --precision bf16, course size, by batch
-  if (section('1')) for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{{"course size (G 64, C 64)", "course"}, {"bundle", "bundle"}}) {
-    if (key == "bundle" && !have_bundle) continue;
-    const Models m = key == "course" ? course : load_bundle(bundle);
-    std::printf(" %s%s\n", label.c_str(), key == "bundle" ? (" " + m.name + " (G " + std::to_string(m.generator.hidden_dim) + ", C " +
-                                                              std::to_string(m.classifier.hidden_dim) + ")").c_str() : "");
-    // --precision bf16, where the CPU has native BF16: its runs alternate with the FP32 ones and Python's.
-    std::optional<Models> m16;
-    if (cpu_has_bf16()) set_precision(m16.emplace(m), Precision::kBf16);
-    for (int64_t n : batches) {
-      std::vector<double> pc, pt, pb, p16;
-      if (m16) one_edit_ms(*m16, n);  // warm-up
-      const Stat f = edit_ms(m, n, reps, 10, EditSpec().micro_batch, [&] {
-        settle();
-        const json c = py_ask("course", key, n);
-        if (c.is_number()) pc.push_back(c.get<double>());
-        settle();
-        const json t = py_ask("tuned", key, n);
-        if (t.is_number()) pt.push_back(t.get<double>());
-        settle();
-        if (m16) {
-          pb.push_back(one_edit_ms(*m16, n));
-          if (bf16_loop.count(n)) {
-            settle();
-            const json b = py_ask(bf16_loop[n], key, n);
-            if (b.is_number()) p16.push_back(b.get<double>());
-          }
-        }
-      });
-      const bool have_py = pc.size() == static_cast<size_t>(reps) && pt.size() == static_cast<size_t>(reps);
-      auto row = [&](const char* what, const Stat& f, bool bf16) {
-        std::printf("  %-15s batch %2lld: %7.2f ms/image-step (min %.2f, max %.2f)", what, static_cast<long long>(n), f.median, f.min, f.max);
-        if (have_py) {
-          const Stat c = stat(pc), t = stat(pt);
-          std::printf(" | python course loop %7.2f (min %.2f, max %.2f) ratio %.3f | python tuned %7.2f (min %.2f, max %.2f) ratio %.3f",
-                      c.median, c.min, c.max, f.median / c.median, t.median, t.min, t.max, f.median / t.median);
-        }
-        if (bf16 && p16.size() == static_cast<size_t>(reps)) {
-          const Stat t = stat(p16);
-          std::printf(" | python tuned bf16 %7.2f (min %.2f, max %.2f) ratio %.3f", t.median, t.min, t.max, f.median / t.median);
-        }
-        std::printf("\n");
-      };
-      row("latentedit", f, false);
-      if (m16) {
-        const Stat b = stat(pb);
-        row("latentedit bf16", b, true);
-        if (key == "course") course16_n[n] = b;
-      }
-      if (key == "course" && n == 64) course64 = f;
-    }
-    if (const std::optional<Models> plain = unfused(m))
-      for (int64_t n : batches) print_row("latentedit, unfused modules", n, edit_ms(*plain, n, reps), nullptr);
-    else
-      std::printf("  (no unfused rows: the classifier is an ensemble)\n");
-    for (int64_t mb : {8, 16, 32}) {
-      const std::string what = "latentedit, micro-batches of " + std::to_string(mb);
-      print_row(what.c_str(), 64, edit_ms(m, 64, reps, 10, mb), nullptr);
-    }
-  }
-
-  // 2. Growth with steps (batch 8, course size).
-  if (section('2')) std::printf("\n2. Growth with steps (course size, batch 8): total ms per edit\n ");
-  if (section('2')) for (int s : {5, 10, 20, 40}) {
-    const Stat t = edit_ms(course, 8, reps, s);
-    std::printf(" %d steps %.1f ms |", s, t.median * 8 * s);
-  }
-  if (section('2')) std::printf("\n");
-
-  // 3. Physical floors: the FLOPs of an image-step at this machine's measured matrix-multiply
-  // peak (a large SGEMM, no Winograd savings), FP32 and BF16.
-  if (section('3')) {
-  if (!section('1')) course64 = edit_ms(course, 64, reps);
-  GeneratorOptions go;
-  ClassifierOptions co;
-  const double fwd = static_cast<double>(generator_flops(go) + classifier_flops(co));
-  const double per_step = 2.0 * fwd;  // forward + input-gradient backward (same FLOPs as forward)
-  const Stat f32 = gemm_gflops(torch::kFloat32, reps, threads), b16 = gemm_gflops(torch::kBFloat16, reps, threads);
-  const Stat gf = conv_gflops(reps);
-  const double floor_ms = per_step / (f32.median * 1e9) * 1000.0, floor_bf16 = per_step / (b16.median * 1e9) * 1000.0;
-  std::printf("\n3. Physical floor (course size): %.0f MFLOP per image-step (G %.1f + C %.1f MFLOP forward, x2 for the input-gradient)\n",
-              per_step / 1e6, generator_flops(go) / 1e6, classifier_flops(co) / 1e6);
-  std::printf("   FP32 matrix-multiply peak: %.1f GFLOP/s (min %.1f, max %.1f; torch::mm 2048^3, OpenBLAS at every thread)  -> floor %.2f ms/image-step\n",
-              f32.median, f32.min, f32.max, floor_ms);
-  std::printf("   BF16 matrix-multiply peak: %.1f GFLOP/s (min %.1f, max %.1f; torch::mm 2048^3 in bfloat16) -> floor %.2f ms/image-step\n",
-              b16.median, b16.min, b16.max, floor_bf16);
-  std::printf("   (a 3x3 convolution, 64x128x16x16 -> 256 ch, runs at %.1f GFLOP/s counted as direct FLOPs: oneDNN's Winograd savings, not a floor)\n",
-              gf.median);
-  // A floor measured with kernels the user forced can be far below the machine's rate (an AMD EPYC
-  // whose environment forced Haswell's: 190 GFLOP/s against 332 with OpenBLAS's own choice), which
-  // would flatter every ratio to it; OpenBLAS picks its kernels when it loads, so say so.
-  if (!user_coretype.empty())
-    std::printf("   (measured with the kernels OPENBLAS_CORETYPE=%s forces; OpenBLAS's own choice may be faster: "
-                "`env -u OPENBLAS_CORETYPE` for the machine's floor)\n", user_coretype.c_str());
-  std::printf("   latentedit at batch 64: %.2f ms = %.2fx the FP32 floor\n", course64.median, course64.median / floor_ms);
-  if (cpu_has_bf16()) {
-    if (!course16_n.count(64)) {
-      Models m16 = course;
-      set_precision(m16, Precision::kBf16);
-      course16_n[64] = edit_ms(m16, 64, reps);
-    }
-    const Stat& b = course16_n[64];
-    std::printf("   latentedit --precision bf16 at batch 64: %.2f ms = %.2fx the FP32 floor, %.2fx the BF16 floor\n", b.median,
-                b.median / floor_ms, b.median / floor_bf16);
-  }
-  const Stat conv = conv_only_ms(go, co, 64, reps);
-  std::printf("   the convolutions alone (each layer's own shape, forward + input-gradient, batch 64): %.2f ms/image-step "
-              "(min %.2f, max %.2f) = %.2fx the floor; latentedit = %.2fx the convolutions alone\n",
-              conv.median, conv.min, conv.max, conv.median / floor_ms, course64.median / conv.median);
-  }
-
-  // 4. End to end as a user runs it: whole-process wall of `latentedit edit` (its normal outputs:
-  // report, grid, per-latent PNGs) against the Python script doing the same edit and saving PNGs
-  // (python_reference.py --e2e), alternated, each side in its best thread configuration.
-  if (section('4') && fs::exists(cli)) {
-    std::printf("\n4. End to end, course-size weights, 10 steps of 0.1, +Smiling, with PNG outputs: whole-process wall seconds\n");
-    for (int64_t n : {int64_t{1}, int64_t{64}}) {
-      std::vector<double> t, t16, tc, tt, tb, t0;
-      const std::string N = std::to_string(n);
-      const std::vector<std::string> cli_edit = {cli, "edit", "--add", "Smiling", "--count", N, "--steps", "10", "--method", "gradient",
-                                                 "--eot", "0", "--step-size", "0.1", "--keep-mask", "uniform", "-q", "--model", tmp,
-                                                 "--threads", std::to_string(threads), "--out", tmp + "/cli_" + N, "--force"};
-      for (int r = 0; r < reps; ++r) {
-        t.push_back(run_child(cli_edit).seconds);
-        if (cpu_has_bf16()) {
-          std::vector<std::string> a = cli_edit;
-          a.insert(a.end(), {"--precision", "bf16"});
-          t16.push_back(run_child(a).seconds);
-        }
-        if (!pys.empty()) {
-          const PyConfig& cc = cfgs[best[{"course", n}]];
-          const PyConfig& ct = cfgs[best[{"tuned", n}]];
-          tc.push_back(run_child({python, script, "--e2e", N, "--loop", "course", "--threads", std::to_string(cc.torch_threads),
-                                  "--weights", tmp, "--out", tmp + "/py_" + N}, &cc).seconds);
-          tt.push_back(run_child({python, script, "--e2e", N, "--loop", "tuned", "--threads", std::to_string(ct.torch_threads),
-                                  "--weights", tmp, "--out", tmp + "/py_" + N}, &ct).seconds);
-          if (bf16_loop.count(n)) {
-            const PyConfig& cb = cfgs[best[{bf16_loop[n], n}]];
-            tb.push_back(run_child({python, script, "--e2e", N, "--loop", bf16_loop[n], "--threads", std::to_string(cb.torch_threads),
-                                    "--weights", tmp, "--out", tmp + "/py_" + N}, &cb).seconds);
-          }
-        }
-        t0.push_back(run_child({self, "--noop"}).seconds);
-      }
-      const Stat s = stat(t), s0 = stat(t0);
-      std::printf("  %2lld latent%s: latentedit %.3f s (min %.3f, max %.3f)", static_cast<long long>(n), n > 1 ? "s" : " ", s.median,
-                  s.min, s.max);
-      if (!tc.empty()) {
-        const Stat c = stat(tc), u = stat(tt);
-        std::printf(" | python course loop %.3f s (min %.3f, max %.3f) ratio %.3f | python tuned %.3f s (min %.3f, max %.3f) ratio %.3f",
-                    c.median, c.min, c.max, s.median / c.median, u.median, u.min, u.max, s.median / u.median);
-      }
-      std::printf("\n");
-      if (!t16.empty()) {
-        const Stat b = stat(t16);
-        std::printf("     latentedit --precision bf16 %.3f s (min %.3f, max %.3f)", b.median, b.min, b.max);
-        if (!tc.empty()) std::printf(" ratio %.3f (course loop), %.3f (tuned)", b.median / stat(tc).median, b.median / stat(tt).median);
-        if (!tb.empty()) {
-          const Stat p = stat(tb);
-          std::printf(" | python tuned bf16 (%s) %.3f s (min %.3f, max %.3f) ratio %.3f", bf16_loop[n].c_str(), p.median, p.min, p.max,
-                      b.median / p.median);
-        }
-        std::printf("\n");
-      }
-      if (n == 1)
-        std::printf("     a process linked to the same libraries that exits at once: %.3f s (min %.3f, max %.3f)\n", s0.median, s0.min, s0.max);
-    }
-  }
-
-  // 5. Peak RSS at batch 64.
-  if (section('5')) {
-    std::vector<double> rss;
-    for (int r = 0; r < 3; ++r) rss.push_back(run_child({self, "--threads", std::to_string(threads), "--rss-child", tmp}).rss_mb);
-    std::printf("\n5. Peak RSS, course-size models, 64 latents x 10 steps (whole process): %.0f MB (max of 3: %.0f)\n", stat(rss).median,
-                stat(rss).max);
-  }
-
-  // 6. Training steps.
-  if (section('6') && train_steps > 0) {
-    std::printf("\n6. Training step, random data, median of %d steps after 3 warm-up\n", train_steps);
-    // Each of latentedit's trainers right before the same step in Python.
-    for (const bool gan : {false, true}) {
-      const Stat s = train_ms(gan, train_steps, 64, 128, 32, 32, 64);
-      const char* name = gan ? "gan (G 32, SN-D 32, batch 64, hinge, EMA)" : "classifier (hidden 64, batch 128, BCE, Adam)";
-      std::printf("  %-46s latentedit %7.1f ms (min %.1f, max %.1f)", name, s.median, s.min, s.max);
-      const std::string kind = gan ? "gan" : "classifier";
-      // Training in Python: the configuration that was best for the course loop at batch 64.
-      const json pj = pys.empty() ? json() : pys[best[{"course", 64}]]->ask("train " + kind + " " + std::to_string(train_steps));
-      if (pj.is_object() && pj.contains("median")) {
-        const Stat p = stat(pj);
-        std::printf("  python %7.1f ms (min %.1f, max %.1f)  python/latentedit %.2fx", p.median, p.min, p.max, p.median / s.median);
-      }
-      std::printf("\n");
-    }
-  }
+  b.threads = threads, b.reps = reps, b.train_steps = train_steps, b.bundle = bundle, b.python = python, b.cli = cli;
+  b.self = self, b.tmp = tmp, b.user_coretype = user_coretype, b.blas_note = blas_note, b.coretype = coretype;
+  b.course = course, b.have_bundle = have_bundle;
+  b.start_python(section('1') || section('4'));
+  if (section('1')) b.edit_loop();
+  if (section('2')) b.growth();
+  if (section('3')) b.floor();
+  if (section('4')) b.end_to_end();
+  if (section('5')) b.rss();
+  if (section('6')) b.training();
   std::error_code ec;
   fs::remove_all(tmp, ec);
   return 0;
