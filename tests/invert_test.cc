@@ -169,3 +169,24 @@ TEST_F(InvertCli, BatchImagesAreInvertedOnceAndCached) {
   EXPECT_EQ(test::run_cli("batch " + d / "bad.json" + " --dry-run" + model(), nullptr, &err), 3);
   EXPECT_NE(err.find("jobs[0].images[0]"), std::string::npos) << err;
 }
+
+// A reconstruction below the bundle's inversion_warning_psnr gets one line naming the figure, the
+// bound and what the model draws; bundles without a bound (course checkpoints) never warn.
+TEST_F(Invert, FarReconstructionsAreWarnedAboutOnlyBelowTheBundlesBound) {
+  Models mm = *m;
+  InvertResult r;
+  r.psnr = {12.3, 20.0};
+  EXPECT_TRUE(inversion_warnings(mm, r, {"a.jpg", "b.png"}).empty());  // no bound set
+  mm.inversion_warning_psnr = 17;
+  mm.training_data = "procedural cartoon faces";
+  const auto w = inversion_warnings(mm, r, {"a.jpg", "b.png"});
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].rfind("a.jpg: ", 0), 0u) << w[0];
+  for (const char* part : {"12.3 dB", "below 17 dB", "procedural cartoon faces", "pretrained_celeba.pth"})
+    EXPECT_NE(w[0].find(part), std::string::npos) << part << " in " << w[0];
+  EXPECT_EQ(w[0].find('\n'), std::string::npos);
+  // The bundled model sets both (model.json), chosen from held-out renders vs real photos.
+  const Models bundled = load_bundle(std::string(LATENTEDIT_TEST_FIXTURES) + "/../../pretrained/faces64");
+  EXPECT_EQ(bundled.inversion_warning_psnr, 17);
+  EXPECT_NE(bundled.training_data.find("procedural"), std::string::npos);
+}

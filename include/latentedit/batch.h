@@ -108,6 +108,7 @@ struct JobOutcome {
   std::string id;
   enum Status { kDone, kReused, kFailed } status = kDone;
   std::string error;             // for kFailed
+  std::vector<std::string> warnings;  // "images" jobs: photos far from what the generator draws (inversion_warning)
 };
 
 struct BatchRun {

@@ -101,6 +101,11 @@ struct Models {
   std::optional<Network> auditor;
   std::optional<Directions> directions;  // needed by the boundary method and the correlation mask
   nlohmann::json manifest;            // the model.json that was read (or synthesised)
+  // What the generator was trained on, in one line (model.json "training_data"; "" if unknown),
+  // and the reconstruction PSNR (dB) below which an inverted image is far from anything the
+  // generator draws ("inversion_warning_psnr": chosen from held-out data; 0: no warning).
+  std::string training_data;
+  double inversion_warning_psnr = 0;
   Precision precision = Precision::kFp32;  // set_precision's choice
 };
 

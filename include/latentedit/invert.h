@@ -64,6 +64,14 @@ void validate(const InvertOptions& o);
 InvertResult invert(const Models& m, const torch::Tensor& images, const InvertOptions& o,
                     const std::function<void(const InvertProgress&)>& progress = nullptr);
 
+// One line per image whose reconstruction is far from it (PSNR below the bundle's
+// inversion_warning_psnr): what was measured, the bound, and what the generator draws — the edit
+// would be of a different face. `names[i]` names image i (a file, a job). Empty when the bundle
+// sets no bound or every image is close.
+std::vector<std::string> inversion_warnings(const Models& m, const InvertResult& r, const std::vector<std::string>& names);
+// The same for one image of reconstruction PSNR `psnr_db`: the line, or "".
+std::string inversion_warning(const Models& m, double psnr_db, const std::string& name);
+
 // PSNR in dB between images in [lo, hi] (per row), pixels mapped to [0, 1].
 std::vector<double> psnr(const torch::Tensor& a, const torch::Tensor& b, double lo, double hi);
 

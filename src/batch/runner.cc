@@ -60,7 +60,8 @@ int BatchRun::failed() const {
 namespace {
 // The z of photo k of an "images" job: from OUT/.inversions when an earlier run inverted the same
 // bytes with the same model and settings, else inverted now and cached (atomically).
-torch::Tensor inverted_latent(const Models& m, const BatchJob& j, int64_t k, const std::string& out) {
+torch::Tensor inverted_latent(const Models& m, const BatchJob& j, int64_t k, const std::string& out, std::vector<std::string>& warnings) {
+  const std::string name = j.id + ": " + j.source["images"][k].get<std::string>();
   const InvertOptions io;
   const json settings = {{"steps", io.steps}, {"restarts", io.restarts}, {"candidates", io.candidates}, {"lr", io.lr},
                          {"noise", io.noise}, {"pixel", io.pixel}, {"perceptual", io.perceptual}, {"prior", io.prior},
@@ -73,13 +74,17 @@ torch::Tensor inverted_latent(const Models& m, const BatchJob& j, int64_t k, con
     try {
       const json c = parse_json(read_file(cache.string()), cache.string(), ErrorKind::kInput);
       const std::vector<float> z = c.at("z").get<std::vector<float>>();
-      if (static_cast<int64_t>(z.size()) == m.z_dim) return torch::tensor(z).view({1, m.z_dim});
+      if (static_cast<int64_t>(z.size()) == m.z_dim) {
+        if (std::string w = inversion_warning(m, c.at("psnr").get<double>(), name); !w.empty()) warnings.push_back(w);
+        return torch::tensor(z).view({1, m.z_dim});
+      }
     } catch (const std::exception&) {  // damaged: invert again
     }
   }
   InvertOptions use = io;
   if (!m.classifier.features) use.perceptual = 0;
   const InvertResult r = invert(m, j.photos.slice(0, k, k + 1), use);
+  if (std::string w = inversion_warning(m, r.psnr[0], name); !w.empty()) warnings.push_back(w);
   make_dirs((fs::path(out) / batch::kInversionDir).string());
   const torch::Tensor z = r.z.contiguous();
   write_file_atomic(cache.string(), json({{"image", j.source["images"][k]}, {"sha256", sha}, {"settings", settings},
@@ -152,12 +157,13 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
   // "images" jobs: each photo is inverted once, on its own (so its z depends only on its bytes,
   // the model and the inversion settings), and cached in OUT/.inversions/<key>.json.
   std::map<int, torch::Tensor> inverted;
+  std::map<int, std::vector<std::string>> photo_warnings;
   for (int b : mine)
     for (int i : todo[b]) {
       const BatchJob& j = plan.jobs[i];
       if (!j.photos.defined()) continue;
       std::vector<torch::Tensor> zs;
-      for (int64_t k = 0; k < j.photos.size(0); ++k) zs.push_back(inverted_latent(m, j, k, out));
+      for (int64_t k = 0; k < j.photos.size(0); ++k) zs.push_back(inverted_latent(m, j, k, out, photo_warnings[i]));
       inverted[i] = torch::cat(zs);
     }
 
@@ -225,7 +231,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
       const double write_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tw).count();
       const double share = r.seconds * static_cast<double>(n) / static_cast<double>(z.size(0));
       write_file_atomic(journal_path(out, j.id).string(), job_entry(m, j, rj, aj, hashes, share, write_s).dump(1) + "\n");
-      outcomes[i] = {j.id, JobOutcome::kDone, ""};
+      outcomes[i] = {j.id, JobOutcome::kDone, "", photo_warnings[i]};
     }
     if (progress) progress(bp);
   }

@@ -102,6 +102,8 @@ int run_batch_cmd(const BatchOptions& o) {
   if (bar) bar->finish();
   int reused = 0;
   for (const auto& oc : run.outcomes) reused += oc.status == JobOutcome::kReused;
+  for (const auto& oc : run.outcomes)
+    for (const auto& w : oc.warnings) std::fprintf(stderr, "latentedit: warning: %s\n", w.c_str());
   if (reused) log(o.common.quiet, "batch: " + std::to_string(reused) + " finished jobs reused (use --redo to redo them)");
   if (shards == 1) {
     const json s = batch_summary(o.out, &run);

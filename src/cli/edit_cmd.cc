@@ -73,6 +73,7 @@ int run_edit(const EditOptions& o) {
   // The latents: from --seed/--count, a file (--latents), or inverted photos (--image).
   torch::Tensor z0, photos;
   json source;
+  std::vector<std::string> inversion_notes;  // photos far from anything the generator draws
   if (!o.latents.empty()) {
     z0 = read_latents_file(o.latents, o.latents_from, m.z_dim);
     if (!torch::isfinite(z0).all().item<bool>())
@@ -92,6 +93,8 @@ int run_edit(const EditOptions& o) {
     json psnrs = json::array();
     for (double v : inv.psnr) psnrs.push_back(v);
     source = {{"images", o.images}, {"count", z0.size(0)}, {"inversion_psnr", psnrs}, {"inversion_steps", io.steps}};
+    inversion_notes = inversion_warnings(m, inv, o.images);
+    if (!inversion_notes.empty()) source["inversion_warnings"] = inversion_notes;
   } else {
     z0 = sample_latents(o.seed, o.count, m.z_dim);
     source = {{"seed", o.seed}, {"count", o.count}};
@@ -128,6 +131,7 @@ int run_edit(const EditOptions& o) {
                                {"total_s", secs(t0, t_end)}};
   for (const auto& [name, bytes] : outputs.files()) staged.add(name, bytes);
   staged.commit();
+  for (const auto& w : inversion_notes) std::fprintf(stderr, "latentedit: warning: %s\n", w.c_str());
 
   if (o.json_out) {
     print_json(report_summary(outputs.report));

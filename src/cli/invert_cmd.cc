@@ -55,6 +55,7 @@ int run_invert(const InvertCmdOptions& o) {
   if (!torch::isfinite(r.z).all().item<bool>() || !torch::isfinite(r.reconstruction).all().item<bool>())
     throw UsageError("the inversion diverged (NaN or infinite latents); lower --lr; nothing was written");
 
+  const std::vector<std::string> warnings = inversion_warnings(m, r, o.images);
   const torch::Tensor pt = torch::sigmoid(classify(m.classifier, x)), pr = torch::sigmoid(classify(m.classifier, r.reconstruction));
   torch::Tensor at, ar;
   if (m.auditor) at = torch::sigmoid(classify(*m.auditor, x)), ar = torch::sigmoid(classify(*m.auditor, r.reconstruction));
@@ -79,6 +80,8 @@ int run_invert(const InvertCmdOptions& o) {
               {"loss", r.loss[i]},
               {"classifier", agreement(m.attributes, pt[i], pr[i])}};
     if (m.auditor) e["auditor"] = agreement(m.attributes, at[i], ar[i]);
+    for (const auto& w : warnings)
+      if (w.rfind(o.images[i] + ":", 0) == 0) e["warning"] = w;
     images.push_back(e);
     char name[32];
     std::snprintf(name, sizeof name, "reconstruction_%03d.png", static_cast<int>(i));
@@ -111,6 +114,7 @@ int run_invert(const InvertCmdOptions& o) {
                     {"seconds", r.seconds}};
   staged.add("latents.json", rep.dump(1) + "\n");
   staged.commit();
+  for (const auto& w : warnings) std::fprintf(stderr, "latentedit: warning: %s\n", w.c_str());
   if (o.json_out) {
     json summary = rep;
     summary.erase("z");

@@ -39,6 +39,23 @@ double learning_rate(const InvertOptions& o, int step) {
 }
 }  // namespace
 
+std::string inversion_warning(const Models& m, double psnr_db, const std::string& name) {
+  if (m.inversion_warning_psnr <= 0 || !(psnr_db < m.inversion_warning_psnr)) return "";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.1f dB PSNR (below %g dB)", psnr_db, m.inversion_warning_psnr);
+  return name + ": the reconstruction is far from the image, " + b + "; this model draws " +
+         (m.training_data.empty() ? "other faces" : m.training_data) +
+         ", so an edit changes a different face; for photos use a generator trained on photos (e.g. the course's pretrained_celeba.pth)";
+}
+
+std::vector<std::string> inversion_warnings(const Models& m, const InvertResult& r, const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < r.psnr.size(); ++i)
+    if (std::string w = inversion_warning(m, r.psnr[i], i < names.size() ? names[i] : "image " + std::to_string(i)); !w.empty())
+      out.push_back(w);
+  return out;
+}
+
 std::vector<double> psnr(const torch::Tensor& a, const torch::Tensor& b, double lo, double hi) {
   const torch::Tensor mse = ((a - b) / (hi - lo)).pow(2).flatten(1).mean(1).clamp_min(1e-10);
   const torch::Tensor db = -10.0 * torch::log10(mse);

@@ -338,6 +338,12 @@ Models read_manifest(const json& j, const std::string& dir) {
   m.attributes = j.contains("attributes") ? get_field<std::vector<std::string>>(j, "attributes", mpath)
                                           : celeba_attributes();
   if (m.attributes.empty() || m.attributes.size() > 4096) throw ModelError(mpath + ": \"attributes\" must list 1..4096 names");
+  if (j.contains("training_data")) m.training_data = get_field<std::string>(j, "training_data", mpath);
+  if (j.contains("inversion_warning_psnr")) {
+    m.inversion_warning_psnr = get_field<double>(j, "inversion_warning_psnr", mpath);
+    if (!(m.inversion_warning_psnr > 0 && m.inversion_warning_psnr < 100))
+      throw ModelError(mpath + ": inversion_warning_psnr must be a PSNR in dB in (0, 100)");
+  }
   check_manifest(j, mpath, m);
   if (!j.contains("generator"))
     throw ModelError(mpath + ": no \"generator\"", Remedy::kTrainGenerator, dir);
