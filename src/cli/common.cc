@@ -94,12 +94,7 @@ CLI::Validator real_check(std::string desc, std::function<bool(double)> ok, std:
 }
 }  // namespace
 
-CLI::Validator positive() { return real_check("> 0", [](double v) { return v > 0; }, "a value > 0"); }
 CLI::Validator non_negative() { return real_check(">= 0", [](double v) { return v >= 0; }, "a value >= 0"); }
-CLI::Validator real_range(double lo, double hi) {
-  return real_check(format_number(lo) + ".." + format_number(hi), [lo, hi](double v) { return v >= lo && v <= hi; },
-                    format_number(lo) + ".." + format_number(hi));
-}
 
 void check_numbers(const CLI::App& app) {
   for (const CLI::Option* opt : app.get_options()) {

@@ -57,11 +57,10 @@ struct EditFlags {
 // ("--step-size: ...") instead of the field; throws UsageError with the first problem.
 EditSettings settings_from_flags(const nlohmann::json& j, const std::vector<std::string>& attributes);
 
-// Validators for real-valued options whose messages print numbers as a person writes them
-// (CLI11's own print DBL_MAX with 309 digits): > 0, >= 0, lo..hi.
-CLI::Validator positive();
+// A validator for real-valued options whose message prints numbers as a person writes them
+// (CLI11's own print DBL_MAX with 309 digits): >= 0. (Options of the field tables are checked by
+// their table.)
 CLI::Validator non_negative();
-CLI::Validator real_range(double lo, double hi);
 
 // CLI11 lets through what no option means: nan/inf for real numbers, "-1" or 2^64 for
 // unsigned ones (wrapped). Checks every given numeric option of the parsed subcommands;
