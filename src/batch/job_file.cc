@@ -9,6 +9,7 @@
 
 #include "batch_internal.h"
 #include "edit/spec_fields.h"
+#include "io/fields.h"
 #include "io/fsutil.h"
 #include "io/json_read.h"
 #include "latentedit/attributes.h"
@@ -28,10 +29,6 @@ const std::vector<std::string> kTopKeys = {"$schema", "description", "model", "d
 
 std::string quote(const std::string& s) { return json(s).dump(); }
 
-std::string suggest(const std::vector<std::string>& known, const std::string& key) {
-  const auto c = closest_attributes(known, key, 1);
-  return c.empty() ? "" : " (did you mean " + quote(c[0]) + "?)";
-}
 
 bool contains(const std::vector<std::string>& v, const std::string& k) { return std::find(v.begin(), v.end(), k) != v.end(); }
 
@@ -233,7 +230,7 @@ std::optional<BatchJob> read_job(const json& jj, const std::string& jp, const js
     if (contains(fields, it.key())) settings[it.key()] = *it, origin[it.key()] = "defaults." + it.key();
   for (auto it = jj.begin(); it != jj.end(); ++it) {
     if (contains(fields, it.key())) settings[it.key()] = *it, origin[it.key()] = at(jp, it.key());
-    else if (!contains(source_keys, it.key())) errors.push_back(at(jp, it.key()) + ": unknown key" + suggest(all_keys, it.key()));
+    else if (!contains(source_keys, it.key())) errors.push_back(at(jp, it.key()) + ": unknown key" + did_you_mean(all_keys, it.key()));
   }
   SettingsErrors se;
   se.path_of = [&](const std::string& f) {
@@ -294,7 +291,7 @@ std::vector<BatchJob> read_jobs(const json& file, const std::string& job_file_pa
   std::vector<std::string> errors;
   if (!file.is_object()) throw BatchInvalid({"$: the job file must be a JSON object with \"jobs\": [...]"});
   for (auto it = file.begin(); it != file.end(); ++it)
-    if (!contains(kTopKeys, it.key())) errors.push_back(it.key() + ": unknown key" + suggest(kTopKeys, it.key()) + "; allowed: model, defaults, jobs");
+    if (!contains(kTopKeys, it.key())) errors.push_back(it.key() + ": unknown key" + did_you_mean(kTopKeys, it.key()) + "; allowed: model, defaults, jobs");
   if (file.contains("model") && !file["model"].is_string()) errors.push_back("model: expected a bundle directory path (a string)");
   const auto& fields = EditSettings::fields();
   json defaults = json::object();
@@ -303,7 +300,7 @@ std::vector<BatchJob> read_jobs(const json& file, const std::string& job_file_pa
     else defaults = file["defaults"];
     for (auto it = defaults.begin(); it != defaults.end(); ++it)
       if (!contains(fields, it.key()) && it.key() != "count")
-        errors.push_back("defaults." + it.key() + ": unknown setting" + suggest(fields, it.key()));
+        errors.push_back("defaults." + it.key() + ": unknown setting" + did_you_mean(fields, it.key()));
   }
   if (!file.contains("jobs") || !file["jobs"].is_array() || file["jobs"].empty()) {
     errors.push_back("jobs: expected a non-empty list of jobs, e.g. [{\"id\": \"smile\", \"seed\": 1, \"add\": [\"Smiling\"]}]");
@@ -383,7 +380,7 @@ BatchJob read_request_latents(const json& request, const Models& m, const BatchL
   request_object(request);
   std::vector<std::string> errors;
   for (auto it = request.begin(); it != request.end(); ++it)
-    if (!contains(kRequestKeys, it.key())) errors.push_back(it.key() + ": unknown key" + suggest(kRequestKeys, it.key()));
+    if (!contains(kRequestKeys, it.key())) errors.push_back(it.key() + ": unknown key" + did_you_mean(kRequestKeys, it.key()));
   BatchJob job;
   read_source(request, "", request.contains("count") ? &request["count"] : nullptr, "count", nullptr, m, limits, job, errors);
   if (!errors.empty()) throw BatchInvalid(errors);

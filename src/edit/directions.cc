@@ -152,7 +152,7 @@ FieldTable<DirectionsOptions> directions_fields() {
   using K = FieldKind;
   FieldTable<T> t;
   t.push_back(bound<T>({"samples", K::kInt, "Latents sampled and labelled by the editing classifier", 100, 1e7}, [](T& o) -> int64_t& { return o.samples; }));
-  t.push_back(bound<T>({"seed", K::kInt, "Seed of those latents", 0, 1.8446744073709552e19}, [](T& o) -> uint64_t& { return o.seed; }));
+  t.push_back(bound<T>({"seed", K::kInt, "Seed of those latents", 0, kMaxSeed}, [](T& o) -> uint64_t& { return o.seed; }));
   t.push_back(bound<T>({"confidence", K::kReal, "Use a label only when p >= this or p <= 1 - this", 0.5, 1, true, true},
                        [](T& o) -> double& { return o.confidence; }));
   {

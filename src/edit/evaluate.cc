@@ -30,7 +30,7 @@ FieldTable<EvalOptions> eval_fields() {
   using K = FieldKind;
   FieldTable<T> t;
   t.push_back(bound<T>({"seeds", K::kInt, "Latents per attribute", 1, 100000}, [](T& o) -> int64_t& { return o.seeds; }));
-  t.push_back(bound<T>({"seed", K::kInt, "Seed of those latents", 0, 1.8446744073709552e19}, [](T& o) -> uint64_t& { return o.seed; }));
+  t.push_back(bound<T>({"seed", K::kInt, "Seed of those latents", 0, kMaxSeed}, [](T& o) -> uint64_t& { return o.seed; }));
   t.push_back(bound<T>({"heldout", K::kInt, "Held-out procedural faces for classifier accuracy (0 = skip)", 0, 1000000},
                        [](T& o) -> int64_t& { return o.heldout; }));
   t.push_back(bound<T>({"samples", K::kInt, "Generated and rendered faces for frequencies / Frechet distance (0 = skip)", 0, 1000000},

@@ -86,7 +86,7 @@ FieldTable<InvertOptions> invert_fields() {
   t.push_back(bound<T>({"pixel", K::kReal, "Weight of the pixel distance", 0, 1e3}, [](T& o) -> double& { return o.pixel; }));
   t.push_back(bound<T>({"perceptual", K::kReal, "Weight of the editing classifier's feature distance", 0, 1e3}, [](T& o) -> double& { return o.perceptual; }));
   t.push_back(bound<T>({"prior", K::kReal, "Weight of (||z|| - sqrt(z_dim))^2", 0, 1e3}, [](T& o) -> double& { return o.prior; }));
-  t.push_back(bound<T>({"seed", K::kInt, "Seed of the candidates and the noise", 0, 1.8446744073709552e19}, [](T& o) -> uint64_t& { return o.seed; }));
+  t.push_back(bound<T>({"seed", K::kInt, "Seed of the candidates and the noise", 0, kMaxSeed}, [](T& o) -> uint64_t& { return o.seed; }));
   t.push_back(bound<T>({"batch", K::kInt, "Images optimised together (memory; keep it fixed to reproduce results)", 1, 4096},
                        [](T& o) -> int64_t& { return o.batch; }));
   return t;

@@ -33,6 +33,9 @@ enum class FieldKind {
   kNames,     // a name or a list of names (attributes); checked by the struct's own reader
 };
 
+// The upper bound of a seed field (2^64 - 1, as a double): seeds take every uint64 value.
+inline constexpr double kMaxSeed = 18446744073709551615.0;
+
 struct FieldInfo {
   FieldInfo() = default;
   FieldInfo(std::string name_, FieldKind kind_, std::string help_, double lo_ = -std::numeric_limits<double>::infinity(),

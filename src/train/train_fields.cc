@@ -10,7 +10,7 @@ template <class T>
 void add_loop_fields(FieldTable<T>& t) {
   t.push_back(bound<T>({"steps", K::kInt, "Optimisation steps", 1, 1e8}, [](T& o) -> int64_t& { return o.steps; }));
   t.push_back(bound<T>({"batch", K::kInt, "Batch size", 1, 65536}, [](T& o) -> int64_t& { return o.batch; }));
-  t.push_back(bound<T>({"seed", K::kInt, "Training seed (initialisation, batch order, noise)", 0, 1.8446744073709552e19},
+  t.push_back(bound<T>({"seed", K::kInt, "Training seed (initialisation, batch order, noise)", 0, kMaxSeed},
                        [](T& o) -> uint64_t& { return o.seed; }));
   t.push_back(bound<T>({"checkpoint_every", K::kInt, "Steps between checkpoints (DIR/<role>.ckpt)", 1, 1e8},
                        [](T& o) -> int64_t& { return o.checkpoint_every; }));
