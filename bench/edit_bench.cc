@@ -2,10 +2,11 @@
 // course algorithm (bench/python_reference.py, run by this program with the same weights and seeds
 // in its best thread configuration, chosen by measurement in the same run; the notebook's loop and
 // a tuned loop, in FP32 and, on CPUs with native BF16, in BF16), end-to-end wall time against a
-// Python script doing the same job, the physical FP32/BF16 floors, peak RSS and training steps.
+// Python script doing the same job, the physical FP32/BF16 floors, peak RSS, training steps, and
+// the default edit (auto) end to end beside the course update.
 //
 // Usage: latentedit_bench [--threads N] [--reps R] [--bundle DIR] [--python /usr/bin/python3|none]
-//                         [--cli PATH] [--train-steps K] [--sections 123456]
+//                         [--cli PATH] [--train-steps K] [--sections 1234567]
 // Every figure is a median of R runs (min and max beside it). Results go to stdout.
 #include <dlfcn.h>
 #include <sys/resource.h>
@@ -659,6 +660,50 @@ struct Bench {
     }
   }
 
+  // 7. The default edit (method auto) end to end, against the course's update.
+  void default_edit() {
+    // Whole-process wall of `latentedit edit --add Smiling --count N` with every setting at its
+    // default (auto: on the bundled model the latent method with its ladder and projected
+    // fallbacks; on course-size weights, which have no latent classifier, what auto resolves to
+    // there), against the same command with the course's update (gradient, no EOT, 10 x 0.1,
+    // uniform keep mask) and the Python script doing the course's edit (python_reference.py
+    // --e2e, its faster loop in its best thread configuration), alternated.
+    if (!fs::exists(cli)) return;
+    std::printf("\n7. The default edit (auto) end to end, +Smiling, with PNG outputs: whole-process wall seconds\n");
+    struct Model {
+      std::string name, dir;
+    };
+    std::vector<Model> models;
+    if (have_bundle) models.push_back({"bundled", bundle});
+    models.push_back({"course-size", tmp});
+    for (const Model& mdl : models)
+      for (int64_t n : batches) {
+        const std::string N = std::to_string(n);
+        const std::vector<std::string> base = {cli, "edit", "--add", "Smiling", "--count", N, "--seed", "7", "-q", "--model", mdl.dir,
+                                               "--threads", std::to_string(threads), "--out", tmp + "/d_" + N, "--force"};
+        std::vector<std::string> course_edit = base;
+        course_edit.insert(course_edit.end(), {"--steps", "10", "--method", "gradient", "--eot", "0", "--step-size", "0.1", "--keep-mask", "uniform"});
+        std::vector<double> td, tc, tp;
+        for (int r = 0; r < reps; ++r) {
+          td.push_back(run_child(base).seconds);
+          tc.push_back(run_child(course_edit).seconds);
+          if (!pys.empty() && mdl.dir == tmp) {
+            const PyConfig& ct = cfgs[best[{"tuned", n}]];
+            tp.push_back(run_child({python, script, "--e2e", N, "--loop", "tuned", "--threads", std::to_string(ct.torch_threads),
+                                    "--weights", tmp, "--out", tmp + "/py_" + N}, &ct).seconds);
+          }
+        }
+        const Stat d = stat(td), c = stat(tc);
+        std::printf("  %-11s %2lld latent%s: default %.3f s (min %.3f, max %.3f) | course update %.3f s (min %.3f, max %.3f) ratio %.2f",
+                    mdl.name.c_str(), static_cast<long long>(n), n > 1 ? "s" : " ", d.median, d.min, d.max, c.median, c.min, c.max,
+                    d.median / c.median);
+        if (!tp.empty()) {
+          const Stat p = stat(tp);
+          std::printf(" | python tuned course edit %.3f s (min %.3f, max %.3f) ratio %.2f", p.median, p.min, p.max, d.median / p.median);
+        }
+        std::printf("\n");
+      }
+  }
 };
 
 }  // namespace
@@ -669,7 +714,7 @@ int main(int argc, char** argv) {
   // libraries (libtorch's static initialisers and its ~290 shared objects), the floor of section 4.
   if (argc == 2 && !std::strcmp(argv[1], "--noop")) return 0;
   int threads = 0, reps = 7, train_steps = 10;
-  std::string bundle, python = "/usr/bin/python3", cli, rss_child, sections = "123456";
+  std::string bundle, python = "/usr/bin/python3", cli, rss_child, sections = "1234567";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--reps")) reps = std::max(1, std::atoi(argv[i + 1]));
@@ -733,13 +778,14 @@ int main(int argc, char** argv) {
   b.threads = threads, b.reps = reps, b.train_steps = train_steps, b.bundle = bundle, b.python = python, b.cli = cli;
   b.self = self, b.tmp = tmp, b.user_coretype = user_coretype, b.blas_note = blas_note, b.coretype = coretype;
   b.course = course, b.have_bundle = have_bundle;
-  b.start_python(section('1') || section('4'));
+  b.start_python(section('1') || section('4') || section('7'));
   if (section('1')) b.edit_loop();
   if (section('2')) b.growth();
   if (section('3')) b.floor();
   if (section('4')) b.end_to_end();
   if (section('5')) b.rss();
   if (section('6')) b.training();
+  if (section('7')) b.default_edit();
   std::error_code ec;
   fs::remove_all(tmp, ec);
   return 0;

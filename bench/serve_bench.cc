@@ -1,8 +1,9 @@
 // Benchmark of `latentedit serve` (issue 15's figures): starts the real server process on a free
 // port with the bundled model and measures
-//   1. latency of POST /edit (1 latent, 10 steps, default settings) over N sequential requests,
-//      p50/p99, next to the whole-process time of the same `latentedit edit` run as a command
-//      (runs alternated, medians);
+//   1. latency of POST /edit (1 latent, 10 steps, default settings: method auto) over N sequential
+//      requests (seeds 0..N-1), p50/p99, beside the same requests with the course's update (method
+//      gradient, no EOT, step 0.1, uniform keep mask) and the whole-process time of the default
+//      `latentedit edit` run as a command (runs alternated, medians);
 //   2. throughput with C concurrent clients for S seconds: requests/s, p50/p99, errors, and the
 //      server's RSS after warm-up vs at the end.
 // Usage: latentedit_serve_bench [--threads T] [--requests N] [--clients C] [--seconds S] [--cli-runs K]
@@ -41,13 +42,14 @@ long rss_kb(pid_t pid) {
   return -1;
 }
 
-std::string body(int seed) {
-  return "{\"seed\": " + std::to_string(seed) + ", \"count\": 1, \"add\": [\"Smiling\"], \"steps\": 10}";
+std::string body(int seed, bool course = false) {
+  return "{\"seed\": " + std::to_string(seed) + ", \"count\": 1, \"add\": [\"Smiling\"], \"steps\": 10" +
+         (course ? ", \"method\": \"gradient\", \"eot\": 0, \"step_size\": 0.1, \"keep_mask\": \"uniform\"}" : "}");
 }
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, requests = 200, clients = 8, cli_runs = 10;
+  int threads = 2, requests = 100, clients = 8, cli_runs = 10;
   double seconds = 60;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -97,7 +99,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 10; ++i) c.Post("/edit", body(1000 + i), "application/json");  // warm-up
 
   // 1. Sequential latency, alternated with whole-process CLI runs.
-  std::vector<double> lat, cli;
+  std::vector<double> lat, lat_course, cli;
   int errors = 0;
   const int per_cli = std::max(1, requests / std::max(1, cli_runs));
   char tmpl[] = "/tmp/latentedit-serve-bench-XXXXXX";
@@ -107,6 +109,10 @@ int main(int argc, char** argv) {
     auto r = c.Post("/edit", body(i), "application/json");
     lat.push_back(since(t0));
     if (!r || r->status != 200) ++errors;
+    const auto t2 = Clock::now();
+    auto rc = c.Post("/edit", body(i, true), "application/json");
+    lat_course.push_back(since(t2));
+    if (!rc || rc->status != 200) ++errors;
     if (i % per_cli == 0 && static_cast<int>(cli.size()) < cli_runs) {
       const std::string cmd = bin + " edit --seed " + std::to_string(i) + " --count 1 --add Smiling --steps 10 --threads " + th +
                               " -q --force --out " + tmp + "/cli --model " + model + " >/dev/null";
@@ -117,8 +123,10 @@ int main(int argc, char** argv) {
   }
   std::system(("rm -rf " + tmp).c_str());
   const double p50 = pct(lat, 50), cli50 = pct(cli, 50);
-  std::printf("1. latency, %d sequential requests (%d errors)\n", requests, errors);
-  std::printf("   POST /edit          p50 %.3f s   p99 %.3f s   min %.3f   max %.3f\n", p50, pct(lat, 99), pct(lat, 0), pct(lat, 100));
+  std::printf("1. latency, %d sequential requests each, seeds 0-%d (%d errors)\n", requests, requests - 1, errors);
+  std::printf("   POST /edit, default p50 %.3f s   p99 %.3f s   min %.3f   max %.3f\n", p50, pct(lat, 99), pct(lat, 0), pct(lat, 100));
+  std::printf("   POST /edit, course  p50 %.3f s   p99 %.3f s   min %.3f   max %.3f   (default p50 / course p50 = %.2f)\n",
+              pct(lat_course, 50), pct(lat_course, 99), pct(lat_course, 0), pct(lat_course, 100), p50 / pct(lat_course, 50));
   std::printf("   latentedit edit     median %.3f s (whole process, %zu runs, min %.3f, max %.3f)\n", cli50, cli.size(), pct(cli, 0),
               pct(cli, 100));
   std::printf("   server p50 / CLI median = %.2f (%.1fx faster)\n\n", p50 / cli50, cli50 / p50);

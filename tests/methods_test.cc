@@ -129,8 +129,12 @@ TEST_F(Methods, ProjectedFallsBackPerLatentToTheNextRankUntilTheTargetIsConvinci
   cas.accept_prob = std::max(0.51, p24.median().item<double>() + 1e-6);
   const auto rc = edit(m, z, cas);
   ASSERT_EQ(rc.ranks.size(), 12u);
-  // Short of accept_prob at rank 24: rank 2's edit where it came closer, else rank 24's.
-  const Kept k = expect_cascade(rc, r24, r2, smiling, cas.accept_prob);
+  // In the cascade a latent stops the step it reaches accept_prob: each pass is the pass run alone
+  // with that stop probability. Short of it at rank 24: rank 2's edit where it came closer, else
+  // rank 24's.
+  one.target_prob = two.target_prob = cas.accept_prob;
+  const auto s24 = edit(m, z, one), s2 = edit(m, z, two);
+  const Kept k = expect_cascade(rc, s24, s2, smiling, cas.accept_prob);
   for (int64_t i = 0; i < 12; ++i) EXPECT_EQ(rc.ranks[i], k.first[i] ? 24 : 2) << i;
   EXPECT_GT(k.accepted, 0);
   EXPECT_LT(k.accepted, 12);
@@ -241,6 +245,79 @@ TEST_F(Methods, LatentLadderKeepsTheSmallestMoveTheEditingClassifierAccepts) {
   EXPECT_LT(dz3.mean().item<double>(), dz6.mean().item<double>());
   // One pass records its strength for every latent.
   EXPECT_EQ(r6.strengths, std::vector<double>(12, 6.0));
+}
+
+// The latent method's projected passes push only the latents the latent passes left short of
+// latent_accept_prob, each from the best point so far (where the latent pass left it, or an
+// earlier projected pass where that came closer) until it reaches accept_prob; the result shows
+// each latent's kept move from z0 in evenly spaced steps.
+TEST_F(Methods, LatentCascadePushesTheShortLatentsOnFromTheLatentPass) {
+  const auto z = sample_latents(35, 12, m.z_dim);
+  EditSpec lat = spec(Method::kLatent);
+  lat.strength = 3.0;
+  lat.steps = 6;
+  lat.step_size = 0.3;
+  lat.eot = 1;
+  lat.rank = 4;
+  const auto rl = edit(m, z, lat);
+  const auto pl = rl.probs[lat.steps].select(1, smiling);
+  EditSpec cas = lat;
+  cas.fallback_ranks = {2};
+  cas.latent_accept_prob = cas.accept_prob = std::max(0.51, pl.median().item<double>() + 1e-6);
+  const auto rc = edit(m, z, cas);
+  // The short latents pushed alone from the latent pass's end, at rank 4 and at rank 2.
+  const auto short_idx = (pl < cas.accept_prob).nonzero().view({-1});
+  ASSERT_GT(short_idx.numel(), 0);
+  ASSERT_LT(short_idx.numel(), 12);
+  EditSpec push = spec(Method::kProjected);
+  push.steps = lat.steps, push.step_size = lat.step_size, push.eot = lat.eot, push.rank = 4;
+  push.target_prob = cas.accept_prob;
+  const auto zs = rl.z_after.index_select(0, short_idx);
+  const auto r4 = edit(m, zs, push);
+  const auto p4 = r4.probs[lat.steps].select(1, smiling);
+  // Rank 2 goes on from rank 4's end where that came closer, else from the latent pass's.
+  const auto closer4 = p4 > pl.index_select(0, short_idx);
+  push.rank = 2;
+  const auto r2 = edit(m, torch::where(closer4.unsqueeze(1), r4.z_after, zs), push);
+  const auto p2 = r2.probs[lat.steps].select(1, smiling);
+  int pushed = 0;
+  for (int64_t i = 0, j = 0; i < 12; ++i) {
+    torch::Tensor want = rl.z_after[i];
+    int rank = 0;
+    if (j < short_idx.numel() && short_idx[j].item<int64_t>() == i) {
+      double best = pl[i].item<double>();
+      if (p4[j].item<double>() > best) best = p4[j].item<double>(), want = r4.z_after[j], rank = 4;
+      if (best < cas.accept_prob && p2[j].item<double>() > best) want = r2.z_after[j], rank = 2;
+      ++j;
+    }
+    pushed += rank != 0;
+    EXPECT_EQ(rc.ranks[i], rank) << i;
+    EXPECT_TRUE(torch::allclose(rc.z_after[i], want, 1e-4, 1e-5)) << i;
+  }
+  EXPECT_GT(pushed, 0);
+  // Steps 0 and `steps` are the start and the kept end; step k is k/steps of the way.
+  const auto pk = classify(m.classifier, generate(m, rc.z_after));
+  EXPECT_TRUE(torch::allclose(rc.logits[lat.steps], pk, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(rc.logits[0], classify(m.classifier, generate(m, z)), 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(rc.images.at(lat.steps), generate(m, rc.z_after), 1e-4, 1e-5));
+  const auto mid = classify(m.classifier, generate(m, z + 0.5 * (rc.z_after - z)));
+  EXPECT_TRUE(torch::allclose(rc.logits[lat.steps / 2], mid, 1e-4, 1e-4));
+}
+
+// A small batch runs every latent pass of every latent in one optimisation, a larger one pass by
+// pass: the same edit either way.
+TEST_F(Methods, LatentPassesTogetherOrOneByOneGiveTheSameEdit) {
+  const auto z = sample_latents(36, 12, m.z_dim);
+  EditSpec lad = spec(Method::kLatent);
+  lad.strength = 4.0;
+  lad.ladder = {0.5};
+  lad.latent_accept_prob = 0.9;
+  const auto whole = edit(m, z, lad);  // 12 latents x 2 passes: pass by pass
+  for (int64_t b = 0; b < 12; b += 2) {
+    const auto part = edit(m, z.slice(0, b, b + 2), lad);  // 2 x 2: together
+    EXPECT_TRUE(torch::allclose(part.z_after, whole.z_after.slice(0, b, b + 2), 1e-4, 1e-5)) << b;
+    for (int64_t i = 0; i < 2; ++i) EXPECT_EQ(part.strengths[i], whole.strengths[b + i]) << b + i;
+  }
 }
 
 // The latent thumbnail model holds what no attribute measures (backgrounds, clothes): with it the

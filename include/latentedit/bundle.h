@@ -113,7 +113,8 @@ struct Models {
 // slower): what a caller can check before loading anything.
 void check_precision(Precision p, bool native_bf16 = cpu_has_bf16());
 
-// Rebuilds the generator's and the editing classifier's forward in `p` (the auditor is left in
+// Rebuilds the generator's and the editing classifier's forward in `p`, and converts the latent method's MLPs (the
+// directions' latent classifier and thumbnail model) to it (the auditor is left in
 // float32). Throws UsageError as check_precision does, or when a network cannot change precision
 // (TorchScript).
 void set_precision(Models& m, Precision p, bool native_bf16 = cpu_has_bf16());

@@ -23,10 +23,12 @@
 // the kept logits' Jacobian row space are removed: Y = J_keep^T (w * Omega), Omega ~ N(0, 1)
 // (K x rank), Q = orth(Y), g <- g - Q Q^T g. One batched backward gives g and Y; removing only
 // the strongest directions (not all K) leaves room to move in a 64-dimensional z.
+// The sketch is drawn every `sketch_every` steps (default 4) and reused between.
 // With fallback_ranks (default: rank 8, then 4, then 2), a latent whose targets the editing classifier
 // does not put past accept_prob (0.999) after a pass is edited again from its start with the
 // next rank, and keeps the first pass that gets there (else the one that came closest): each latent gets the
-// most constrained edit that still flips it convincingly (EditResult::ranks says which).
+// most constrained edit that still flips it convincingly (EditResult::ranks says which). In such a
+// cascade a latent stops moving, and leaves the batch, the step its targets pass accept_prob.
 //
 // boundary (InterFaceGAN): no gradient steps. n_t = sign_t * normal_t of the target's linear
 // boundary in z (Models::directions); made orthogonal to the normals of `condition` (and of the
@@ -37,17 +39,21 @@
 //
 // latent: no gradient steps through the image classifier. With f the bundle's latent classifier
 // (an MLP z -> logits fitted to the editing classifier on generated faces, Directions), Adam
-// (300 steps of 0.05) from z0 minimises
+// (100 steps of 0.15) from z0 minimises
 //   sum_t 10 relu(strength - s_t f_t(z))^2 + sum_k w_k (f_k(z) - f_k(z0))^2 + 0.3 ||z - z0||^2
 // (s_t = +1 add / -1 remove, w_k the keep mask's weights); steps 1..steps are evenly spaced
 // points of the move z0 -> z. The latent classifier sees no pixels, so the move cannot be an
 // adversarial pixel pattern. With the ladder (default fractions 0.5, 0.75), the latent pass runs
-// first at strength x 0.5, then x 0.75, then at strength, each from the start for the latents the
-// editing classifier does not yet put past latent_accept_prob: each latent keeps the smallest move that
-// flips it convincingly (EditResult::strengths). With fallback_ranks, a latent still short is then
-// edited from its start by projected at `rank`, then at each of fallback_ranks, as above
-// (EditSpec::passes). The default method, auto, is latent with the ladder and those fallbacks when
-// the bundle has a latent classifier, else projected.
+// at strength x 0.5, x 0.75 and x 1 for the latents the editing classifier has not yet put past
+// latent_accept_prob, each judged from one render of its end point (a small batch runs all the
+// passes in one optimisation): each latent keeps the smallest move that flips it convincingly
+// (EditResult::strengths). With fallback_ranks, a latent still short is then pushed by projected
+// at `rank`, then at each of fallback_ranks, each pass starting from the best point so far (where
+// the latent passes left it, or an earlier projected pass's end where that came closer) and
+// stopping at accept_prob (EditSpec::passes). Unless a stop probability is set, the result's
+// steps are the kept move z0 -> z at steps + 1 evenly spaced points, rendered once at the end. The
+// default method, auto, is latent with the ladder and those fallbacks when the bundle has a
+// latent classifier, else projected.
 #pragma once
 #include <torch/torch.h>
 

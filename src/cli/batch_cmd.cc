@@ -90,6 +90,11 @@ int run_batch_cmd(const BatchOptions& o) {
     }
     return 0;
   }
+  for (const BatchJob& j : plan.jobs)
+    if (j.settings.spec.method == Method::kAuto) {
+      note_without_latent_classifier(m, Method::kAuto, o.common.quiet);
+      break;
+    }
   log(o.common.quiet, "batch: " + std::to_string(desc["jobs"].get<int>()) + " jobs (shard " + o.shard + "), " +
                           std::to_string(desc["batches"].get<int>()) + " batches, model " + m.name + ", " +
                           std::to_string(threads) + " threads");

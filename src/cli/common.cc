@@ -8,6 +8,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "latentedit/editor.h"
 #include "latentedit/errors.h"
 #include "io/runtime.h"
 #include "edit/spec_fields.h"
@@ -151,6 +152,15 @@ std::string remedy_text(const Error& e) {
 
 void log(bool quiet, const std::string& line) {
   if (!quiet) std::cerr << line << std::endl;
+}
+
+void note_without_latent_classifier(const Models& m, Method requested, bool quiet) {
+  if (requested != Method::kAuto || has_latent_classifier(m)) return;
+  log(quiet, "latentedit: note: " + (m.dir.empty() ? std::string("this model") : m.dir) +
+                 " has no latent classifier, so the default edit is the projected cascade; `latentedit directions --model " +
+                 (m.dir.empty() ? std::string("DIR") : m.dir) +
+                 "` fits one (8.5 min for the bundled model on 2 cores) and makes it the latent method (measured on the bundled "
+                 "model: success 96.4 vs 89.3 %, drift 0.119 vs 0.137, fooled 3.4 vs 5.7 %; MODEL_CARD, \"Default speed\")");
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }

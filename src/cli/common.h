@@ -10,6 +10,7 @@
 
 #include "flags.h"
 #include "latentedit/bundle.h"
+#include "latentedit/spec.h"
 #include "latentedit/editor.h"
 #include "latentedit/errors.h"
 #include "latentedit/invert.h"
@@ -125,6 +126,10 @@ std::string remedy_text(const Error& e);
 
 // Logs one line to stderr unless quiet.
 void log(bool quiet, const std::string& line);
+
+// Says once on stderr (unless quiet) that the default edit (method auto) on a bundle without a
+// latent classifier runs the projected cascade, and what `latentedit directions` would change.
+void note_without_latent_classifier(const Models& m, Method requested, bool quiet);
 
 // Prints JSON to stdout.
 void print_json(const nlohmann::json& j);

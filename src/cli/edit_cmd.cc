@@ -99,6 +99,7 @@ int run_edit(const EditOptions& o) {
     z0 = sample_latents(o.seed, o.count, m.z_dim);
     source = {{"seed", o.seed}, {"count", o.count}};
   }
+  note_without_latent_classifier(m, settings.spec.method, o.common.quiet);
   std::unique_ptr<ProgressBar> bar;  // created on the first report: micro-batches multiply the updates
   int pass = 1;                      // projected with fallback ranks: one bar per pass
   const EditResult r = edit(m, z0, settings.spec, [&](const EditProgress& p) {

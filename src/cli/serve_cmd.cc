@@ -56,7 +56,9 @@ int run_serve(ServeCmdOptions& o) {
     server.stop();
   });
   try {
-    server.set_models(o.common.load_models());
+    Models m = o.common.load_models();
+    note_without_latent_classifier(m, Method::kAuto, quiet);
+    server.set_models(std::move(m));
   } catch (...) {
     on_stop_signal(0);
     watcher.join();

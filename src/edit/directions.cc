@@ -86,13 +86,14 @@ Mlp fit_mlp(const torch::Tensor& z, const torch::Tensor& y, int hidden, int dept
   return out;
 }
 
+// The MLP in its weights' precision (set_precision may make them bfloat16); z and the result float32.
 torch::Tensor run_mlp(const Mlp& mlp, const torch::Tensor& z) {
-  torch::Tensor h = z;
+  torch::Tensor h = z.to(mlp.weights[0].scalar_type());
   for (size_t i = 0; i < mlp.weights.size(); ++i) {
     h = torch::linear(h, mlp.weights[i], mlp.biases[i]);
     if (i + 1 < mlp.weights.size()) h = torch::silu(h);
   }
-  return h;
+  return h.to(torch::kFloat32);
 }
 
 // The tensors of `mlp` named like an nn.Sequential's state_dict: NAME.0.weight, NAME.0.bias, NAME.2...

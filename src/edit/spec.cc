@@ -172,16 +172,25 @@ FieldTable<EditSettings> edit_settings_fields(const SettingsLimits& L) {
                              "colours) may move with it (when the bundle has directions and no `keep` is given); uniform: all weigh 1"},
                             kKeepMasks, [](S& s) -> KeepMask& { return s.spec.keep_mask; }));
   t.push_back(bound<S>({"rank", K::kInt, "projected: Jacobian directions of the kept logits removed per step", 1, 64}, [](S& s) -> int& { return s.spec.rank; }));
+  t.push_back(bound<S>({"sketch_every", K::kInt,
+                        "projected: steps between new sketches of those directions (each costs `rank` extra images per latent; "
+                        "the steps between reuse the last); 1: every step",
+                        1, 1000},
+                       [](S& s) -> int& { return s.spec.sketch_every; }));
   {
     FieldInfo f{"fallback_ranks", K::kIntList,
                 "projected: latents whose targets the editing classifier does not put past `accept_prob` are edited again from the start "
-                "with these ranks in turn; latent/auto: after the `ladder` passes, by projected at `rank`, then these (none: no projected passes)",
+                "with these ranks in turn; latent/auto: after the `ladder` passes, by projected at `rank`, then these, each going on from "
+                "the best point so far (none: no projected passes)",
                 1, 64};
     f.max_items = 8;
     f.example = "[4, 2]";
     t.push_back(bound<S>(f, [](S& s) -> std::vector<int>& { return s.spec.fallback_ranks; }));
   }
-  t.push_back(bound<S>({"accept_prob", K::kReal, "projected: the target probability a pass must reach for a latent to keep it", 0.5, 1, true, true},
+  t.push_back(bound<S>({"accept_prob", K::kReal,
+                        "projected: the target probability a pass must reach for a latent to keep it; with fallback passes a latent "
+                        "stops moving once it gets there",
+                        0.5, 1, true, true},
                        [](S& s) -> double& { return s.spec.accept_prob; }));
   t.push_back(bound<S>({"eot", K::kInt, "gradient/projected: average the target's gradient over N extra random flips/shifts of the image", 0, 64},
                        [](S& s) -> int& { return s.spec.eot; }));

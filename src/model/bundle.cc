@@ -153,6 +153,16 @@ void set_precision(Models& m, Precision p, bool native_bf16) {
                        " (it runs as exported, in fp32)");
   for (Network* n : {&m.generator, &m.classifier})
     if (n->forward && n->forward_in) n->forward = n->forward_in(t);
+  // The latent method's MLPs (the latent classifier and thumbnail model) too: run_mlp runs them in
+  // their weights' type, taking and giving float32.
+  if (m.directions) {
+    auto convert = [t](Mlp& mlp) {
+      for (auto& w : mlp.weights) w = w.to(t);
+      for (auto& b : mlp.biases) b = b.to(t);
+    };
+    for (Mlp& mlp : m.directions->latent_classifier) convert(mlp);
+    convert(m.directions->thumbnail);
+  }
   m.precision = p;
 }
 
