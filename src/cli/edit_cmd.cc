@@ -101,13 +101,13 @@ int run_edit(const EditOptions& o) {
   }
   note_without_latent_classifier(m, settings.spec.method, o.common.quiet);
   std::unique_ptr<ProgressBar> bar;  // created on the first report: micro-batches multiply the updates
-  int pass = 1;                      // projected with fallback ranks: one bar per pass
+  int pass = 1;                      // a cascade (EditSpec::passes): one bar per pass
   const EditResult r = edit(m, z0, settings.spec, [&](const EditProgress& p) {
     if (bar && p.pass != pass) bar->finish(), bar.reset();
     pass = p.pass;
     if (!bar)
       bar = std::make_unique<ProgressBar>(p.pass == 1 ? std::string("edit") : "edit pass " + std::to_string(p.pass) + "/" +
-                                                                                  std::to_string(p.passes) + " (fallback)",
+                                                                                  std::to_string(p.passes),
                                           p.steps, o.common.quiet);
     char b[64];
     std::snprintf(b, sizeof b, "p=%.3f active=%d", p.mean_target_prob, p.active);
