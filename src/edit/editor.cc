@@ -98,6 +98,13 @@ torch::Tensor eot_view(const torch::Tensor& img, int e, at::Generator& g) {
   return torch::roll(v, {sh[0].item<int64_t>(), sh[1].item<int64_t>()}, {2, 3});
 }
 
+// Whether any target has a stop probability (its own or target_prob).
+bool has_stop_prob(const EditSpec& spec) {
+  for (const auto& t : spec.targets)
+    if (spec.stop_prob(t)) return true;
+  return false;
+}
+
 // Per-latent stopping and progress, shared by every method. Returns true when every latent
 // has stopped.
 struct Stopper {
@@ -111,7 +118,7 @@ struct Stopper {
   Stopper(const EditSpec& s, const Plan& p, const EditCallback& cb, EditResult& res, int64_t N)
       : spec(s), plan(p), progress(cb), r(res), active(torch::ones({N}, torch::kBool)) {
     r.stopped_at.assign(N, spec.steps);
-    for (const auto& t : spec.targets) any_stop = any_stop || spec.stop_prob(t).has_value();
+    any_stop = has_stop_prob(spec);
   }
 
   bool observe(int k, const torch::Tensor& logits) {
@@ -600,8 +607,7 @@ EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, 
     throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
   const bool ranked = spec.method == Method::kProjected || spec.method == Method::kLatent;
   const std::vector<Pass> passes = spec.passes();
-  bool any_stop = false;  // a stop probability set: the latent method's one-shot path, no early stop in cascades
-  for (const auto& t : spec.targets) any_stop = any_stop || spec.stop_prob(t).has_value();
+  const bool any_stop = has_stop_prob(spec);  // set: the latent method's one-shot path, no early stop in cascades
   if (spec.method == Method::kLatent && !any_stop) {
     if (!has_latent_classifier(m))
       throw UsageError("method latent needs the bundle's latent classifier", Remedy::kFitDirections, m.dir);
