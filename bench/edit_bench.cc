@@ -367,7 +367,10 @@ struct Bench {
   }
 
   // 0. Start the Python references and (measure_configs) choose their thread configuration.
-  void start_python(bool measure_configs) {
+  // tuned_only: only section 7 needs the Python side (its tuned FP32 loop), so only that loop's
+  // configurations are measured.
+  void start_python(bool measure_configs, bool tuned_only = false) {
+    if (tuned_only) loops = {"tuned"};
     // The Python reference, same weights; its runs alternate with latentedit's. Its thread
     // configuration is chosen by measurement, per loop and batch size: 1 thread, N threads with
     // OpenBLAS single-threaded, N threads with OpenBLAS at its default (N).
@@ -387,7 +390,7 @@ struct Bench {
     // The FP32 loops, and where the CPU has native BF16 (where latentedit offers --precision bf16) the
     // tuned loop's two BF16 variants a user would try: torch.autocast, and the classifier converted
     // to bfloat16 (python_reference.py's prepare()). The faster of the two is "Python tuned, BF16".
-    if (cpu_has_bf16()) loops.insert(loops.end(), bf16_loops.begin(), bf16_loops.end());
+    if (cpu_has_bf16() && !tuned_only) loops.insert(loops.end(), bf16_loops.begin(), bf16_loops.end());
     if (python != "none") {
       for (const PyConfig& c : cfgs) {
         std::vector<std::string> cmd = {python, script, "--serve", "--threads", std::to_string(c.torch_threads), "--weights", tmp};
@@ -778,7 +781,7 @@ int main(int argc, char** argv) {
   b.threads = threads, b.reps = reps, b.train_steps = train_steps, b.bundle = bundle, b.python = python, b.cli = cli;
   b.self = self, b.tmp = tmp, b.user_coretype = user_coretype, b.blas_note = blas_note, b.coretype = coretype;
   b.course = course, b.have_bundle = have_bundle;
-  b.start_python(section('1') || section('4') || section('7'));
+  b.start_python(section('1') || section('4') || section('7'), !section('1') && !section('4'));
   if (section('1')) b.edit_loop();
   if (section('2')) b.growth();
   if (section('3')) b.floor();

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs every build/test dependency of latentedit from Debian's packages.
 # Non-interactive and idempotent: packages already present are skipped by apt.
-# Usage: scripts/setup.sh [--with-python] [--with-browser]
+# Usage: scripts/setup.sh [--with-python] [--with-browser] [--with-slurm]
 #   --with-python   adds python3-torch (regenerating test fixtures, the Python reference benchmark)
 #   --with-browser  adds chromium and python3 (the web page's browser test; scripts/test.sh passes it)
+#   --with-slurm    adds slurm-wlm, munge and python3-yaml (the cluster tests: a real one-node Slurm the
+#                   test starts in a temp dir, and the Kubernetes manifests; scripts/test.sh passes it).
+#                   Installing starts no daemon the tests use; they never read /etc/slurm or /etc/munge
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
       libtorch-dev libopencv-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
@@ -12,7 +15,8 @@ for a in "$@"; do
   case "$a" in
     --with-python) pkgs+=(python3-torch python3-numpy python3-opencv) ;;
     --with-browser) pkgs+=(chromium python3) ;;  # python3: the DevTools-protocol driver of tests/browser
-    *) echo "setup: unknown option $a (use --with-python, --with-browser)" >&2; exit 2 ;;
+    --with-slurm) pkgs+=(slurm-wlm munge python3-yaml) ;;
+    *) echo "setup: unknown option $a (use --with-python, --with-browser, --with-slurm)" >&2; exit 2 ;;
   esac
 done
 missing=()

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <sstream>
 
 #include "io/fsutil.h"
 #include "latentedit/safetensors.h"
@@ -194,6 +195,7 @@ struct Case {
   const char* name;
   const char* args;  // {d}: the working directory, {fx}: tests/fixtures
   int exit;
+  const char* env = "";  // "NAME=value ...": set for this case (a cluster engine's variables)
 };
 
 const Case kCases[] = {
@@ -397,6 +399,25 @@ const Case kCases[] = {
     {"BatchModelMissing", "batch {d}/badmodel.json --out {d}/o", 4},
     {"BatchShardOutOfRange", "batch {d}/ok_jobs.json --shard 3/2 --out {d}/o", 2},
     {"BatchShardText", "batch {d}/ok_jobs.json --shard half --out {d}/o", 2},
+    // --shard auto: the cluster engine's environment, each inconsistency refused
+    {"BatchShardAutoNoEngine", "batch {d}/ok_jobs.json --shard auto --out {d}/o", 2},
+    {"BatchShardAutoKubernetesNoCount", "batch {d}/ok_jobs.json --shard auto --out {d}/o", 2, "JOB_COMPLETION_INDEX=0"},
+    {"BatchShardAutoKubernetesIndexPastCount", "batch {d}/ok_jobs.json --shard auto --shards 4 --out {d}/o", 2, "JOB_COMPLETION_INDEX=4"},
+    {"BatchShardAutoAwsIndexPastSize", "batch {d}/ok_jobs.json --shard auto --out {d}/o", 2,
+     "AWS_BATCH_JOB_ARRAY_INDEX=5 AWS_BATCH_JOB_ARRAY_SIZE=5"},
+    {"BatchShardAutoAwsNoSize", "batch {d}/ok_jobs.json --shard auto --out {d}/o", 2, "AWS_BATCH_JOB_ARRAY_INDEX=1"},
+    {"BatchShardAutoSlurmOutsideRange", "batch {d}/ok_jobs.json --shard auto --out {d}/o", 2,
+     "SLURM_ARRAY_TASK_ID=7 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_MAX=3"},
+    {"BatchShardAutoSlurmNotARange", "batch {d}/ok_jobs.json --shard auto --out {d}/o", 2,
+     "SLURM_ARRAY_TASK_ID=5 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_MAX=9 SLURM_ARRAY_TASK_COUNT=3"},
+    {"BatchShardAutoSlurmNoMinMax", "batch {d}/ok_jobs.json --shard auto --out {d}/o", 2, "SLURM_ARRAY_TASK_ID=2"},
+    {"BatchShardAutoSlurmNotANumber", "batch {d}/ok_jobs.json --shard auto --out {d}/o", 2,
+     "SLURM_ARRAY_TASK_ID=two SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_MAX=3"},
+    {"BatchShardAutoSlurmCountDisagrees", "batch {d}/ok_jobs.json --shard auto --shards 8 --out {d}/o", 2,
+     "SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_MAX=3"},
+    {"BatchShardAutoEnginesDisagree", "batch {d}/ok_jobs.json --shard auto --out {d}/o", 2,
+     "SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_MAX=3 AWS_BATCH_JOB_ARRAY_INDEX=2 AWS_BATCH_JOB_ARRAY_SIZE=4"},
+    {"BatchShardAndShardsDisagree", "batch {d}/ok_jobs.json --shard 1/4 --shards 8 --out {d}/o", 2},
     {"BatchNoOut", "batch {d}/ok_jobs.json", 2},
     {"BatchIntoSomeonesDirectory", "batch {d}/ok_jobs.json --out {d}/photos", 5},
     {"BatchIntoAFile", "batch {d}/ok_jobs.json --out {d}/afile", 5},
@@ -435,8 +456,20 @@ TEST_P(BadInput, OneLineErrorRightExitCodeNothingWritten) {
   for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
            {"{d}", d.str()}, {"{fx}", LATENTEDIT_TEST_FIXTURES}, {"{real}", bundled()}})
     for (size_t p; (p = args.find(key)) != std::string::npos;) args.replace(p, key.size(), value);
+  // The engines' variables: none but the case's (the suite may itself run in a Slurm job).
+  const std::vector<std::string> engine_vars = {"SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX", "SLURM_ARRAY_TASK_STEP",
+                                                "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX",
+                                                "AWS_BATCH_JOB_ARRAY_SIZE"};
+  std::map<std::string, std::string> saved;
+  for (const auto& v : engine_vars)
+    if (const char* x = std::getenv(v.c_str())) saved[v] = x;
+  for (const auto& v : engine_vars) unsetenv(v.c_str());
+  std::istringstream env_words(c.env);
+  for (std::string kv; env_words >> kv;) setenv(kv.substr(0, kv.find('=')).c_str(), kv.substr(kv.find('=') + 1).c_str(), 1);
   std::string out, err;
   const int rc = test::run_cli(args + " -q", &out, &err);
+  for (const auto& v : engine_vars) unsetenv(v.c_str());
+  for (const auto& [k, v] : saved) setenv(k.c_str(), v.c_str(), 1);
   EXPECT_EQ(rc, c.exit) << args << "\n" << err;
   // Exactly one line, ours, that says something.
   ASSERT_FALSE(err.empty()) << args;

@@ -45,7 +45,7 @@ std::map<std::string, std::string> job_files(const fs::path& root) {
   std::map<std::string, std::string> m;
   for (const auto& e : fs::recursive_directory_iterator(root)) {
     const std::string rel = fs::relative(e.path(), root).string();
-    if (!e.is_regular_file() || rel.rfind(".journal", 0) == 0 || rel == "summary.json" || rel == "plan.json" ||
+    if (!e.is_regular_file() || rel.rfind(".journal", 0) == 0 || rel.rfind(".shards", 0) == 0 || rel == "summary.json" || rel == "plan.json" ||
         rel == ".latentedit-output.json")
       continue;
     m[rel] = slurp(e.path());
@@ -233,6 +233,7 @@ TEST_F(Batch, ShardsMergedEqualTheSingleRunByteForByte) {
     if (s == 1) {  // two of three shards done: merge refuses and names what is missing
       EXPECT_EQ(run_cli("batch merge " + d / "sharded", &out, &err), 7);
       EXPECT_NE(err.find("not finished"), std::string::npos) << err;
+      EXPECT_NE(err.find("shards 2/3 not started"), std::string::npos) << err;
       EXPECT_FALSE(fs::exists(d / "sharded/summary.json"));
     }
   }
@@ -247,6 +248,8 @@ TEST_F(Batch, ShardsMergedEqualTheSingleRunByteForByte) {
   const json sa = test::read_json(d / "single/summary.json"), sb = test::read_json(d / "sharded/summary.json");
   ASSERT_EQ(sa["jobs"].size(), 7u);
   for (size_t i = 0; i < 7; ++i) EXPECT_EQ(sa["jobs"][i]["files"], sb["jobs"][i]["files"]);
+  EXPECT_TRUE(read_file(d / "single/summary.json") == read_file(d / "sharded/summary.json")) << "the merged summary is not the single run's bytes";
+  EXPECT_EQ(test::read_json(d / "sharded/.shards/1-of-3.json")["status"], "finished");
   expect_consistent(d / "sharded", sb);
 }
 
@@ -381,3 +384,64 @@ TEST_F(Batch, ANewJobFileReplacesTheOldJobsAndAFailedMergeLeavesNoStaleSummary) 
   EXPECT_NE(err.find("is reserved"), std::string::npos) << err;
   EXPECT_FALSE(fs::exists(d / "r"));
 }
+
+namespace {
+// --shard auto's reading of the engines' environments (a map stands for the process's).
+ShardOrigin from(const std::map<std::string, std::string>& env, int count = 0) {
+  return shard_from_environment(
+      [&](const char* n) -> const char* {
+        auto it = env.find(n);
+        return it == env.end() ? nullptr : it->second.c_str();
+      },
+      count);
+}
+
+TEST(ShardFromEnvironment, ReadsEachEngineAndRefusesWhatDoesNotAddUp) {
+  // Slurm: 0-based, 1-based and stepped arrays all map to 0..N-1.
+  ShardOrigin o = from({{"SLURM_ARRAY_TASK_ID", "2"}, {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_MAX", "3"}, {"SLURM_ARRAY_TASK_COUNT", "4"}});
+  EXPECT_EQ(o.index, 2);
+  EXPECT_EQ(o.count, 4);
+  EXPECT_EQ(o.engine, "slurm");
+  EXPECT_EQ(o.environment["SLURM_ARRAY_TASK_ID"], "2");
+  o = from({{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_MIN", "1"}, {"SLURM_ARRAY_TASK_MAX", "8"}});
+  EXPECT_EQ(o.index, 0);
+  EXPECT_EQ(o.count, 8);
+  o = from({{"SLURM_ARRAY_TASK_ID", "12"}, {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_MAX", "15"}, {"SLURM_ARRAY_TASK_STEP", "4"}});
+  EXPECT_EQ(o.index, 3);
+  EXPECT_EQ(o.count, 4);
+  // Kubernetes: the index from the pod, the count from the caller.
+  o = from({{"JOB_COMPLETION_INDEX", "5"}}, 16);
+  EXPECT_EQ(o.index, 5);
+  EXPECT_EQ(o.count, 16);
+  EXPECT_EQ(o.engine, "kubernetes");
+  // AWS Batch.
+  o = from({{"AWS_BATCH_JOB_ARRAY_INDEX", "0"}, {"AWS_BATCH_JOB_ARRAY_SIZE", "2"}});
+  EXPECT_EQ(o.count, 2);
+  EXPECT_EQ(o.engine, "aws-batch");
+  // Two engines that agree are both recorded.
+  o = from({{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_MAX", "1"}, {"JOB_COMPLETION_INDEX", "1"}});
+  EXPECT_EQ(o.engine, "slurm+kubernetes");
+  // Refused: each with one line that names the problem.
+  auto refused = [](const std::map<std::string, std::string>& env, const std::string& says, int count = 0) {
+    try {
+      from(env, count);
+      ADD_FAILURE() << "accepted: " << says;
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    }
+  };
+  refused({}, "no cluster engine's task index");
+  refused({{"JOB_COMPLETION_INDEX", "0"}}, "does not see the Job's completions");
+  refused({{"JOB_COMPLETION_INDEX", "4"}}, "not below the shard count 4", 4);
+  refused({{"AWS_BATCH_JOB_ARRAY_INDEX", "3"}, {"AWS_BATCH_JOB_ARRAY_SIZE", "3"}}, "not below the shard count 3");
+  refused({{"SLURM_ARRAY_TASK_ID", "5"}, {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_MAX", "9"}, {"SLURM_ARRAY_TASK_COUNT", "3"}},
+          "not one evenly stepped range");
+  refused({{"SLURM_ARRAY_TASK_ID", "5"}, {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_MAX", "15"}, {"SLURM_ARRAY_TASK_STEP", "4"}},
+          "is not in the range");
+  refused({{"SLURM_ARRAY_TASK_ID", "-1"}, {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_MAX", "3"}}, "not a non-negative integer");
+  refused({{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_MAX", "3"}}, "has 4 tasks but the shard count given is 8", 8);
+  refused({{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_MAX", "3"}, {"JOB_COMPLETION_INDEX", "2"}},
+          "two engines disagree", 4);
+}
+}  // namespace

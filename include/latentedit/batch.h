@@ -98,8 +98,33 @@ struct BatchProgress {
 };
 using BatchCallback = std::function<void(const BatchProgress&)>;
 
+// Shards: at most this many (--shard I/N and the engines' arrays alike).
+inline constexpr int kMaxShards = 100000;
+
+// Where a shard's index and count came from: an engine's environment (shard_from_environment)
+// or the caller ("given"). Recorded in the shard's record, OUT/.shards/I-of-N.json.
+struct ShardOrigin {
+  int index = 0, count = 1;
+  std::string engine = "given";             // "slurm", "kubernetes", "aws-batch" (joined by "+" when two agree)
+  nlohmann::json environment = nlohmann::json::object();  // the variables read, as set
+};
+
+// Reads an environment variable: nullptr when unset.
+using EnvReader = std::function<const char*(const char*)>;
+
+// The shard this process runs, from a cluster engine's environment: Slurm job arrays
+// (SLURM_ARRAY_TASK_ID with _MIN/_MAX/_STEP and _COUNT; not 0-based or stepped arrays map to
+// 0..N-1), Kubernetes Indexed Jobs (JOB_COMPLETION_INDEX; the pod does not see the Job's
+// completions, so `count` must give it), AWS Batch array jobs (AWS_BATCH_JOB_ARRAY_INDEX and
+// _SIZE). `count` (0: not given) must agree with the engine's own count. Throws UsageError (one
+// line) when no engine's variables are set, a value is not an integer, the index is not below
+// the count, the array is not one evenly stepped range, or two engines disagree.
+ShardOrigin shard_from_environment(const EnvReader& getenv, int count = 0);
+ShardOrigin shard_from_environment(int count = 0);  // the process's environment
+
 struct BatchRunOptions {
   int shard = 0, shards = 1;
+  ShardOrigin origin;            // recorded in OUT/.shards/ (index and count: shard, shards)
   bool redo = false;             // redo finished jobs too
   bool force = false;            // write into an OUT that is not a batch output (docs/cli.md "Outputs")
 };
@@ -125,10 +150,13 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
 
 // The summary of everything under `out`, from plan.json and the journal: per-job status,
 // settings, score changes, auditor verdicts, timings and the sha256 of every file. Jobs with
-// no (valid) journal entry are listed as "missing". `run` adds this run's figures.
+// no (valid) journal entry are listed as "missing", and when shard records (OUT/.shards/) say
+// how many shards ran, "missing_shards" lists the shards ("I/N") whose jobs are missing.
+// `run` adds this run's figures.
 nlohmann::json batch_summary(const std::string& out, const BatchRun* run = nullptr);
 
-// Writes `summary` to OUT/summary.json (atomically).
+// Writes `summary` to OUT/summary.json (atomically), without what differs from run to run
+// (timings, this run's figures, shard records): a merge of shards writes a single run's bytes.
 void write_summary(const std::string& out, const nlohmann::json& summary);
 
 // Latents from a file, as a job's latents_file reads them: a report.json (`from` "after" or

@@ -30,6 +30,8 @@ enum class Remedy {
   kListAttributes,   // list the bundle's attributes
   kRunBatch,         // run the batch into this output first
   kForce,            // write into the existing output anyway (files of the same names are replaced)
+  kNameShard,        // name the shard and the shard count yourself
+  kShardCount,       // give the shard count (a Kubernetes Indexed Job's completions)
 };
 
 // The remedy in plain words ("fit the bundle's directions"), "" for none.
@@ -43,6 +45,8 @@ inline const char* describe(Remedy r) {
     case Remedy::kListAttributes: return "list the bundle's attributes";
     case Remedy::kRunBatch: return "run the batch into this directory first";
     case Remedy::kForce: return "or write into it anyway: files of the same names are replaced, nothing else is touched";
+    case Remedy::kNameShard: return "or name the shard and the shard count";
+    case Remedy::kShardCount: return "give the shard count (the Job's completions)";
   }
   return "";
 }

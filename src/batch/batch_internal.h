@@ -16,6 +16,11 @@ inline const char* kJournalDir = ".journal";
 inline const char* kInversionDir = ".inversions";  // "images" jobs' inverted latents, by content
 inline const char* kPlanFile = "plan.json";
 inline const char* kSummaryFile = "summary.json";
+inline const char* kShardDir = ".shards";  // one record per shard run: I-of-N.json
+
+inline std::filesystem::path shard_record_path(const std::string& out, int shard, int shards) {
+  return std::filesystem::path(out) / kShardDir / (std::to_string(shard) + "-of-" + std::to_string(shards) + ".json");
+}
 
 inline std::filesystem::path job_dir(const std::string& out, const std::string& id) { return std::filesystem::path(out) / id; }
 inline std::filesystem::path journal_path(const std::string& out, const std::string& id) {

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <ctime>
 #include <set>
+
+#include <unistd.h>
 
 #include "batch_internal.h"
 #include "latentedit/invert.h"
@@ -19,6 +22,12 @@ using batch::job_dir;
 using batch::journal_path;
 
 namespace {
+
+std::string host_name() {
+  char h[256] = {0};
+  if (gethostname(h, sizeof h - 1) != 0) return "";
+  return h;
+}
 
 // The journal entry (and summary row) of a finished job.
 json job_entry(const Models& m, const BatchJob& job, const EditResult& r, const Audit& a, const json& files,
@@ -103,8 +112,15 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
   // plan.json: the full job list, identical for every shard, so `merge` can check completeness.
   json pj = {{"format", "latentedit-batch-plan"}, {"version", 1}, {"job_file", plan.job_file},
              {"job_file_sha256", plan.job_file_sha256}, {"model", m.name}, {"jobs", json::array()}};
-  for (const auto& j : plan.jobs)
-    pj["jobs"].push_back({{"id", j.id}, {"fingerprint", j.fingerprint}, {"settings", j.settings.to_json(plan.attributes)}, {"source", j.source}});
+  // Each job's batch, so that a merge can name the shards (b mod N) whose jobs are missing.
+  std::vector<int> batch_of(plan.jobs.size(), 0);
+  for (size_t b = 0; b < plan.batches.size(); ++b)
+    for (int i : plan.batches[b]) batch_of[i] = static_cast<int>(b);
+  for (size_t i = 0; i < plan.jobs.size(); ++i) {
+    const BatchJob& j = plan.jobs[i];
+    pj["jobs"].push_back({{"id", j.id}, {"fingerprint", j.fingerprint}, {"batch", batch_of[i]},
+                          {"settings", j.settings.to_json(plan.attributes)}, {"source", j.source}});
+  }
   const std::string plan_text = pj.dump(1) + "\n";
   const fs::path plan_path = fs::path(out) / batch::kPlanFile;
   std::string existing;
@@ -129,6 +145,25 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
     fs::remove(fs::path(out) / batch::kSummaryFile, ec);  // it described the other job file
     write_file_atomic(plan_path.string(), plan_text);
   }
+
+  // The shard's record: who ran it (engine, index, the variables read, host) and, once it ends,
+  // what it did. Written when it starts, so that a merge knows the shard count before any job ends.
+  json record = {{"shard", std::to_string(o.shard) + "/" + std::to_string(o.shards)}, {"index", o.shard}, {"count", o.shards},
+                 {"engine", o.origin.engine}, {"environment", o.origin.environment}, {"host", host_name()},
+                 {"pid", static_cast<int64_t>(getpid())}, {"started_unix", static_cast<int64_t>(std::time(nullptr))}, {"status", "running"}};
+  make_dirs((fs::path(out) / batch::kShardDir).string());
+  {  // records of another shard count describe an earlier run of this output: stale
+    std::error_code ec;
+    const std::string suffix = "-of-" + std::to_string(o.shards) + ".json";
+    for (const auto& ent : fs::directory_iterator(fs::path(out) / batch::kShardDir, ec)) {
+      const std::string n = ent.path().filename().string();
+      if (n.find("-of-") != std::string::npos && n.find(".tmp.") == std::string::npos &&
+          (n.size() < suffix.size() || n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0))
+        fs::remove(ent.path(), ec);
+    }
+  }
+  const std::string record_path = batch::shard_record_path(out, o.shard, o.shards).string();
+  write_file_atomic(record_path, record.dump(1) + "\n");
 
   BatchRun run;
   BatchProgress bp;
@@ -244,6 +279,16 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
     run.outcomes.push_back(oc);
   }
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  int reused = 0;
+  for (const auto& oc : run.outcomes) reused += oc.status == JobOutcome::kReused;
+  record["status"] = "finished";
+  record["finished_unix"] = static_cast<int64_t>(std::time(nullptr));
+  record["jobs"] = run.outcomes.size();
+  record["failed"] = run.failed();
+  record["reused"] = reused;
+  record["seconds"] = run.seconds;
+  record["latent_steps"] = run.latent_steps;
+  write_file_atomic(record_path, record.dump(1) + "\n");
   return run;
 }
 

@@ -1,6 +1,7 @@
 // Batch summary and merge: what finished (from plan.json and the journal), what failed, what
 // is missing; OUT/summary.json.
 #include <map>
+#include <set>
 
 #include "batch_internal.h"
 #include "io/fsutil.h"
@@ -55,6 +56,7 @@ json batch_summary(const std::string& out, const BatchRun* run) {
   json jobs = json::array();
   int ok = 0, failed = 0, missing = 0;
   std::map<std::string, JobOutcome::Status> this_run;
+  std::set<int> missing_batches;
   if (run)
     for (const auto& oc : run->outcomes) this_run[oc.id] = oc.status;
   const auto corrupt = [&] { return InputError(plan_path.string() + " is damaged (not the plan latentedit wrote); rerun the batch"); };
@@ -81,6 +83,7 @@ json batch_summary(const std::string& out, const BatchRun* run) {
       } else {
         e = {{"id", id}, {"status", "missing"}, {"settings", pj["settings"]}};
         ++missing;
+        if (pj.contains("batch") && pj["batch"].is_number_integer()) missing_batches.insert(pj["batch"].get<int>());
       }
     }
     if (auto it = this_run.find(id); it != this_run.end())
@@ -91,6 +94,42 @@ json batch_summary(const std::string& out, const BatchRun* run) {
             {"job_file", plan.value("job_file", "")}, {"job_file_sha256", plan.value("job_file_sha256", "")},
             {"model", plan.value("model", "")}, {"jobs_total", jobs.size()}, {"ok", ok}, {"failed", failed},
             {"missing", missing}, {"complete", missing == 0}, {"jobs", jobs}};
+  if (missing > 0) {
+    // The shard count from the shard records (when every record agrees on one), and the shards
+    // whose batches (b mod N) hold the missing jobs, with what each record says of its run.
+    std::set<int> counts;
+    std::map<int, std::string> state;  // shard index -> "running since ..." / "finished" (with count N)
+    std::error_code ec;
+    const fs::path dir = fs::path(out) / batch::kShardDir;
+    if (fs::is_directory(dir, ec))
+      for (const auto& ent : fs::directory_iterator(dir, ec)) {
+        if (ent.path().extension() != ".json" || ent.path().filename().string().find(".tmp.") != std::string::npos) continue;
+        try {
+          const json r = parse_json(read_file(ent.path().string()), ent.path().string(), ErrorKind::kInput);
+          counts.insert(r.at("count").get<int>());
+        } catch (const std::exception&) {  // damaged or foreign: not ours to read
+        }
+      }
+    if (counts.size() == 1 && *counts.begin() > 0) {
+      const int n = *counts.begin();
+      std::set<int> shards;
+      for (int b : missing_batches) shards.insert(b % n);
+      json ms = json::array();
+      for (int i : shards) {
+        json r = {{"shard", std::to_string(i) + "/" + std::to_string(n)}, {"status", "not started"}};
+        const fs::path rp = batch::shard_record_path(out, i, n);
+        try {
+          const json rec = parse_json(read_file(rp.string()), rp.string(), ErrorKind::kInput);
+          r["status"] = rec.value("status", "running") == "finished" ? "finished with jobs missing or damaged" : "running or killed";
+          r["host"] = rec.value("host", "");
+          r["engine"] = rec.value("engine", "");
+        } catch (const std::exception&) {
+        }
+        ms.push_back(r);
+      }
+      s["missing_shards"] = ms;
+    }
+  }
   if (run)
     s["run"] = {{"seconds", run->seconds}, {"latent_steps", run->latent_steps},
                 {"latent_steps_per_s", run->seconds > 0 ? run->latent_steps / run->seconds : 0.0}};
@@ -98,8 +137,15 @@ json batch_summary(const std::string& out, const BatchRun* run) {
 }
 
 void write_summary(const std::string& out, const json& summary) {
+  json s = summary;
+  s.erase("run");
+  if (s.contains("jobs") && s["jobs"].is_array())
+    for (auto& j : s["jobs"]) {
+      j.erase("this_run");
+      j.erase("timings");
+    }
   batch::remove_temp_files(out, batch::kSummaryFile);
-  write_file_atomic((fs::path(out) / batch::kSummaryFile).string(), summary.dump(1) + "\n");
+  write_file_atomic((fs::path(out) / batch::kSummaryFile).string(), s.dump(1) + "\n");
 }
 
 }  // namespace latentedit

@@ -18,7 +18,7 @@ using json = nlohmann::json;
 struct BatchOptions {
   CommonOptions common;
   std::string job_file, out, shard = "0/1";
-  int max_batch = 64;
+  int max_batch = 64, shards = 0;  // shards: --shards N, the count `--shard auto` cannot read (Kubernetes)
   bool dry_run = false, redo = false, force = false, json_out = false, schema = false;
 };
 
@@ -27,12 +27,18 @@ struct MergeOptions {
   bool json_out = false, quiet = false;
 };
 
-std::pair<int, int> parse_shard(const std::string& s) {
-  int i = -1, n = -1;
+// --shard I/N, or --shard auto: the index and count from the cluster engine's environment
+// (Slurm array, Kubernetes Indexed Job with --shards N, AWS Batch array).
+ShardOrigin parse_shard(const std::string& s, int shards) {
+  if (s == "auto") return shard_from_environment(shards);
+  ShardOrigin o;
   char extra;
-  if (std::sscanf(s.c_str(), "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || n > 100000 || i < 0 || i >= n)
-    throw UsageError("bad --shard '" + s + "': write I/N with 0 <= I < N, e.g. --shard 0/4 (Slurm: $SLURM_ARRAY_TASK_ID/N)");
-  return {i, n};
+  if (std::sscanf(s.c_str(), "%d/%d%c", &o.index, &o.count, &extra) != 2 || o.count < 1 || o.count > kMaxShards || o.index < 0 ||
+      o.index >= o.count)
+    throw UsageError("bad --shard '" + s + "': write I/N with 0 <= I < N, e.g. --shard 0/4, or --shard auto in a Slurm array, Kubernetes Indexed Job or AWS Batch array");
+  if (shards && shards != o.count)
+    throw UsageError("--shard " + s + " and --shards " + std::to_string(shards) + " disagree on the shard count; give one of them");
+  return o;
 }
 
 void print_counts(const json& s) {
@@ -48,7 +54,10 @@ int run_batch_cmd(const BatchOptions& o) {
     return 0;
   }
   if (o.job_file.empty()) throw UsageError("give a job file: latentedit batch JOBS.json --out DIR (see --help)");
-  const auto [shard, shards] = parse_shard(o.shard);
+  const ShardOrigin origin = parse_shard(o.shard, o.shards);
+  const int shard = origin.index, shards = origin.count;
+  const std::string shard_name = std::to_string(shard) + "/" + std::to_string(shards) +
+                                 (origin.engine == "given" ? "" : " from " + origin.engine);
   if (o.out.empty() && !o.dry_run) throw UsageError("--out DIR is required (where the jobs' outputs go)");
   const int threads = o.common.apply_threads();
   if (!o.dry_run) claim_output(o.out, "batch", o.force);  // before any work (run_batch checks again)
@@ -95,11 +104,11 @@ int run_batch_cmd(const BatchOptions& o) {
       note_without_latent_classifier(m, Method::kAuto, o.common.quiet);
       break;
     }
-  log(o.common.quiet, "batch: " + std::to_string(desc["jobs"].get<int>()) + " jobs (shard " + o.shard + "), " +
+  log(o.common.quiet, "batch: " + std::to_string(desc["jobs"].get<int>()) + " jobs (shard " + shard_name + "), " +
                           std::to_string(desc["batches"].get<int>()) + " batches, model " + m.name + ", " +
                           std::to_string(threads) + " threads");
   std::unique_ptr<ProgressBar> bar;
-  const BatchRun run = run_batch(m, plan, o.out, {shard, shards, o.redo, o.force}, [&](const BatchProgress& p) {
+  const BatchRun run = run_batch(m, plan, o.out, {shard, shards, origin, o.redo, o.force}, [&](const BatchProgress& p) {
     if (p.latent_steps_total == 0) return;
     if (!bar) bar = std::make_unique<ProgressBar>("batch", std::max<int64_t>(p.latent_steps_total, 1), o.common.quiet);
     bar->update(p.latent_steps_done, "jobs " + std::to_string(p.jobs_done) + "/" + std::to_string(p.jobs_total) + " " + p.job);
@@ -116,11 +125,11 @@ int run_batch_cmd(const BatchOptions& o) {
     if (o.json_out) print_json(s);
     else print_counts(s), std::printf("wrote %s/summary.json (%.1f latent-steps/s)\n", o.out.c_str(), s["run"]["latent_steps_per_s"].get<double>());
   } else {
-    json r = {{"shard", o.shard}, {"jobs", run.outcomes.size()}, {"failed", run.failed()}, {"reused", reused},
-              {"seconds", run.seconds}, {"latent_steps", run.latent_steps}};
+    json r = {{"shard", std::to_string(shard) + "/" + std::to_string(shards)}, {"engine", origin.engine}, {"environment", origin.environment},
+              {"jobs", run.outcomes.size()}, {"failed", run.failed()}, {"reused", reused}, {"seconds", run.seconds}, {"latent_steps", run.latent_steps}};
     if (o.json_out) print_json(r);
     else std::printf("shard %s: %zu jobs, %d failed, %d reused; run `latentedit batch merge %s` when all shards are done\n",
-                     o.shard.c_str(), run.outcomes.size(), run.failed(), reused, o.out.c_str());
+                     shard_name.c_str(), run.outcomes.size(), run.failed(), reused, o.out.c_str());
   }
   if (run.failed()) {
     std::cerr << "latentedit: error: " << run.failed() << " job" << (run.failed() == 1 ? "" : "s")
@@ -135,14 +144,17 @@ int run_merge(const MergeOptions& o) {
   if (o.json_out) print_json(s);
   else print_counts(s);
   if (s["missing"].get<int>() > 0) {
-    std::string ids;
+    std::string ids, shards;
     int shown = 0;
     for (const auto& j : s["jobs"])
       if (j["status"] == "missing" && shown++ < 5) ids += (ids.empty() ? "" : ", ") + j["id"].get<std::string>();
+    if (s.contains("missing_shards"))
+      for (const auto& sh : s["missing_shards"])
+        shards += (shards.empty() ? "; shards " : ", ") + sh["shard"].get<std::string>() + " " + sh["status"].get<std::string>();
     std::error_code ec;  // an older summary.json must not claim the batch is complete
     std::filesystem::remove(std::filesystem::path(o.out) / "summary.json", ec);
     std::cerr << "latentedit: error: " << s["missing"].get<int>() << " job(s) not finished or damaged (" << ids
-              << (s["missing"].get<int>() > 5 ? ", ..." : "")
+              << (s["missing"].get<int>() > 5 ? ", ..." : "") << shards
               << "); run the missing shards (or the whole file again: finished jobs are skipped), then merge; summary.json not written (an older one was removed)" << std::endl;
     return static_cast<int>(ExitCode::kIncomplete);
   }
@@ -164,7 +176,11 @@ void register_batch(CLI::App& root, std::vector<Command>& cmds, const std::strin
   app->add_flag("--schema", o->schema, "Print the job file's JSON schema (docs/batch.schema.json) and exit");
   app->add_flag("--redo", o->redo, "Redo finished jobs too");
   app->add_flag("--force", o->force, "Write into an --out that is not a batch output (files of the same names are replaced, nothing else is touched)");
-  app->add_option("--shard", o->shard, "Run shard I of N (I/N, 0-based); merge with `batch merge OUT`");
+  app->add_option("--shard", o->shard,
+                  "Run shard I of N (I/N, 0-based), or `auto`: from the Slurm array, Kubernetes Indexed Job or AWS Batch array "
+                  "the process runs in; merge with `batch merge OUT`");
+  app->add_option("--shards", o->shards, "The shard count, for --shard auto in a Kubernetes Indexed Job (its completions)")
+      ->check(CLI::Range(1, kMaxShards));
   app->add_option("--batch-size", o->max_batch, "Most latents edited together")->check(CLI::Range(1, 4096));
   app->add_flag("--json", o->json_out, "Print the summary (or with --dry-run, the plan) as JSON");
   o->common.add_to(app);

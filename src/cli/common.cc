@@ -146,6 +146,8 @@ std::string remedy_text(const Error& e) {
     case Remedy::kListAttributes: return " (`latentedit attributes` lists them)";
     case Remedy::kRunBatch: return " (run `latentedit batch JOBS.json --out " + dir + "` first)";
     case Remedy::kForce: return ", or pass --force to write into it (files of the same names are replaced, nothing else is touched)";
+    case Remedy::kNameShard: return "; or give the shard yourself: --shard I/N";
+    case Remedy::kShardCount: return ": pass --shards N with N = the Job's completions";
   }
   return "";
 }
