@@ -15,7 +15,7 @@ if [[ "${1:-}" == "--quick" ]]; then
   cd build
   exec ctest -j"$(nproc)" -L unit --output-on-failure
 fi
-bash scripts/setup.sh --with-browser --with-slurm
+bash scripts/setup.sh --with-browser --with-slurm --with-python
 if [[ "${1:-}" == "--sanitize" ]]; then
   san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$san" \

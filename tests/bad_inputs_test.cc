@@ -59,6 +59,15 @@ void make_inputs(const test::TempDir& d) {
   put("text.png", "hello, I am not an image\n");
   put("empty.png", "");
   put("trunc.png", png_bytes(64, 64).substr(0, 60));
+  {  // a real photo-sized JPEG cut in half (libjpeg would decode it as if whole, grey below the cut)
+    cv::Mat m(256, 256, CV_8UC3);
+    cv::randu(m, 0, 255);
+    std::vector<uchar> b;
+    cv::imencode(".jpg", m, b);
+    put("half.jpg", std::string(b.begin(), b.begin() + b.size() / 2));
+    std::string png = png_bytes(256, 256);
+    put("half.png", png.substr(0, png.size() / 2));
+  }
   std::string huge_png = png_bytes(8, 8);
   put_be(huge_png, 16, 30000, 4), put_be(huge_png, 20, 30000, 4);  // IHDR width, height
   put("huge.png", huge_png);
@@ -308,6 +317,10 @@ const Case kCases[] = {
     {"ScoreTextFileRealBundle", "score --model {real} {d}/text.png", 3},
     {"ScoreEmptyFile", "score {d}/empty.png", 3},
     {"ScoreTruncatedPng", "score {d}/trunc.png", 3},
+    {"ScoreHalfJpeg", "score {d}/half.jpg", 3},
+    {"ScoreHalfPng", "score {d}/half.png", 3},
+    {"EditImageHalfJpeg", "edit --image {d}/half.jpg --add Smiling --out {d}/o", 3},
+    {"InvertHalfJpeg", "invert {d}/half.jpg --out {d}/o", 3},
     {"ScoreHugePngHeader", "score {d}/huge.png", 3},
     {"ScoreHugeJpegHeader", "score {d}/huge.jpg", 3},
     {"ScoreHugeBmpHeader", "score {d}/huge.bmp", 3},

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "latentedit/batch.h"
+#include "latentedit/safetensors.h"
 #include "test_util.h"
 
 extern char** environ;
@@ -106,7 +107,7 @@ std::vector<Malformed> malformed_cases() {
       {"MissingId", one(R"({"seed": 1, "add": ["Smiling"]})"), "jobs[0].id: missing or not a string"},
       {"NoLatents", one(R"({"id": "a", "add": ["Smiling"]})"), "jobs[0]: no latents"},
       {"TwoLatentSources", one(R"({"id": "a", "seed": 1, "seeds": [1], "add": ["Smiling"]})"), "jobs[0]: give only one of"},
-      {"NegativeSeed", one(R"({"id": "a", "seeds": [1, -2], "add": ["Smiling"]})"), "jobs[0].seeds[1]: -2 is out of range"},
+      {"NegativeSeed", one(R"({"id": "a", "seeds": [1, -2], "add": ["Smiling"]})"), "jobs[0].seeds[1]: expected a seed, an integer 0..18446744073709551615, got number -2"},
       {"MissingLatentsFile", one(R"({"id": "a", "latents_file": "nope.json", "add": ["Smiling"]})"), "jobs[0].latents_file: no such file"},
       {"WrongLatentSize", one(R"({"id": "a", "latents_file": "z.json", "add": ["Smiling"]})"), "jobs[0].latents_file: latent 0 in"},
       {"UnknownJobKey", one(R"({"id": "a", "seed": 1, "add": ["Smiling"], "stepz": 3})"), R"(jobs[0].stepz: unknown key (did you mean "steps"?))"},
@@ -445,3 +446,52 @@ TEST(ShardFromEnvironment, ReadsEachEngineAndRefusesWhatDoesNotAddUp) {
           "two engines disagree", 4);
 }
 }  // namespace
+
+namespace {
+// Seeds take every uint64 value, as `edit --seed` does: 2^63 and 2^64-1 are not clamped to 2^63-1.
+TEST(JobSeeds, TakeTheWholeUnsignedRangeUnclamped) {
+  test::TempDir d;
+  test::make_random_bundle(d / "b", 4, 4, 3, false);
+  const Models m = load_bundle(d / "b");
+  for (const uint64_t seed : {uint64_t(1) << 63, ~uint64_t(0), uint64_t(9223372036854775807ull)}) {
+    const json file = json::parse(R"({"jobs": [{"id": "a", "seed": )" + std::to_string(seed) + R"(, "count": 2, "add": ["Smiling"]},
+                                                {"id": "b", "seeds": [)" + std::to_string(seed) + R"(], "add": ["Smiling"]}]})");
+    const BatchPlan p = plan_batch(file, "jobs.json", m);
+    EXPECT_TRUE(torch::equal(p.jobs[0].z, sample_latents(seed, 2, m.z_dim))) << seed;
+    EXPECT_TRUE(torch::equal(p.jobs[1].z, sample_latents(seed, 1, m.z_dim))) << seed;
+    EXPECT_EQ(p.jobs[0].source["seed"].get<uint64_t>(), seed);
+  }
+  EXPECT_FALSE(torch::equal(sample_latents(uint64_t(1) << 63, 1, m.z_dim), sample_latents(9223372036854775807ull, 1, m.z_dim)));
+  try {
+    plan_batch(json::parse(R"({"jobs": [{"id": "a", "seed": -1, "add": ["Smiling"]}]})"), "jobs.json", m);
+    ADD_FAILURE() << "a negative seed was accepted";
+  } catch (const BatchInvalid& e) {
+    EXPECT_NE(std::string(e.what()).find("jobs[0].seed: expected a seed"), std::string::npos) << e.what();
+  }
+}
+}  // namespace
+
+// Finished jobs are keyed by the models' content, not their paths: changed weights (one bias of
+// the generator) redo the job; the same bundle copied elsewhere reuses it.
+TEST_F(Batch, ChangedWeightsRedoTheJobsAMovedBundleReusesThem) {
+  test::TempDir d;
+  fs::copy(*dir / "bundle", d / "m", fs::copy_options::recursive);
+  const std::string jobs = write_jobs(d, R"({"defaults": {"steps": 2, "count": 1}, "jobs": [{"id": "a", "seed": 1, "add": ["Smiling"]}]})");
+  std::string out, err;
+  ASSERT_EQ(run_cli("batch " + jobs + " --json -q --out " + d / "o --model " + d / "m", &out, &err), 0) << err;
+  fs::copy(d / "m", d / "moved", fs::copy_options::recursive);
+  ASSERT_EQ(run_cli("batch " + jobs + " --json -q --out " + d / "o --model " + d / "moved", &out, &err), 0) << err;
+  EXPECT_EQ(json::parse(out)["jobs"][0]["this_run"], "reused");
+  // Flip one value of the generator's weights (same file name, same size).
+  SafetensorsFile f = load_safetensors(d / "moved/generator.safetensors");
+  NamedTensors& w = f.tensors;
+  for (auto& [name, t] : w)
+    if (name.find("bias") != std::string::npos) {
+      t = t.clone();
+      t.view({-1})[0] = -t.view({-1})[0] + 1.0f;
+      break;
+    }
+  save_safetensors(d / "moved/generator.safetensors", w, f.metadata);
+  ASSERT_EQ(run_cli("batch " + jobs + " --json -q --out " + d / "o --model " + d / "moved", &out, &err), 0) << err;
+  EXPECT_EQ(json::parse(out)["jobs"][0]["this_run"], "done");
+}

@@ -138,7 +138,7 @@ TEST_F(InvertCli, BadInputsAreOneLineErrorsAndWriteNothing) {
 }
 
 // A batch job's "images" are inverted once and cached by content in OUT/.inversions: a rerun
-// (even --redo) takes the cached latent.
+// (even --redo) takes the cached latent when it is still that photo's.
 TEST_F(InvertCli, BatchImagesAreInvertedOnceAndCached) {
   test::TempDir d;
   std::string err;
@@ -157,11 +157,22 @@ TEST_F(InvertCli, BatchImagesAreInvertedOnceAndCached) {
   // The grid starts with the photo: one column more than a seed job's.
   const cv::Mat grid = cv::imread(d / "b/photo/grid.png");
   EXPECT_GT(grid.cols, 4 * 128);
-  // Rerun: the cache is used (a marked value comes back), nothing is inverted again.
-  c["z"][0] = 1.25;
-  { std::ofstream(cached[0]) << c.dump(); }
+  // Rerun: the cache is used, nothing is inverted again (the cache file is not rewritten).
+  const auto cached_time = fs::last_write_time(cached[0]);
+  const double z0 = c["z"][0].get<double>();
   ASSERT_EQ(test::run_cli("batch " + d / "jobs.json" + " --redo -q --out " + d / "b" + model(), nullptr, &err), 0) << err;
-  EXPECT_NEAR(test::read_json(d / "b/photo/report.json")["latents"][0]["z_before"][0].get<double>(), 1.25, 1e-6);
+  EXPECT_TRUE(fs::last_write_time(cached[0]) == cached_time);
+  EXPECT_NEAR(test::read_json(d / "b/photo/report.json")["latents"][0]["z_before"][0].get<double>(), z0, 1e-6);
+  // A cached value that is not this photo's (planted: huge, another latent, damaged) is never
+  // used: the photo is inverted again and the cache replaced (issue 39).
+  for (const json& planted : {json(1e30), json(c["z"][0].get<double>() + 2.5), json("x")}) {
+    json bad = c;
+    bad["z"][0] = planted;
+    { std::ofstream(cached[0]) << bad.dump(); }
+    ASSERT_EQ(test::run_cli("batch " + d / "jobs.json" + " --redo -q --out " + d / "b" + model(), nullptr, &err), 0) << err;
+    EXPECT_NEAR(test::read_json(d / "b/photo/report.json")["latents"][0]["z_before"][0].get<double>(), z0, 1e-6) << planted;
+    EXPECT_NEAR(test::read_json(cached[0].string())["z"][0].get<double>(), z0, 1e-6) << planted;
+  }
   // A missing image is a job-file error with its path.
   {
     std::ofstream(d / "bad.json") << R"({"jobs": [{"id": "x", "images": ["nope.png"], "add": ["Smiling"]}]})";

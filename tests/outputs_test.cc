@@ -3,6 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <thread>
 #include <fstream>
 
 #include "io/fsutil.h"
@@ -160,4 +165,37 @@ TEST(OutputsCli, EditAndBatchWriteTheSameFilesForTheSameEdit) {
   for (const auto& f : e["files"])
     if (f != "report.json" && f != "grid.png")  // the grid's subtitle names the job instead of the seed
       EXPECT_EQ(read_file(d / ("e/" + f.get<std::string>())), read_file(d / ("b/j/" + f.get<std::string>()))) << f;
+}
+
+extern char** environ;
+
+// Ctrl-C (or SIGTERM) while a command computes leaves nothing: no output, no hidden staging
+// directory beside it; and a staging directory a killed process left (its pid gone) is removed by
+// the next run of the same output.
+TEST(OutputsCli, InterruptedCommandsLeaveNoStagingDirectory) {
+  test::TempDir d;
+  test::make_random_bundle(d / "bundle", 4, 4, 3, false);
+  fs::create_directories(d / ".e.partial-999999999");  // a dead process's leftovers (no such pid)
+  std::ofstream(d / ".e.partial-999999999/grid.png") << "stale";
+  for (int sig : {SIGINT, SIGTERM}) {
+    std::vector<std::string> args = {LATENTEDIT_CLI, "edit", "--add", "Smiling", "--seed", "1", "--count", "64", "--steps", "4000",
+                                      "--method", "gradient", "--threads", "1", "-q", "--model", d / "bundle", "--out", d / "e"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid;
+    ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+    // Wait until its staging directory exists (the edit is running), then interrupt it.
+    const std::string stage = d / (".e.partial-" + std::to_string(pid));
+    for (int i = 0; i < 3000 && !fs::exists(stage); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(fs::exists(stage)) << "the edit did not start within 30 s";
+    EXPECT_FALSE(fs::exists(d / ".e.partial-999999999")) << "a dead process's staging directory was kept";
+    kill(pid, sig);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
+    EXPECT_FALSE(fs::exists(stage));
+    EXPECT_FALSE(fs::exists(d / "e"));
+  }
 }

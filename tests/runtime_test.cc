@@ -6,7 +6,14 @@
 #include <cstdlib>
 #include <string>
 
+#include <opencv2/imgcodecs.hpp>
+#include <sys/stat.h>
+#include <thread>
+#include <vector>
+
 #include "io/runtime.h"
+#include "latentedit/errors.h"
+#include "latentedit/image.h"
 
 using namespace latentedit;
 
@@ -60,4 +67,36 @@ TEST(Runtime, AllocatorTuningLeavesTheUsersGlibcOptionsAlone) {
   ASSERT_EQ(setenv("MALLOC_TRIM_THRESHOLD_", "1000000", 1), 0);
   EXPECT_FALSE(tune_allocator());
   unsetenv("MALLOC_TRIM_THRESHOLD_");
+}
+
+// Decoding images never changes the process's stderr unless the program asked for it (the CLI's
+// single-threaded commands): a server decodes for overlapping requests, and a redirect saved and
+// restored by two of them at once left fd 2 pointing at /dev/null for good.
+TEST(Runtime, DecodingImagesOnManyThreadsLeavesStderrAlone) {
+  struct stat before {};
+  ASSERT_EQ(fstat(2, &before), 0);
+  cv::Mat m(512, 512, CV_8UC3);
+  cv::randu(m, 0, 255);
+  std::vector<uchar> b;
+  cv::imencode(".jpg", m, b);
+  std::string bytes(b.begin(), b.end());
+  bytes[bytes.size() / 2] ^= 0x55;  // damaged scan data: libjpeg warns as it decodes
+  quiet_image_decoders(false);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) try {
+          decode_image(bytes, "damaged.jpg");
+        } catch (const InputError&) {
+        }
+    });
+  for (auto& t : ts) t.join();
+  struct stat after {};
+  ASSERT_EQ(fstat(2, &after), 0);
+  EXPECT_EQ(before.st_dev, after.st_dev);
+  EXPECT_EQ(before.st_ino, after.st_ino);
+  // Cut off: refused, not decoded as if whole.
+  const std::string whole(b.begin(), b.end());
+  EXPECT_NO_THROW(decode_image(whole, "whole.jpg"));
+  EXPECT_THROW(decode_image(whole.substr(0, whole.size() / 2), "half.jpg"), InputError);
 }

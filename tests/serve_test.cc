@@ -2,7 +2,11 @@
 // stopped by each test (in process), plus the CLI's start-up, refusal and shutdown.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -345,4 +349,92 @@ TEST(ServeCli, StartsAnswersAndStopsOnSigterm) {
   waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// A web page the user merely visits cannot drive the server: a foreign Host (DNS rebinding), a
+// foreign Origin, or a body type a cross-site form can send is refused before any work; the
+// page's own requests, and names the user allows, pass.
+TEST_F(Serve, AWebPageOnAnotherSiteCannotDriveIt) {
+  serve::ServerOptions o;
+  o.allow_hosts = "edit.lan, proxy.example:8443";
+  o.allow_origins = "http://localhost:3000";
+  start(o);
+  auto c = client();
+  const std::string edit = R"({"seed": 3, "count": 1, "add": ["Smiling"], "steps": 1})";
+  auto status = [&](const std::string& method, const std::string& path, httplib::Headers h, const std::string& type = "application/json") {
+    auto r = method == "GET" ? c.Get(path.c_str(), h) : c.Post(path.c_str(), h, edit, type.c_str());
+    if (!r) return -1;
+    if (r->status >= 400) {  // a JSON error of one line that says what to do
+      const json b = json::parse(r->body);
+      EXPECT_FALSE(b["error"].get<std::string>().empty());
+    }
+    return r->status;
+  };
+  for (const std::string path : {"/", "/attributes", "/health"}) EXPECT_EQ(status("GET", path, {{"Host", "evil.example"}}), 403) << path;
+  EXPECT_EQ(status("POST", "/edit", {{"Host", "evil.example:" + std::to_string(port)}}), 403);
+  EXPECT_EQ(status("POST", "/edit", {{"Origin", "http://evil.example"}}), 403);
+  EXPECT_EQ(status("POST", "/edit", {{"Origin", "null"}}), 403);
+  EXPECT_EQ(status("POST", "/edit", {}, "text/plain"), 415);
+  EXPECT_EQ(status("POST", "/edit", {}, "application/x-www-form-urlencoded"), 415);
+  EXPECT_EQ(status("POST", "/edit", {}, "multipart/form-data; boundary=x"), 415);
+  EXPECT_EQ(status("POST", "/score", {}, "text/plain"), 415);
+  EXPECT_EQ(status("POST", "/sample", {}, ""), 415);
+  // What passes: the page's own requests (same origin), loopback names, and what the user allows.
+  const std::string self = "127.0.0.1:" + std::to_string(port);
+  EXPECT_EQ(status("GET", "/", {{"Host", self}}), 200);
+  EXPECT_EQ(status("GET", "/", {{"Host", "localhost:" + std::to_string(port)}}), 200);
+  EXPECT_EQ(status("POST", "/edit", {{"Origin", "http://" + self}}, "application/json; charset=utf-8"), 200);
+  EXPECT_EQ(status("GET", "/attributes", {{"Host", "edit.lan"}}), 200);
+  EXPECT_EQ(status("GET", "/attributes", {{"Host", "proxy.example:8443"}}), 200);
+  EXPECT_EQ(status("POST", "/edit", {{"Origin", "http://localhost:3000"}}), 200);
+  // No permissive CORS header on any answer.
+  auto r = c.Post("/edit", {{"Origin", "http://localhost:3000"}}, edit, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->has_header("Access-Control-Allow-Origin"));
+}
+
+// Bodies: only one plain Content-Length within the limit. A chunked body (read whole before any
+// limit applied: 200 MB held), CL with TE or two CLs (request smuggling), a bad or missing length.
+TEST_F(Serve, RequestBodiesNeedOnePlainContentLengthWithinTheLimit) {
+  serve::ServerOptions o;
+  o.max_body = 1 << 16;
+  start(o);
+  // Raw requests over a socket: httplib's client would fix these up.
+  auto raw = [&](const std::string& request) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    timeval tv{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    (void)!write(fd, request.data(), request.size());
+    std::string got;
+    char buf[4096];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+    close(fd);
+    const auto sp = got.find(' ');
+    return sp == std::string::npos ? -1 : std::atoi(got.c_str() + sp + 1);
+  };
+  const std::string head = "POST /edit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n";
+  const std::string body = R"({"seed": 1, "count": 1, "add": ["Smiling"], "steps": 1})";
+  std::string chunked = head + "Transfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 64; ++i) chunked += "1000\r\n" + std::string(0x1000, ' ') + "\r\n";  // 256 KB > max_body
+  EXPECT_EQ(raw(chunked + "0\r\n\r\n"), 411);
+  EXPECT_EQ(raw(head + "Content-Length: " + std::to_string(body.size()) + "\r\nTransfer-Encoding: chunked\r\n\r\n" + body), 411);
+  EXPECT_EQ(raw(head + "Content-Length: " + std::to_string(body.size()) + "\r\nContent-Length: 5\r\n\r\n" + body), 400);
+  EXPECT_EQ(raw(head + "Content-Length: -1\r\n\r\n" + body), 400);
+  EXPECT_EQ(raw(head + "Content-Length: 99999999\r\n\r\n" + body), 413);
+  EXPECT_EQ(raw(head + "Connection: close\r\n\r\n"), 411);
+  EXPECT_EQ(raw(head + "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body), 200);
+  // Invalid UTF-8 in a JSON body, or a PNG posted as JSON: a clean 400, never a 500.
+  const std::string bad = "{\"seed\": \"\xff\xfe\", \"add\": [\"Smiling\"]}";
+  EXPECT_EQ(raw(head + "Content-Length: " + std::to_string(bad.size()) + "\r\nConnection: close\r\n\r\n" + bad), 400);
+  const std::string png("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xff", 18);
+  EXPECT_EQ(raw(head + "Content-Length: " + std::to_string(png.size()) + "\r\nConnection: close\r\n\r\n" + png), 400);
+  auto c = client();
+  auto h = c.Get("/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
 }

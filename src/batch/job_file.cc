@@ -56,6 +56,14 @@ std::optional<int64_t> integer(const json& v, const std::string& path, int64_t l
   return x;
 }
 
+// A seed: any integer 0..2^64-1, as `edit --seed` takes it (never clamped).
+std::optional<uint64_t> seed_value(const json& v, const std::string& path, std::vector<std::string>& errors) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer() && v.get<int64_t>() >= 0) return static_cast<uint64_t>(v.get<int64_t>());
+  errors.push_back(path + ": expected a seed, an integer 0..18446744073709551615, got " + std::string(v.type_name()) + " " + v.dump().substr(0, 40));
+  return std::nullopt;
+}
+
 // `prefix.key`, or `key` alone for a request (whose fields have no prefix).
 std::string at(const std::string& prefix, const std::string& key) { return prefix.empty() ? key : prefix + "." + key; }
 
@@ -146,15 +154,15 @@ void read_source(const json& jj, const std::string& jp, const json* count_v, con
       std::vector<torch::Tensor> zs;
       json seeds = json::array();
       for (size_t i = 0; i < v.size(); ++i)
-        if (auto x = integer(v[i], at(jp, "seeds") + "[" + std::to_string(i) + "]", 0, INT64_MAX, errors)) {
-          zs.push_back(sample_latents(static_cast<uint64_t>(*x), 1, m.z_dim));
+        if (auto x = seed_value(v[i], at(jp, "seeds") + "[" + std::to_string(i) + "]", errors)) {
+          zs.push_back(sample_latents(*x, 1, m.z_dim));
           seeds.push_back(*x);
         }
       if (zs.size() == v.size()) job.z = torch::cat(zs), job.source = {{"seeds", seeds}};
     }
   } else if (jj.contains("seed")) {
-    if (auto x = integer(jj["seed"], at(jp, "seed"), 0, INT64_MAX, errors)) {
-      job.z = sample_latents(static_cast<uint64_t>(*x), count, m.z_dim);
+    if (auto x = seed_value(jj["seed"], at(jp, "seed"), errors)) {
+      job.z = sample_latents(*x, count, m.z_dim);
       job.source = {{"seed", *x}, {"count", count}};
     }
   } else if (jj.contains("latents")) {

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "batch_internal.h"
+#include "model/networks.h"
 #include "io/fsutil.h"
 
 namespace latentedit {
@@ -22,6 +23,7 @@ BatchPlan plan_batch(const json& file, const std::string& job_file_path, const M
   plan.attributes = m.attributes;
   plan.job_file_sha256 = sha256_hex(file.dump());
   plan.jobs = batch::read_jobs(file, job_file_path, m, L);
+  const std::string content = models_content_sha256(m);
   for (BatchJob& job : plan.jobs) {
     const EditSpec& sp = job.settings.spec;
     json settings = job.settings.to_json(m.attributes);
@@ -35,8 +37,8 @@ BatchPlan plan_batch(const json& file, const std::string& job_file_path, const M
     key["keep"] = sp.keep;
     // A batch-mean edit depends on its batch, so such a job is never batched with another.
     job.group_key = sp.batch_mean ? "batch_mean:" + job.id : key.dump();
-    json fp = {{"model", m.name}, {"generator", m.generator.source}, {"classifier", m.classifier.source},
-               {"auditor", m.auditor ? json(m.auditor->source) : json(nullptr)},
+    // The models by content, not by path: changed weights redo the job, a moved bundle does not.
+    json fp = {{"model", m.name}, {"models_sha256", content},
                {"settings", settings}, {"source", job.source}, {"z", tensor_sha(job.z)}, {"id", job.id}};
     // A bf16 run's outputs differ from fp32's; fp32 fingerprints stay what they were before precision existed.
     if (m.precision != Precision::kFp32) fp["precision"] = to_string(m.precision);

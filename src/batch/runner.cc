@@ -2,6 +2,7 @@
 // output path (make_edit_outputs) and journals it; reruns skip finished jobs.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <ctime>
 #include <set>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "batch_internal.h"
+#include "model/networks.h"
 #include "latentedit/invert.h"
 #include "io/fsutil.h"
 #include "io/json_read.h"
@@ -76,16 +78,26 @@ torch::Tensor inverted_latent(const Models& m, const BatchJob& j, int64_t k, con
                          {"noise", io.noise}, {"pixel", io.pixel}, {"perceptual", io.perceptual}, {"prior", io.prior},
                          {"seed", io.seed}};
   const std::string sha = j.source["sha256"][k].get<std::string>();
-  const std::string key = sha256_hex(json({{"image", sha}, {"generator", m.generator.source}, {"classifier", m.classifier.source},
-                                           {"settings", settings}}).dump());
+  // Keyed by content: the photo's bytes, the models' files (models_content_sha256) and the settings.
+  const std::string key = sha256_hex(json({{"image", sha}, {"models_sha256", models_content_sha256(m)}, {"settings", settings}}).dump());
   const fs::path cache = fs::path(out) / batch::kInversionDir / (key + ".json");
   if (fs::exists(cache)) {
+    // A cached z is used only if it still is this photo's: finite, of the model's size, of a
+    // plausible norm, and its image as close to the photo as recorded. Anything else (damaged,
+    // planted, another photo's) is inverted again and replaced.
     try {
       const json c = parse_json(read_file(cache.string()), cache.string(), ErrorKind::kInput);
       const std::vector<float> z = c.at("z").get<std::vector<float>>();
-      if (static_cast<int64_t>(z.size()) == m.z_dim) {
-        if (std::string w = inversion_warning(m, c.at("psnr").get<double>(), name); !w.empty()) warnings.push_back(w);
-        return torch::tensor(z).view({1, m.z_dim});
+      const double recorded = c.at("psnr").get<double>();
+      if (static_cast<int64_t>(z.size()) == m.z_dim && std::isfinite(recorded)) {
+        const torch::Tensor t = torch::tensor(z).view({1, m.z_dim});
+        if (torch::isfinite(t).all().item<bool>() && t.norm().item<double>() <= 4.0 * std::sqrt(static_cast<double>(m.z_dim))) {
+          const double now = psnr(generate(m, t), j.photos.slice(0, k, k + 1), m.range_lo, m.range_hi)[0];
+          if (std::abs(now - recorded) <= 0.5) {
+            if (std::string w = inversion_warning(m, recorded, name); !w.empty()) warnings.push_back(w);
+            return t;
+          }
+        }
       }
     } catch (const std::exception&) {  // damaged: invert again
     }
@@ -121,7 +133,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
     pj["jobs"].push_back({{"id", j.id}, {"fingerprint", j.fingerprint}, {"batch", batch_of[i]},
                           {"settings", j.settings.to_json(plan.attributes)}, {"source", j.source}});
   }
-  const std::string plan_text = pj.dump(1) + "\n";
+  const std::string plan_text = dump_text(pj, 1) + "\n";
   const fs::path plan_path = fs::path(out) / batch::kPlanFile;
   std::string existing;
   if (fs::exists(plan_path)) try { existing = read_file(plan_path.string()); } catch (const std::exception&) {}
@@ -163,7 +175,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
     }
   }
   const std::string record_path = batch::shard_record_path(out, o.shard, o.shards).string();
-  write_file_atomic(record_path, record.dump(1) + "\n");
+  write_file_atomic(record_path, dump_text(record, 1) + "\n");
 
   BatchRun run;
   BatchProgress bp;
@@ -265,7 +277,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
       staged.commit();
       const double write_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tw).count();
       const double share = r.seconds * static_cast<double>(n) / static_cast<double>(z.size(0));
-      write_file_atomic(journal_path(out, j.id).string(), job_entry(m, j, rj, aj, hashes, share, write_s).dump(1) + "\n");
+      write_file_atomic(journal_path(out, j.id).string(), dump_text(job_entry(m, j, rj, aj, hashes, share, write_s), 1) + "\n");
       outcomes[i] = {j.id, JobOutcome::kDone, "", photo_warnings[i]};
     }
     if (progress) progress(bp);
@@ -288,7 +300,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
   record["reused"] = reused;
   record["seconds"] = run.seconds;
   record["latent_steps"] = run.latent_steps;
-  write_file_atomic(record_path, record.dump(1) + "\n");
+  write_file_atomic(record_path, dump_text(record, 1) + "\n");
   return run;
 }
 

@@ -145,7 +145,7 @@ void write_summary(const std::string& out, const json& summary) {
       j.erase("timings");
     }
   batch::remove_temp_files(out, batch::kSummaryFile);
-  write_file_atomic((fs::path(out) / batch::kSummaryFile).string(), s.dump(1) + "\n");
+  write_file_atomic((fs::path(out) / batch::kSummaryFile).string(), dump_text(s, 1) + "\n");
 }
 
 }  // namespace latentedit

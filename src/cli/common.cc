@@ -1,4 +1,5 @@
 #include "common.h"
+#include "io/json_read.h"
 
 #include <unistd.h>
 
@@ -165,7 +166,7 @@ void note_without_latent_classifier(const Models& m, Method requested, bool quie
                  "model: success 96.4 vs 89.3 %, drift 0.119 vs 0.137, fooled 3.4 vs 5.7 %; MODEL_CARD, \"Default speed\")");
 }
 
-void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+void print_json(const nlohmann::json& j) { std::cout << dump_text(j, 2) << std::endl; }
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool quiet)
     : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), quiet_(quiet), tty_(isatty(2)) {

@@ -4,15 +4,24 @@
 
 #include <opencv2/core/utils/logger.hpp>
 
+#include <filesystem>
 #include <iostream>
+#include <unistd.h>
+#include <pthread.h>
+#include <thread>
+#include <csignal>
 
 #include "common.h"
 #include "latentedit/errors.h"
+#include "io/fsutil.h"
 #include "io/runtime.h"
 
 int main(int argc, char** argv) {
   using namespace latentedit;
   tune_allocator();
+  // The commands are single-threaded where they decode images: third-party decoders' warnings
+  // are kept off the terminal. `serve` turns this off again (fd 2 is shared by its requests).
+  quiet_image_decoders(true);
   cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);  // our one-line errors only
   CLI::App app{"latentedit: edit GAN latents toward CelebA attributes (controllable generation)"};
   app.set_version_flag("--version", std::string("latentedit ") + LATENTEDIT_VERSION);
@@ -51,6 +60,26 @@ int main(int argc, char** argv) {
     std::cerr << "latentedit: usage error: " << cli::reword_parse_error(e.what()) << " (see --help)" << std::endl;
     return static_cast<int>(cli::ExitCode::kUsage);
   }
+  // Ctrl-C, SIGTERM, SIGHUP: every command but serve (which stops itself cleanly) leaves nothing
+  // half-written. The signals are blocked in every thread (torch's pools start later and inherit
+  // the mask) and a watcher thread takes them: it removes this process's staging directories and
+  // exits 128 + signal, as the default action's status would say.
+  bool serving = false;
+  for (auto& c : cmds) serving = serving || (c.app->parsed() && c.app->get_name() == "serve");
+  if (!serving) {
+    static sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread([] {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) return;
+      remove_staging_dirs();
+      const char msg[] = "\nlatentedit: interrupted; nothing half-written was left\n";
+      (void)!::write(2, msg, sizeof msg - 1);
+      std::_Exit(128 + sig);
+    }).detach();
+  }
   try {
     cli::check_numbers(app);
     for (auto& c : cmds)
@@ -61,6 +90,14 @@ int main(int argc, char** argv) {
     const char* kind = e.kind() == ErrorKind::kUsage ? "usage error" : "error";
     std::cerr << "latentedit: " << kind << ": " << e.what() << cli::remedy_text(e) << std::endl;
     return static_cast<int>(cli::exit_code(e));
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path the filesystem refuses (a symlink loop, a name too long, no permission on a parent):
+    // the user's input, said in one line with the path.
+    std::string p = e.path1().string();
+    if (!e.path2().empty()) p += " -> " + e.path2().string();
+    std::cerr << "latentedit: error: cannot use " << (p.empty() ? std::string("a path") : "'" + p + "'") << ": "
+              << e.code().message() << "; check the path" << std::endl;
+    return static_cast<int>(cli::ExitCode::kBadInput);
   } catch (const c10::Error& e) {
     std::string m = e.what_without_backtrace();
     std::cerr << "latentedit: internal error (libtorch): " << m.substr(0, m.find('\n'))

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "common.h"
+#include "io/runtime.h"
 #include "serve/server.h"
 
 namespace latentedit::cli {
@@ -26,6 +27,7 @@ struct ServeCmdOptions {
 };
 
 int run_serve(ServeCmdOptions& o) {
+  quiet_image_decoders(false);  // requests decode images at the same time: fd 2 is never redirected
   o.server = from_flags(serve::server_fields(), o.flags);
   if (!serve::is_loopback(o.server.host) && !o.allow_remote)
     throw UsageError("--host " + o.server.host + " is reachable from other machines and the server has no authentication; "

@@ -1,4 +1,5 @@
 #include "latentedit/outputs.h"
+#include "io/json_read.h"
 
 #include <cstdio>
 
@@ -203,7 +204,7 @@ std::vector<int> non_targets(const EditSpec& spec, int C) {
 
 std::vector<std::pair<std::string, std::string>> EditOutputs::files() const {
   auto f = images;
-  if (write_report) f.emplace_back("report.json", report.dump(1) + "\n");
+  if (write_report) f.emplace_back("report.json", dump_text(report, 1) + "\n");
   return f;
 }
 

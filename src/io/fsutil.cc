@@ -3,6 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <mutex>
+#include <set>
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -142,6 +146,20 @@ void adopt_output(const std::string& dir, const std::string& command) {
   if (!read_marker(p)) write_file_atomic((p / kOutputMarker).string(), marker_text(command, {}));
 }
 
+namespace {
+// The staging directories of this process not yet committed or removed: what an interrupted
+// command leaves (remove_staging_dirs).
+std::mutex g_stages_mu;
+std::set<std::string> g_stages;
+}  // namespace
+
+void remove_staging_dirs() {
+  std::lock_guard<std::mutex> l(g_stages_mu);
+  std::error_code ec;
+  for (const auto& s : g_stages) fs::remove_all(s, ec);
+  g_stages.clear();
+}
+
 StagedDir::StagedDir(std::string dir, std::string command, bool force, Mode mode)
     : dir_(std::move(dir)), command_(std::move(command)), mode_(mode) {
   const fs::path p = normal_dir(dir_);
@@ -153,13 +171,33 @@ StagedDir::StagedDir(std::string dir, std::string command, bool force, Mode mode
     claim_ = claim_output(dir_, command_, force);
   }
   if (!p.parent_path().empty()) make_dirs(p.parent_path().string());
-  stage_ = (p.parent_path() / ("." + p.filename().string() + ".partial-" + std::to_string(::getpid()))).string();
+  const std::string prefix = "." + p.filename().string() + ".partial-";
+  stage_ = (p.parent_path() / (prefix + std::to_string(::getpid()))).string();
   std::error_code ec;
+  // Staging directories of this output left by a process that no longer runs (killed before it
+  // could clean up): ours to remove.
+  const fs::path parent = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  for (auto it = fs::directory_iterator(parent, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (n.size() <= prefix.size() || n.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string pid = n.substr(prefix.size());
+    if (pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
+    if (::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH) {
+      std::error_code ec2;
+      fs::remove_all(it->path(), ec2);
+    }
+  }
   fs::remove_all(stage_, ec);
   make_dirs(stage_);
+  std::lock_guard<std::mutex> l(g_stages_mu);
+  g_stages.insert(stage_);
 }
 
 StagedDir::~StagedDir() {
+  {
+    std::lock_guard<std::mutex> l(g_stages_mu);
+    g_stages.erase(stage_);
+  }
   if (committed_) return;
   std::error_code ec;
   fs::remove_all(stage_, ec);

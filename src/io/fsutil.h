@@ -47,6 +47,11 @@ void adopt_output(const std::string& dir, const std::string& command);
 //   kAdd:     the output grows: the previous output's files stay (train adds networks to a bundle).
 //   kOwned:   no claim and no marker: `dir` is already the caller's (a batch job's directory, the
 //             bundle `directions` was asked to extend).
+// Removes the staging directories of every StagedDir of this process not yet committed (what
+// an interrupted command would leave): for a signal watcher thread (the CLI's), before exiting.
+// A later StagedDir of the same output also removes those of processes that no longer run.
+void remove_staging_dirs();
+
 class StagedDir {
  public:
   enum Mode { kReplace, kAdd, kOwned };

@@ -1,9 +1,11 @@
 #include "latentedit/image.h"
+#include "io/runtime.h"
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <fcntl.h>
@@ -70,9 +72,11 @@ std::optional<std::pair<uint64_t, uint64_t>> declared_dims(const std::string& b)
   }
   return std::nullopt;
 }
-// libpng and libtiff print their own diagnostics on stderr while OpenCV decodes; the library
-// never prints, so stderr is pointed at /dev/null for the duration of one decode (the caller
-// gets the failure as an InputError).
+// libjpeg, libpng and libtiff print their own diagnostics on stderr while OpenCV decodes; where
+// the program allows it (quiet_image_decoders, single-threaded CLI commands), stderr is pointed
+// at /dev/null for the duration of one decode (the caller gets the failure as an InputError).
+// Never in the server: fd 2 is the process's, and overlapping requests would leave it redirected.
+std::atomic<bool> g_quiet_decoders{false};
 class QuietStderr {
  public:
   QuietStderr() : saved_(::dup(2)) {
@@ -117,6 +121,32 @@ bool known_format(const std::string& b) {
 }
 }  // namespace
 
+void quiet_image_decoders(bool on) { g_quiet_decoders.store(on); }
+
+namespace {
+// A JPEG whose scan has no end-of-image marker after it, or a PNG without its IEND chunk: the file
+// was cut off (a partial download or copy). libjpeg decodes such a file as if whole, grey below
+// the cut, so it is refused rather than scored or edited as a face.
+bool truncated(const std::string& b) {
+  if (b.size() >= 3 && uint8_t(b[0]) == 0xFF && uint8_t(b[1]) == 0xD8) {
+    // Markers before the first scan (APPn with an EXIF thumbnail's own SOI/EOI, tables) are
+    // skipped by their lengths; after the scan's start, entropy-coded data never holds FF D9.
+    for (size_t i = 2; i + 3 < b.size();) {
+      if (uint8_t(b[i]) != 0xFF) return false;  // not a marker where one belongs: let the decoder judge
+      const uint8_t mk = uint8_t(b[i + 1]);
+      if (mk == 0xFF) { ++i; continue; }
+      if (mk == 0xD8 || mk == 0x01 || (mk >= 0xD0 && mk <= 0xD7)) { i += 2; continue; }
+      if (mk == 0xD9) return false;
+      if (mk == 0xDA) return b.find("\xFF\xD9", i + 2) == std::string::npos;
+      i += 2 + ((size_t(uint8_t(b[i + 2])) << 8) | uint8_t(b[i + 3]));
+    }
+    return true;  // the segments run past the end of the file
+  }
+  if (b.size() >= 8 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) return b.find("IEND") == std::string::npos;
+  return false;
+}
+}  // namespace
+
 cv::Mat decode_image(const std::string& bytes, const std::string& path) {
   if (!known_format(bytes))
     throw InputError("cannot read image " + path + ": not a PNG, JPEG, BMP, TIFF, WebP or PNM file" +
@@ -126,12 +156,16 @@ cv::Mat decode_image(const std::string& bytes, const std::string& path) {
                       " pixels; latentedit reads images up to 50 megapixels (downscale it first, e.g. to 1024 px)");
   };
   if (const auto d = declared_dims(bytes); d && d->first * d->second > kMaxPixels) throw too_big(d->first, d->second);
+  if (truncated(bytes))
+    throw InputError("image " + path + " is cut off (its " + (bytes[0] == '\xFF' ? "JPEG end marker" : "PNG IEND chunk") +
+                     " is missing: a partial download or copy); use the whole file");
   // Other formats: OpenCV's own cap, set once to the same limit (a user's setting wins).
   static const bool capped = (::setenv("OPENCV_IO_MAX_IMAGE_PIXELS", "50000000", 0), true);
   (void)capped;
   cv::Mat img;
   try {
-    QuietStderr quiet;
+    std::optional<QuietStderr> quiet;
+    if (g_quiet_decoders.load()) quiet.emplace();
     img = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data())), cv::IMREAD_COLOR);
   } catch (const cv::Exception& e) {
     throw InputError("cannot decode image " + path + " (damaged, or larger than 50 megapixels): " + e.err);

@@ -18,4 +18,10 @@ inline constexpr int kMaxJsonDepth = 64;
 // nesting deeper than 64 levels" for deep documents.
 nlohmann::json parse_json(const std::string& text, const std::string& what, ErrorKind kind);
 
+// Serialises JSON that may hold bytes from outside (a path from the command line, a request's
+// bytes quoted in an error): invalid UTF-8 becomes U+FFFD instead of an exception.
+inline std::string dump_text(const nlohmann::json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace latentedit

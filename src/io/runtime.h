@@ -38,4 +38,11 @@ int set_threads(int n);
 // Process-wide: called by the CLI's and the benchmarks' main(), not by the library.
 bool tune_allocator();
 
+// Whether decode_image (and everything that reads images) points stderr at /dev/null while
+// OpenCV's decoders run, so that libjpeg's, libpng's and libtiff's own warnings ("Premature end
+// of JPEG file") do not reach the terminal. That changes the process's fd 2 for the decode, so it
+// is only for single-threaded programs: off by default (the library, the server, the Python
+// module), turned on by the CLI's commands other than serve.
+void quiet_image_decoders(bool on);
+
 }  // namespace latentedit

@@ -488,6 +488,26 @@ Models load_from_files(const std::string& generator_file, const std::string& cla
   return m;
 }
 
+std::string models_content_sha256(const Models& m) {
+  std::string all;
+  auto add = [&](const std::string& sources) {
+    size_t from = 0;
+    while (true) {  // an ensemble's source is its members' joined by " + "
+      const size_t to = sources.find(" + ", from);
+      const std::string f = sources.substr(from, to == std::string::npos ? std::string::npos : to - from);
+      std::error_code ec;
+      all += (!f.empty() && fs::is_regular_file(f, ec) ? sha256_hex(read_file(f, true)) : "name:" + f) + "\n";
+      if (to == std::string::npos) break;
+      from = to + 3;
+    }
+  };
+  add(m.generator.source);
+  add(m.classifier.source);
+  add(m.auditor ? m.auditor->source : "");
+  add(m.directions ? m.directions->source : "");
+  return sha256_hex(all);
+}
+
 std::string default_bundle_dir(const std::string& argv0) {
   if (const char* env = std::getenv("LATENTEDIT_MODEL"); env && *env) return env;
   std::vector<fs::path> roots;

@@ -12,6 +12,13 @@ namespace latentedit {
 // prefix. No source path is compiled in: an in-tree build/ finds ../pretrained.
 std::string default_bundle_dir(const std::string& argv0);
 
+// SHA-256 over the bytes of every file the models were loaded from (generator, editing
+// classifier and its ensemble members, auditor, directions), in that order: what results are
+// keyed by (batch fingerprints, the inversion cache), so that changed weights are never taken
+// for the old ones and a moved bundle is still the same. A source that is not a readable regular
+// file counts by its name.
+std::string models_content_sha256(const Models& m);
+
 // Wraps course-architecture weights as a frozen Network. Options are inferred from the
 // shapes when not given. Throws ModelError when the weights do not fit.
 Network make_generator_network(const NamedTensors& weights, const std::string& source,

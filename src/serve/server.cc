@@ -37,6 +37,27 @@ const char* kJson = "application/json";
 
 json error_body(int status, const std::string& message) { return {{"error", one_line(message)}, {"status", status}}; }
 
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// "a, b,c" -> {"a", "b", "c"}
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s + ",") {
+    if (c == ',') {
+      while (!cur.empty() && cur.back() == ' ') cur.pop_back();
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else if (c != ' ' || !cur.empty()) {
+      cur += c;
+    }
+  }
+  return out;
+}
+
 json parse_body(const httplib::Request& req) {
   if (req.body.empty()) throw HttpError{400, "the request body is empty; send a JSON object (see GET /api or docs/api.md)"};
   return parse_json(req.body, "request body", ErrorKind::kUsage);
@@ -238,7 +259,7 @@ struct Server::Impl {
       }
       res.status = status;
       res.set_header("Cache-Control", "no-store");
-      res.set_content(body.dump(), kJson);
+      res.set_content(dump_text(body), kJson);
       note(req, status, t0);
     };
   }
@@ -250,8 +271,71 @@ struct Server::Impl {
     log(req.method + " " + req.path + b);
   }
 
+  // The request's refusal (status, message) when a web page the user merely visits could be
+  // driving it, else {0, ""}: a Host that is not this server's (DNS rebinding), an Origin that is
+  // not its own, a POST whose body type a cross-site form or no-preflight fetch can send.
+  std::pair<int, std::string> refusal(const httplib::Request& req) const {
+    const std::string host = lower(req.get_header_value("Host"));
+    std::string name = host;  // without the port
+    if (!name.empty() && name[0] == '[') name = name.substr(0, name.find(']') + 1);
+    else if (auto c = name.rfind(':'); c != std::string::npos) name = name.substr(0, c);
+    const std::string bound = lower(o.host);
+    bool host_ok = name == "localhost" || name == "127.0.0.1" || name == "[::1]" || name == bound || name == "[" + bound + "]" ||
+                   (is_loopback(bound) && is_loopback(name));
+    for (const auto& h : split_list(o.allow_hosts)) host_ok = host_ok || name == lower(h) || host == lower(h);
+    if (!host_ok)
+      return {403, "Host '" + req.get_header_value("Host").substr(0, 100) +
+                       "' is not this server's address (refused: a page on another site could reach the server through it); "
+                       "add the name to allow_hosts if it is yours"};
+    if (req.has_header("Origin")) {
+      const std::string origin = lower(req.get_header_value("Origin"));
+      bool ok = origin == "http://" + host;
+      for (const auto& a : split_list(o.allow_origins)) ok = ok || origin == lower(a);
+      if (!ok)
+        return {403, "requests from pages of origin '" + req.get_header_value("Origin").substr(0, 100) +
+                         "' are refused; add it to allow_origins if that page should use the API"};
+    }
+    // Bodies only with one plain Content-Length within max_body: a chunked body would be read
+    // whole before any limit applies, and CL with TE or two CLs is the request-smuggling pattern.
+    if (req.has_header("Transfer-Encoding"))
+      return {411, "send the body with a Content-Length header; Transfer-Encoding (chunked) bodies are not accepted"};
+    const size_t lengths = req.get_header_value_count("Content-Length");
+    if (lengths > 1) return {400, "the request has " + std::to_string(lengths) + " Content-Length headers; send one"};
+    if (lengths == 1) {
+      const std::string cl = req.get_header_value("Content-Length");
+      if (cl.empty() || cl.size() > 12 || cl.find_first_not_of("0123456789") != std::string::npos)
+        return {400, "Content-Length '" + cl.substr(0, 30) + "' is not a byte count"};
+      if (std::stoull(cl) > o.max_body)
+        return {413, "the request body is larger than the server's limit of " + std::to_string(o.max_body) + " bytes (max_body_mb)"};
+      if (req.method != "POST" && std::stoull(cl) > 0) return {400, req.method + " requests take no body"};
+    } else if (req.method == "POST") {
+      return {411, "a POST needs a Content-Length header (and a JSON body)"};
+    }
+    if (req.method == "POST") {
+      std::string type = lower(req.get_header_value("Content-Type"));
+      type = type.substr(0, type.find(';'));
+      while (!type.empty() && type.back() == ' ') type.pop_back();
+      const bool image = req.path == "/score" && (type == "image/png" || type == "image/jpeg");
+      if (type != "application/json" && !image)
+        return {415, "send the body as Content-Type: application/json" +
+                         std::string(req.path == "/score" ? " (or image/png, image/jpeg)" : "") + ", not '" +
+                         req.get_header_value("Content-Type").substr(0, 100) + "'"};
+    }
+    return {0, ""};
+  }
+
   void routes() {
     http.set_default_headers({{"X-Content-Type-Options", "nosniff"}, {"X-Frame-Options", "DENY"}});
+    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      const auto [status, msg] = refusal(req);
+      if (status == 0) return httplib::Server::HandlerResponse::Unhandled;
+      res.status = status;
+      res.set_header("Cache-Control", "no-store");
+      res.set_header("Connection", "close");  // an unread body must not be taken for the next request
+      res.set_content(dump_text(error_body(status, msg)), kJson);
+      note(req, status, Clock::now());
+      return httplib::Server::HandlerResponse::Handled;
+    });
     http.set_payload_max_length(o.max_body);
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, with which a second server
     // silently shares a port already in use instead of failing to bind.
@@ -273,7 +357,7 @@ struct Server::Impl {
       const auto m = current();
       res.status = m ? 200 : 503;
       res.set_header("Cache-Control", "no-store");
-      res.set_content((m ? json{{"status", "ok"}, {"model", m->name}} : json{{"status", "loading"}}).dump(), kJson);
+      res.set_content(dump_text(m ? json{{"status", "ok"}, {"model", m->name}} : json{{"status", "loading"}}), kJson);
       note(req, res.status, Clock::now());
     });
     http.Get("/attributes", endpoint([this](const httplib::Request&, Clock::time_point) {
@@ -296,7 +380,7 @@ struct Server::Impl {
       else if (res.status == 413) msg = "the request body is larger than the server's limit of " + std::to_string(o.max_body) + " bytes (max_body_mb)";
       else if (res.status == 400) msg = "a malformed HTTP request";
       else msg = "HTTP status " + std::to_string(res.status);
-      res.set_content(error_body(res.status, msg).dump(), kJson);
+      res.set_content(dump_text(error_body(res.status, msg)), kJson);
       note(req, res.status, Clock::now());
     });
   }
@@ -324,6 +408,10 @@ FieldTable<ServerOptions> server_fields() {
   t.push_back(bound<T>({"max_steps", K::kInt, "Edit steps per request", 1, 100000}, [](T& o) -> int& { return o.max_steps; }));
   t.push_back(bound<T>({"timeout", K::kReal, "Seconds a request may take, queueing included (then 503)", 0, 86400, true},
                        [](T& o) -> double& { return o.timeout_s; }));
+  t.push_back(bound<T>({"allow_hosts", K::kText, "Extra Host header names accepted, comma-separated (e.g. a reverse proxy's); others get 403"},
+                       [](T& o) -> std::string& { return o.allow_hosts; }));
+  t.push_back(bound<T>({"allow_origins", K::kText, "Origins whose pages may call the API, comma-separated (e.g. http://localhost:3000); others get 403"},
+                       [](T& o) -> std::string& { return o.allow_origins; }));
   {
     FieldInfo f{"max_body_mb", K::kReal, "Largest request body in MiB (then 413)", 0.001, 1024};
     t.push_back({f, [](const T& o) { return nlohmann::json(static_cast<double>(o.max_body) / (1024.0 * 1024.0)); },

@@ -35,6 +35,13 @@ struct ServerOptions {
   int max_steps = 200;                // edit steps per request
   double timeout_s = 60.0;            // per request, waiting in the queue included; then 503
   std::size_t max_body = 8u << 20;    // request body bytes; more gets 413
+  // Who may talk to the server (docs/serve.md "What the server checks"): requests whose Host is
+  // not the bound address, a loopback name (localhost, 127.0.0.1, [::1]) or one of allow_hosts
+  // are refused (403: DNS rebinding); requests with an Origin other than the server's own or one of
+  // allow_origins are refused (403); POSTs must be application/json (/score also takes an image
+  // body), so that a cross-site form cannot send them without a CORS preflight (415).
+  std::string allow_hosts;            // comma-separated extra Host names (e.g. a reverse proxy's)
+  std::string allow_origins;          // comma-separated origins, e.g. http://localhost:3000
 };
 
 // The options' table (io/fields.h): `serve`'s flags and validation. max_body is given in MiB
