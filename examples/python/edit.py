@@ -24,4 +24,4 @@ print("after images", r.after.shape, r.after.dtype, "| latents", r.z_after.shape
 print("scores of the edited faces, re-scored:", np.round(m.score(r.after)[:, smiling], 2))
 
 # The same files `latentedit edit --out OUT` writes (grid.png, before/after pairs, report.json).
-print("wrote", out + ":", ", ".join(r.save(out, force=True)))
+print("wrote", out + ":", ", ".join(r.save(out)))

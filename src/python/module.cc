@@ -313,7 +313,13 @@ std::shared_ptr<Model> load(const std::optional<std::string>& path, const std::o
 PYBIND11_MODULE(latentedit, mod) {
   mod.doc() = "latentedit: edit a GAN's latents toward or away from classifier attributes (numpy in and out)";
   mod.attr("__version__") = LATENTEDIT_VERSION;
-  select_blas_kernels();  // as the CLI does: OpenBLAS's kernels for CPUs newer than Debian's OpenBLAS
+  // As the CLI does: OpenBLAS's kernels for CPUs newer than Debian's OpenBLAS, and torch's threads
+  // ($OMP_NUM_THREADS or every core) with OpenBLAS kept to one thread when torch uses several.
+  set_threads(0);
+  // And glibc's allocator as the CLI tunes it (tune_allocator): without it the edit's large
+  // buffers are mmap'd and unmapped every step, and a 64 x 10 edit took 1.3-1.5x the CLI's time
+  // (bench/python_overhead.py). Left alone when the user set GLIBC_TUNABLES or a MALLOC_*_ variable.
+  tune_allocator();
   model_error = py::exception<ModelError>(mod, "ModelError", PyExc_Exception);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -338,8 +344,8 @@ PYBIND11_MODULE(latentedit, mod) {
           "(.pth, .safetensors, TorchScript). precision: 'fp32' or 'bf16' (CPUs with AVX-512 BF16).");
   mod.def("set_threads", [](int n) {
     if (n < 1 || n > 1024) throw UsageError("threads must be 1 to 1024");
-    at::set_num_threads(n);
-  }, py::arg("n"), "Threads for every later call (torch's intra-op threads; the default is the core count)");
+    set_threads(n);
+  }, py::arg("n"), "Threads for every later call (torch's intra-op threads, as --threads; the default is $OMP_NUM_THREADS or the core count)");
   mod.def("get_threads", [] { return at::get_num_threads(); });
 
   py::class_<Model, std::shared_ptr<Model>>(mod, "Model")
