@@ -3,7 +3,8 @@
 # Non-interactive and idempotent: packages already present are skipped by apt.
 # Usage: scripts/setup.sh [--with-python] [--with-browser] [--with-slurm]
 #   --with-python   adds the Python module's build and test dependencies (pybind11-dev, python3-dev,
-#                   python3-numpy, python3-pytest) and python3-torch (torch interop test, test fixtures,
+#                   python3-numpy, python3-pytest, jupyter-nbconvert + python3-ipykernel for the example
+#                   notebook) and python3-torch (torch interop test, test fixtures,
 #                   the Python reference benchmark); scripts/test.sh passes it
 #   --with-browser  adds chromium and python3 (the web page's browser test; scripts/test.sh passes it)
 #   --with-slurm    adds slurm-wlm, munge and python3-yaml (the cluster tests: a real one-node Slurm the
@@ -15,7 +16,8 @@ pkgs=(build-essential cmake ninja-build pkg-config
       libopenblas0-pthread libgtest-dev googletest)
 for a in "$@"; do
   case "$a" in
-    --with-python) pkgs+=(pybind11-dev python3-pybind11 python3-dev python3-numpy python3-pytest python3-torch python3-opencv) ;;
+    --with-python) pkgs+=(pybind11-dev python3-pybind11 python3-dev python3-numpy python3-pytest python3-torch python3-opencv
+                          jupyter-nbconvert python3-ipykernel) ;;
     --with-browser) pkgs+=(chromium python3) ;;  # python3: the DevTools-protocol driver of tests/browser
     --with-slurm) pkgs+=(slurm-wlm munge python3-yaml) ;;
     *) echo "setup: unknown option $a (use --with-python, --with-browser, --with-slurm)" >&2; exit 2 ;;

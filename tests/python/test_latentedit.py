@@ -2,6 +2,7 @@
 CLI. Run by CTest (python.Module) with PYTHONPATH at the build's python/ directory and
 LATENTEDIT_CLI at the executable; the bundled model is the source tree's."""
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -166,3 +167,25 @@ def test_torch_tensors_pass_through_numpy(m):
     assert np.array_equal(m.latents(seed=7, count=2), z.numpy())
     r = m.edit(latents=z.numpy(), add=["Smiling"], steps=2, method="gradient", eot=0)
     assert torch.equal(torch.from_numpy(r.z_before), z)
+
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "python")
+
+
+def test_the_example_script_and_notebook_run(tmp_path):
+    env = dict(os.environ, LATENTEDIT_MODEL=BUNDLE)
+    p = subprocess.run(["/usr/bin/python3", os.path.join(EXAMPLES, "edit.py"), str(tmp_path / "script")], capture_output=True,
+                       text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert "the auditor confirms" in p.stdout and (tmp_path / "script" / "grid.png").exists()
+    nbconvert = shutil.which("jupyter-nbconvert")
+    if not nbconvert:
+        pytest.skip("jupyter-nbconvert is not installed (scripts/setup.sh --with-python)")
+    out = tmp_path / "executed.ipynb"
+    p = subprocess.run([nbconvert, "--to", "notebook", "--execute", "--output", str(out), os.path.join(EXAMPLES, "edit.ipynb")],
+                       capture_output=True, text=True, env=dict(env, PYDEVD_DISABLE_FILE_VALIDATION="1"))
+    assert p.returncode == 0, p.stderr[-2000:]
+    nb = json.load(open(out))
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    assert outputs and not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("the auditor confirms" in "".join(o.get("text", "")) for o in outputs)
