@@ -68,6 +68,29 @@ void make_inputs(const test::TempDir& d) {
     std::string png = png_bytes(256, 256);
     put("half.png", png.substr(0, png.size() / 2));
   }
+  {  // Memory bombs: small files that declare huge images in headers OpenCV would trust.
+    // A 20000 x 20000 JPEG (400 MP) with one stray byte before its frame header.
+    std::string j = encoded(".jpg", 64, 64);
+    size_t sof = j.find("\xFF\xC0");
+    put_be(j, sof + 5, 20000, 2);
+    put_be(j, sof + 7, 20000, 2);
+    j.insert(sof, 1, '\x00');
+    put("bomb_stray.jpg", j);
+    // A little-endian TIFF whose first IFD says 10000 x 10000 (100 MP).
+    std::string t("II*\0\x08\0\0\0", 8);
+    t += std::string("\x02\0", 2);
+    std::string e1(12, '\0'), e2(12, '\0');
+    put_le(e1, 0, 256), put_le(e1, 2, 4), put_le(e1, 4, 1), put_le(e1, 8, 10000);  // ImageWidth LONG
+    e1[2] = 4, e1[3] = 0;
+    put_le(e2, 0, 257), put_le(e2, 4, 1), put_le(e2, 8, 10000);  // ImageLength LONG
+    e2[2] = 4, e2[3] = 0;
+    t += e1 + e2 + std::string(4, '\0') + std::string(64, '\0');
+    put("bomb.tiff", t);
+    // A WebP (VP8X) canvas of 12000 x 12000 (144 MP).
+    std::string w = "RIFF" + std::string(4, '\0') + "WEBPVP8X" + std::string("\x0a\0\0\0", 4) + std::string(4, '\0');
+    w += std::string("\xdf\x2e\0\xdf\x2e\0", 6) + std::string(32, '\0');
+    put("bomb.webp", w);
+  }
   std::string huge_png = png_bytes(8, 8);
   put_be(huge_png, 16, 30000, 4), put_be(huge_png, 20, 30000, 4);  // IHDR width, height
   put("huge.png", huge_png);
@@ -318,6 +341,11 @@ const Case kCases[] = {
     {"ScoreEmptyFile", "score {d}/empty.png", 3},
     {"ScoreTruncatedPng", "score {d}/trunc.png", 3},
     {"ScoreHalfJpeg", "score {d}/half.jpg", 3},
+    {"ScoreJpegBombStrayByte", "score {d}/bomb_stray.jpg", 3},
+    {"ScoreTiffBomb", "score {d}/bomb.tiff", 3},
+    {"ScoreWebpBomb", "score {d}/bomb.webp", 3},
+    {"InvertTiffBomb", "invert {d}/bomb.tiff --out {d}/o", 3},
+    {"EditImageWebpBomb", "edit --image {d}/bomb.webp --add Smiling --out {d}/o", 3},
     {"ScoreHalfPng", "score {d}/half.png", 3},
     {"EditImageHalfJpeg", "edit --image {d}/half.jpg --add Smiling --out {d}/o", 3},
     {"InvertHalfJpeg", "invert {d}/half.jpg --out {d}/o", 3},

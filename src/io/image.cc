@@ -55,20 +55,73 @@ cv::Mat resize_center_crop(const cv::Mat& bgr, int size) {
 }
 
 namespace {
-// Width and height as PNG's IHDR or a JPEG SOFn marker declares them, read before decoding.
+// Width and height as the file declares them, read before decoding: PNG's IHDR, a JPEG SOFn
+// marker (bytes between markers skipped, as libjpeg skips them), TIFF's first IFD, WebP's VP8 /
+// VP8L / VP8X header, BMP's info header, PNM's text header. std::nullopt when the header cannot
+// be read (decode_image then refuses the file rather than let a decoder allocate blindly).
 std::optional<std::pair<uint64_t, uint64_t>> declared_dims(const std::string& b) {
-  auto be16 = [&](size_t o) { return (uint64_t(uint8_t(b[o])) << 8) | uint8_t(b[o + 1]); };
+  auto u8 = [&](size_t o) { return uint64_t(uint8_t(b[o])); };
+  auto be16 = [&](size_t o) { return (u8(o) << 8) | u8(o + 1); };
   auto be32 = [&](size_t o) { return (be16(o) << 16) | be16(o + 2); };
+  auto le16 = [&](size_t o) { return u8(o) | (u8(o + 1) << 8); };
+  auto le24 = [&](size_t o) { return le16(o) | (u8(o + 2) << 16); };
+  auto le32 = [&](size_t o) { return le16(o) | (le16(o + 2) << 16); };
   if (b.size() >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0 && b.compare(12, 4, "IHDR") == 0) return std::pair(be32(16), be32(20));
-  if (b.size() >= 4 && uint8_t(b[0]) == 0xFF && uint8_t(b[1]) == 0xD8) {
+  if (b.size() >= 4 && u8(0) == 0xFF && u8(1) == 0xD8) {
     for (size_t i = 2; i + 9 < b.size();) {
-      if (uint8_t(b[i]) != 0xFF) return std::nullopt;
+      if (u8(i) != 0xFF) { ++i; continue; }  // extraneous bytes before a marker
       const uint8_t mk = uint8_t(b[i + 1]);
-      if (mk == 0xFF) { ++i; continue; }
+      if (mk == 0xFF || mk == 0x00) { ++i; continue; }
       if (mk == 0xD8 || mk == 0x01 || (mk >= 0xD0 && mk <= 0xD7)) { i += 2; continue; }
       if (mk >= 0xC0 && mk <= 0xCF && mk != 0xC4 && mk != 0xC8 && mk != 0xCC) return std::pair(be16(i + 7), be16(i + 5));
+      if (mk == 0xDA || mk == 0xD9) return std::nullopt;  // a scan before any frame header
       i += 2 + be16(i + 2);
     }
+    return std::nullopt;
+  }
+  const bool tiff_le = b.size() >= 8 && b.compare(0, 4, "II*\0", 4) == 0, tiff_be = b.size() >= 8 && b.compare(0, 4, "MM\0*", 4) == 0;
+  if (tiff_le || tiff_be) {
+    auto r16 = [&](size_t o) { return tiff_le ? le16(o) : be16(o); };
+    auto r32 = [&](size_t o) { return tiff_le ? le32(o) : be32(o); };
+    const uint64_t ifd = r32(4);
+    if (ifd + 2 > b.size()) return std::nullopt;
+    const uint64_t n = r16(ifd);
+    uint64_t w = 0, h = 0;
+    for (uint64_t k = 0; k < n && ifd + 2 + 12 * (k + 1) <= b.size(); ++k) {
+      const size_t e = ifd + 2 + 12 * k;
+      const uint64_t tag = r16(e), type = r16(e + 2);
+      const uint64_t v = type == 3 ? r16(e + 8) : r32(e + 8);  // SHORT or LONG
+      if (tag == 256) w = v;
+      if (tag == 257) h = v;
+    }
+    if (w == 0 || h == 0) return std::nullopt;
+    return std::pair(w, h);
+  }
+  if (b.size() >= 30 && b.compare(0, 4, "RIFF") == 0 && b.compare(8, 4, "WEBP") == 0) {
+    if (b.compare(12, 4, "VP8X") == 0) return std::pair(le24(24) + 1, le24(27) + 1);
+    if (b.compare(12, 4, "VP8L") == 0 && u8(20) == 0x2F) {
+      const uint64_t bits = le32(21);
+      return std::pair((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1);
+    }
+    if (b.compare(12, 4, "VP8 ") == 0) return std::pair(le16(26) & 0x3FFF, le16(28) & 0x3FFF);
+    return std::nullopt;
+  }
+  if (b.size() >= 26 && b.compare(0, 2, "BM") == 0) {
+    const int32_t w = static_cast<int32_t>(le32(18)), h = static_cast<int32_t>(le32(22));
+    return std::pair(uint64_t(std::abs(int64_t(w))), uint64_t(std::abs(int64_t(h))));
+  }
+  if (b.size() >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6') {
+    uint64_t v[2] = {0, 0};
+    size_t i = 2;
+    for (int k = 0; k < 2; ++k) {
+      while (i < b.size() && (std::isspace(static_cast<unsigned char>(b[i])) || b[i] == '#')) {
+        if (b[i] == '#') while (i < b.size() && b[i] != '\n') ++i;
+        else ++i;
+      }
+      if (i >= b.size() || !std::isdigit(static_cast<unsigned char>(b[i]))) return std::nullopt;
+      for (int digits = 0; i < b.size() && std::isdigit(static_cast<unsigned char>(b[i])) && digits < 12; ++i, ++digits) v[k] = v[k] * 10 + (b[i] - '0');
+    }
+    return std::pair(v[0], v[1]);
   }
   return std::nullopt;
 }
@@ -155,7 +208,9 @@ cv::Mat decode_image(const std::string& bytes, const std::string& path) {
     return InputError("image " + path + " is " + std::to_string(w) + "x" + std::to_string(h) +
                       " pixels; latentedit reads images up to 50 megapixels (downscale it first, e.g. to 1024 px)");
   };
-  if (const auto d = declared_dims(bytes); d && d->first * d->second > kMaxPixels) throw too_big(d->first, d->second);
+  const auto d = declared_dims(bytes);
+  if (!d) throw InputError("cannot read image " + path + ": its header does not say its size (damaged?)");
+  if (d->first > kMaxPixels || d->second > kMaxPixels || d->first * d->second > kMaxPixels) throw too_big(d->first, d->second);
   if (truncated(bytes))
     throw InputError("image " + path + " is cut off (its " + (bytes[0] == '\xFF' ? "JPEG end marker" : "PNG IEND chunk") +
                      " is missing: a partial download or copy); use the whole file");
