@@ -216,6 +216,8 @@ void StagedDir::add(const std::string& name, const std::string& bytes) {
 }
 
 void StagedDir::commit() {
+  // A signal watcher (remove_staging_dirs) waits until the output is published or the commit failed.
+  std::lock_guard<std::mutex> l(g_stages_mu);
   std::error_code ec;
   const fs::path p = normal_dir(dir_);
   const auto old = mode_ == kOwned ? std::nullopt : read_marker(p);
@@ -251,6 +253,7 @@ void StagedDir::commit() {
     fs::remove_all(stage_, ec);
     fsync_dir(p.string());
   }
+  g_stages.erase(stage_);  // published: nothing of it is ours to remove any more
   committed_ = true;
 }
 
