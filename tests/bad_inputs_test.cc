@@ -7,6 +7,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <fstream>
+#include <sys/stat.h>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -67,6 +68,13 @@ void make_inputs(const test::TempDir& d) {
     put("half.jpg", std::string(b.begin(), b.begin() + b.size() / 2));
     std::string png = png_bytes(256, 256);
     put("half.png", png.substr(0, png.size() / 2));
+  }
+  {  // Not regular files: a FIFO (opening it would block), a symbolic link loop.
+    fs::create_directories(d.path / "special");
+    ASSERT_EQ(mkfifo((d.path / "special/fifo").c_str(), 0600), 0);
+    fs::create_symlink("loop", d.path / "special/loop");
+    fs::create_directories(d.path / "special/run");
+    ASSERT_EQ(mkfifo((d.path / "special/run/training_log.jsonl").c_str(), 0600), 0);
   }
   {  // Memory bombs: small files that declare huge images in headers OpenCV would trust.
     // A 20000 x 20000 JPEG (400 MP) with one stray byte before its frame header.
@@ -214,12 +222,21 @@ void make_inputs(const test::TempDir& d) {
 }
 
 // Every regular file under `root` with its bytes.
+// Every entry under `root` (links not followed: a symlink loop is an entry), regular files with
+// their bytes.
+void walk(const fs::path& root, const fs::path& dir, std::map<std::string, std::string>& m) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string rel = e.path().lexically_relative(root).string();
+    const auto st = e.symlink_status();
+    if (fs::is_symlink(st)) m[rel] = "<link>";
+    else if (fs::is_directory(st)) m[rel] = "<dir>", walk(root, e.path(), m);
+    else if (fs::is_regular_file(st)) m[rel] = read_file(e.path().string());
+    else m[rel] = "<other>";
+  }
+}
 std::map<std::string, std::string> snapshot(const fs::path& root) {
   std::map<std::string, std::string> m;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
-    const std::string rel = fs::relative(it->path(), root).string();
-    m[rel] = it->is_regular_file() ? read_file(it->path().string()) : std::string("<dir>");
-  }
+  walk(root, root, m);
   return m;
 }
 
@@ -341,6 +358,17 @@ const Case kCases[] = {
     {"ScoreEmptyFile", "score {d}/empty.png", 3},
     {"ScoreTruncatedPng", "score {d}/trunc.png", 3},
     {"ScoreHalfJpeg", "score {d}/half.jpg", 3},
+    // Not regular files: read without end (/dev/zero), blocking (a FIFO), or a symlink loop.
+    {"EditLatentsDevZero", "edit --latents /dev/zero --add Smiling --out {d}/o", 3},
+    {"EditLatentsFifo", "edit --latents {d}/special/fifo --add Smiling --out {d}/o", 3},
+    {"EditLatentsSymlinkLoop", "edit --latents {d}/special/loop --add Smiling --out {d}/o", 3},
+    {"ScoreFifo", "score {d}/special/fifo", 3},
+    {"ScoreSymlinkLoop", "score {d}/special/loop", 3},
+    {"ScoreDevZero", "score /dev/zero", 3},
+    {"BatchJobFileFifo", "batch {d}/special/fifo --out {d}/o", 3},
+    {"BatchJobFileSymlinkLoop", "batch {d}/special/loop --out {d}/o", 3},
+    {"InvertSymlinkLoop", "invert {d}/special/loop --out {d}/o", 3},
+    {"TrainReportLogIsAFifo", "train report {d}/special/run --out {d}/o.png", 3},
     {"ScoreJpegBombStrayByte", "score {d}/bomb_stray.jpg", 3},
     {"ScoreTiffBomb", "score {d}/bomb.tiff", 3},
     {"ScoreWebpBomb", "score {d}/bomb.webp", 3},

@@ -105,7 +105,7 @@ std::optional<torch::Tensor> read_latents(const std::string& file, const std::st
                                           const std::string& path, std::vector<std::string>& errors) {
   json j;
   try {
-    j = parse_json(read_file(file), "latents file " + file, ErrorKind::kInput);
+    j = parse_json(read_file(file, false, kMaxJsonFileBytes), "latents file " + file, ErrorKind::kInput);
   } catch (const Error& e) {
     errors.push_back(path + ": " + e.what());
     return std::nullopt;
@@ -280,7 +280,7 @@ std::optional<BatchJob> read_job(const json& jj, const std::string& jp, const js
 
 BatchInvalid::BatchInvalid(std::vector<std::string> errors) : InputError(join_lines(errors)), errors_(std::move(errors)) {}
 
-json read_job_file(const std::string& path) { return parse_json(read_file(path), path, ErrorKind::kInput); }
+json read_job_file(const std::string& path) { return parse_json(read_file(path, false, kMaxJsonFileBytes), path, ErrorKind::kInput); }
 
 std::optional<std::string> job_file_model(const json& file, const std::string& job_file_path) {
   if (!file.is_object() || !file.contains("model") || !file["model"].is_string()) return std::nullopt;

@@ -257,17 +257,32 @@ void StagedDir::commit() {
   committed_ = true;
 }
 
-std::string read_file(const std::string& path, bool model) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f || fs::is_directory(path)) {
-    const std::string m = "cannot read " + path + ": " +
-                          (fs::exists(path) ? "not a readable file" : "no such file");
+std::string read_file(const std::string& path, bool model, uint64_t max_bytes) {
+  auto fail = [&](const std::string& why) -> std::runtime_error {
+    const std::string m = "cannot read " + path + ": " + why;
     if (model) throw ModelError(m + " (check the model path)");
     throw InputError(m + " (check the path)");
-  }
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  };
+  if (max_bytes == 0) max_bytes = model ? kMaxModelFileBytes : kMaxInputFileBytes;
+  // Only regular files, checked before opening: a FIFO would block the open, a device
+  // (/dev/zero) or a growing file would be read without end.
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) throw fail(fs::is_symlink(fs::symlink_status(path, ec)) ? "a broken or looping symbolic link" : "no such file");
+  if (!fs::is_regular_file(st)) throw fail(fs::is_directory(st) ? "it is a directory" : "not a regular file (a device, FIFO or socket)");
+  const uint64_t size = fs::file_size(path, ec);
+  if (!ec && size > max_bytes)
+    throw fail("it is " + std::to_string(size >> 20) + " MB; latentedit reads " + (model ? "model files" : "input files of this kind") +
+               " up to " + std::to_string(max_bytes >> 20) + " MB");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw fail("not a readable file");
+  std::string out;
+  out.resize(static_cast<size_t>(std::min<uint64_t>(size, max_bytes)));
+  f.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(f.gcount()));
+  if (f.peek() != std::char_traits<char>::eof())  // it grew while being read
+    throw fail("it changed while being read");
+  return out;
 }
 
 void make_dirs(const std::string& path) {

@@ -1,6 +1,7 @@
 // latentedit (internal) — filesystem helpers: atomic writes, the staged writer every command
 // uses for its outputs, reading files, hashing.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,8 +11,15 @@ namespace latentedit {
 // Writes `bytes` to `path` atomically: a temp file beside it, then rename. Throws IoError.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
-// Reads a whole file. Throws `InputError` (or ModelError when `model` is true) if unreadable.
-std::string read_file(const std::string& path, bool model = false);
+// Reads a whole regular file of at most `max_bytes` (0: kMaxInputFileBytes, or
+// kMaxModelFileBytes when `model`). Throws `InputError` (or ModelError when `model` is true) if it
+// is missing, not a regular file (a FIFO, a device such as /dev/zero, a directory), larger, or
+// unreadable — before reading anything.
+inline constexpr uint64_t kMaxInputFileBytes = 256ull << 20, kMaxModelFileBytes = 4ull << 30;
+// JSON read whole into memory (job files, latents files, training logs): parsed, a document takes
+// about 18 times its bytes, so these are capped lower (a 4,096-row latents file at z_dim 512 is ~40 MB).
+inline constexpr uint64_t kMaxJsonFileBytes = 64ull << 20;
+std::string read_file(const std::string& path, bool model = false, uint64_t max_bytes = 0);
 
 // Creates a directory and its parents. Throws IoError.
 void make_dirs(const std::string& path);

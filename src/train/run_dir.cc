@@ -39,7 +39,7 @@ void trim_training_run(const fs::path& dir, int64_t from_step) {
   if (fs::exists(log)) {
     std::string kept;
     if (from_step > 0)
-      for (const auto& r : parse_json_lines(read_file(log.string()), log.string()))
+      for (const auto& r : parse_json_lines(read_file(log.string(), false, kMaxJsonFileBytes), log.string()))
         if (r.value("step", int64_t{0}) <= from_step && !(r.contains("event") && r.value("step", int64_t{0}) == from_step))
           kept += r.dump() + "\n";
     write_file_atomic(log.string(), kept);
@@ -58,7 +58,7 @@ TrainingRun read_training_run(const std::string& dir, const std::string& name) {
   if (!fs::exists(log)) throw InputError(log.string() + " does not exist; this directory holds no GAN training run");
   TrainingRun run;
   run.name = name;
-  run.log = parse_json_lines(read_file(log.string()), log.string());
+  run.log = parse_json_lines(read_file(log.string(), false, kMaxJsonFileBytes), log.string());
   const fs::path sd = fs::path(dir) / kTrainingSamples;
   if (fs::is_directory(sd)) {
     for (const auto& e : fs::directory_iterator(sd)) {
