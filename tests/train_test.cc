@@ -254,6 +254,17 @@ TEST(TrainReport, SummaryAddsResumedSegmentsAndDrawsEveryPanel) {
   }
 }
 
+// Values whose range is below their floating-point resolution (d_loss 1e17 then 1e17 + 16, or
+// steps 1e17 apart by 16) drew axis ticks in a loop that never ended; now the chart is drawn.
+TEST(TrainReport, RangesNarrowerThanTheirResolutionAreDrawn) {
+  TrainingRun run;
+  run.name = "r";
+  run.log = parse_json_lines("{\"step\":1e17,\"d_loss\":1e17,\"g_grad_norm\":1}\n"
+                             "{\"step\":1.0000000000000002e17,\"d_loss\":1.0000000000000002e17,\"g_grad_norm\":1}\n", "log");
+  const cv::Mat img = training_report({run}, "t");
+  EXPECT_EQ(img.cols, 1500);
+}
+
 TEST(Train, HessianPenaltyIsLoggedDeterministicResumableAndChangesTheGenerator) {
   const Dataset d = render_dataset(6, 0, 48);
   GanTrainOptions o = tiny_gan("hinge", 1, "dcgan");

@@ -39,7 +39,15 @@ std::vector<double> nice_ticks(double lo, double hi) {
   const double raw = (hi - lo) / 4, mag = std::pow(10.0, std::floor(std::log10(raw)));
   const double f = raw / mag, step = (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
   std::vector<double> t;
-  for (double v = std::ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) t.push_back(std::fabs(v) < 1e-12 * step ? 0.0 : v);
+  const double start = std::ceil(lo / step) * step;
+  // A range too narrow for its magnitude (1e17 .. 1e17 + 16: adding the step changes nothing) or
+  // not finite: its two ends, instead of a loop that never ends.
+  if (!std::isfinite(start) || !(step > 0) || start + step == start) return lo == hi ? std::vector<double>{lo} : std::vector<double>{lo, hi};
+  for (int i = 0; i < 100; ++i) {
+    const double v = start + i * step;
+    if (v > hi + 1e-9 * step) break;
+    t.push_back(std::fabs(v) < 1e-12 * step ? 0.0 : v);
+  }
   return t;
 }
 
