@@ -74,6 +74,8 @@ void make_inputs(const test::TempDir& d) {
     ASSERT_EQ(mkfifo((d.path / "special/fifo").c_str(), 0600), 0);
     fs::create_symlink("loop", d.path / "special/loop");
     fs::create_directories(d.path / "special/run");
+    fs::create_directories(d.path / "textlog");
+    std::ofstream(d.path / "textlog/training_log.jsonl") << "{\"step\":10,\"seconds\":\"abc\",\"g_grad_norm\":1}\n{\"step\":20,\"seconds\":5}\n";
     ASSERT_EQ(mkfifo((d.path / "special/run/training_log.jsonl").c_str(), 0600), 0);
   }
   {  // Memory bombs: small files that declare huge images in headers OpenCV would trust.
@@ -369,6 +371,7 @@ const Case kCases[] = {
     {"BatchJobFileSymlinkLoop", "batch {d}/special/loop --out {d}/o", 3},
     {"InvertSymlinkLoop", "invert {d}/special/loop --out {d}/o", 3},
     {"TrainReportLogIsAFifo", "train report {d}/special/run --out {d}/o.png", 3},
+    {"TrainReportTextWhereANumberBelongs", "train report {d}/textlog --out {d}/o.png", 3},
     {"ScoreJpegBombStrayByte", "score {d}/bomb_stray.jpg", 3},
     {"ScoreTiffBomb", "score {d}/bomb.tiff", 3},
     {"ScoreWebpBomb", "score {d}/bomb.webp", 3},

@@ -211,7 +211,7 @@ json training_summary(const TrainingRun& run, int64_t early_steps) {
       continue;
     }
     if (!r.contains("step") || !r["step"].is_number()) continue;
-    segment = std::max(segment, r.value("seconds", 0.0));
+    if (r.contains("seconds") && r["seconds"].is_number()) segment = std::max(segment, r["seconds"].get<double>());
     last = r;
     if (r.contains("diagnostics")) diag = r["diagnostics"];
     if (r["step"].get<int64_t>() <= early_steps) {

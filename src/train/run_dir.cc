@@ -59,6 +59,16 @@ TrainingRun read_training_run(const std::string& dir, const std::string& name) {
   TrainingRun run;
   run.name = name;
   run.log = parse_json_lines(read_file(log.string(), false, kMaxJsonFileBytes), log.string());
+  // The fields latentedit writes as numbers must be numbers (or null: a non-finite value), else
+  // this is not a log it wrote: refused with the record, before anything is drawn or written.
+  for (size_t i = 0; i < run.log.size(); ++i) {
+    const json& r = run.log[i];
+    if (!r.is_object()) throw InputError(log.string() + ": record " + std::to_string(i + 1) + " is not a JSON object; not a log `train gan` wrote");
+    for (const char* k : {"step", "seconds", "d_updates", "g_updates", "d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm", "g_logit_grad"})
+      if (r.contains(k) && !r[k].is_number() && !r[k].is_null())
+        throw InputError(log.string() + ": record " + std::to_string(i + 1) + ": \"" + k + "\" is " + r[k].dump().substr(0, 40) +
+                         ", not a number; not a log `train gan` wrote");
+  }
   const fs::path sd = fs::path(dir) / kTrainingSamples;
   if (fs::is_directory(sd)) {
     for (const auto& e : fs::directory_iterator(sd)) {
