@@ -384,6 +384,12 @@ BatchJob read_edit_request(const json& request, const Models& m, const BatchLimi
   return std::move(*job);
 }
 
+std::string first_error(const BatchInvalid& e) {
+  const auto& errs = e.errors();
+  if (errs.empty()) return e.what();
+  return errs[0] + (errs.size() > 1 ? " (and " + std::to_string(errs.size() - 1) + " more)" : "");
+}
+
 BatchJob read_request_latents(const json& request, const Models& m, const BatchLimits& limits) {
   request_object(request);
   std::vector<std::string> errors;

@@ -13,4 +13,8 @@ BatchJob read_edit_request(const nlohmann::json& request, const Models& m, const
 // fills z and source. Throws BatchInvalid.
 BatchJob read_request_latents(const nlohmann::json& request, const Models& m, const BatchLimits& limits = {});
 
+// A request's errors in one line, for front ends that answer with one message (the server's
+// "error", the Python module's ValueError): the first, and how many more there are.
+std::string first_error(const BatchInvalid& e);
+
 }  // namespace latentedit

@@ -325,9 +325,7 @@ PYBIND11_MODULE(latentedit, mod) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const BatchInvalid& e) {
-      const auto& errs = e.errors();
-      const std::string msg = errs.empty() ? e.what() : errs[0] + (errs.size() > 1 ? " (and " + std::to_string(errs.size() - 1) + " more)" : "");
-      PyErr_SetString(PyExc_ValueError, msg.c_str());
+      PyErr_SetString(PyExc_ValueError, first_error(e).c_str());
     } catch (const Error& e) {
       const std::string msg = std::string(e.what()) + (e.remedy() == Remedy::kNone ? "" : std::string(" (") + describe(e.remedy()) + ")");
       switch (e.kind()) {

@@ -247,10 +247,8 @@ struct Server::Impl {
         status = 503, body = error_body(status, timeout_message());
       } catch (const BatchInvalid& e) {
         status = 400;
-        const auto& errs = e.errors();
-        body = error_body(status, errs.empty() ? e.what()
-                                               : errs[0] + (errs.size() > 1 ? " (and " + std::to_string(errs.size() - 1) + " more)" : ""));
-        body["errors"] = errs;
+        body = error_body(status, first_error(e));
+        body["errors"] = e.errors();
       } catch (const Error& e) {  // with its remedy in plain words
         status = e.kind() == ErrorKind::kUsage || e.kind() == ErrorKind::kInput ? 400 : 500;
         body = error_body(status, std::string(e.what()) + (e.remedy() == Remedy::kNone ? "" : std::string(" (") + describe(e.remedy()) + ")"));
