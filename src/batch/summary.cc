@@ -97,16 +97,18 @@ json batch_summary(const std::string& out, const BatchRun* run) {
   if (missing > 0) {
     // The shard count from the shard records (when every record agrees on one), and the shards
     // whose batches (b mod N) hold the missing jobs, with what each record says of its run.
+    std::map<std::pair<int, int>, json> records;  // (index, count) -> the shard's record, each read once
     std::set<int> counts;
-    std::map<int, std::string> state;  // shard index -> "running since ..." / "finished" (with count N)
     std::error_code ec;
     const fs::path dir = fs::path(out) / batch::kShardDir;
     if (fs::is_directory(dir, ec))
       for (const auto& ent : fs::directory_iterator(dir, ec)) {
         if (ent.path().extension() != ".json" || ent.path().filename().string().find(".tmp.") != std::string::npos) continue;
         try {
-          const json r = parse_json(read_file(ent.path().string()), ent.path().string(), ErrorKind::kInput);
-          counts.insert(r.at("count").get<int>());
+          json r = parse_json(read_file(ent.path().string()), ent.path().string(), ErrorKind::kInput);
+          const int i = r.at("index").get<int>(), n = r.at("count").get<int>();
+          counts.insert(n);
+          records[{i, n}] = std::move(r);
         } catch (const std::exception&) {  // damaged or foreign: not ours to read
         }
       }
@@ -117,13 +119,11 @@ json batch_summary(const std::string& out, const BatchRun* run) {
       json ms = json::array();
       for (int i : shards) {
         json r = {{"shard", std::to_string(i) + "/" + std::to_string(n)}, {"status", "not started"}};
-        const fs::path rp = batch::shard_record_path(out, i, n);
-        try {
-          const json rec = parse_json(read_file(rp.string()), rp.string(), ErrorKind::kInput);
+        if (auto it = records.find({i, n}); it != records.end()) {
+          const json& rec = it->second;
           r["status"] = rec.value("status", "running") == "finished" ? "finished with jobs missing or damaged" : "running or killed";
           r["host"] = rec.value("host", "");
           r["engine"] = rec.value("engine", "");
-        } catch (const std::exception&) {
         }
         ms.push_back(r);
       }
