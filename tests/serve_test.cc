@@ -58,6 +58,39 @@ struct Serve : ::testing::Test {
     return {r->status, json::parse(r->body)};
   }
   std::pair<int, json> post(const std::string& path, const json& body) const { return post(path, body.dump()); }
+
+  // A connected socket to the server.
+  int connect_raw() const {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    timeval tv{30, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+  }
+  // Everything the server sends on fd until it closes; then closes fd.
+  static std::string read_all(int fd) {
+    std::string got;
+    char buf[4096];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+    close(fd);
+    return got;
+  }
+  static int status_of(const std::string& response) {
+    const auto sp = response.find(' ');
+    return sp == std::string::npos ? -1 : std::atoi(response.c_str() + sp + 1);
+  }
+  // A raw request over a socket (httplib's client would fix these up): the status, or -1.
+  int raw(const std::string& request, std::string* response = nullptr) const {
+    const int fd = connect_raw();
+    (void)!write(fd, request.data(), request.size());
+    const std::string got = read_all(fd);
+    if (response) *response = got;
+    return status_of(got);
+  }
 };
 test::TempDir* Serve::dir = nullptr;
 
@@ -399,24 +432,6 @@ TEST_F(Serve, RequestBodiesNeedOnePlainContentLengthWithinTheLimit) {
   serve::ServerOptions o;
   o.max_body = 1 << 16;
   start(o);
-  // Raw requests over a socket: httplib's client would fix these up.
-  auto raw = [&](const std::string& request) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    timeval tv{10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    (void)!write(fd, request.data(), request.size());
-    std::string got;
-    char buf[4096];
-    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
-    close(fd);
-    const auto sp = got.find(' ');
-    return sp == std::string::npos ? -1 : std::atoi(got.c_str() + sp + 1);
-  };
   const std::string head = "POST /edit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n";
   const std::string body = R"({"seed": 1, "count": 1, "add": ["Smiling"], "steps": 1})";
   std::string chunked = head + "Transfer-Encoding: chunked\r\n\r\n";
@@ -437,4 +452,84 @@ TEST_F(Serve, RequestBodiesNeedOnePlainContentLengthWithinTheLimit) {
   auto h = c.Get("/health");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 200);
+}
+
+TEST_F(Serve, SlowOrOversizedRequestHeadsAreCutOffAndDoNotStarveOthers) {
+  serve::ServerOptions o;
+  o.connections = 2;
+  o.head_timeout_s = 1.0;
+  start(o);
+  using Clock = std::chrono::steady_clock;
+  // Four slow clients (twice the connection threads), each with half a request line sent.
+  std::vector<int> slow;
+  for (int i = 0; i < 4; ++i) {
+    slow.push_back(connect_raw());
+    (void)!write(slow.back(), "GET /health HTTP/1.1\r\n", 22);
+  }
+  // /health is answered once the slow ones are cut off (head_timeout), well within the timeout.
+  const auto t0 = Clock::now();
+  EXPECT_EQ(raw("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 200);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 5.0);
+  for (int fd : slow) {
+    const std::string r = read_all(fd);
+    EXPECT_EQ(status_of(r), 408) << r;
+    EXPECT_NE(r.find("head_timeout"), std::string::npos) << r;
+  }
+  // 20,000 headers: 431 before httplib stores them.
+  std::string flood = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (int i = 0; i < 20000; ++i) flood += "X-A: b\r\n";
+  EXPECT_EQ(raw(flood + "\r\n"), 431);
+  // A body slower than the minimum rate after the grace: 408.
+  const int fd = connect_raw();
+  const std::string head = "POST /edit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
+  (void)!write(fd, head.data(), head.size());
+  EXPECT_EQ(status_of(read_all(fd)), 408);
+  // Three pipelined requests: one answer, and the connection closed (the client sends the others again).
+  std::string r;
+  EXPECT_EQ(raw("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /attributes HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", &r), 200);
+  EXPECT_EQ(r.find("HTTP/1.1", 1), std::string::npos) << r;
+  EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+}
+
+TEST_F(Serve, TheWaitForAConnectionThreadCountsAgainstTheTimeout) {
+  serve::ServerOptions o;
+  o.connections = 1;
+  o.timeout_s = 1.0;
+  o.head_timeout_s = 30;
+  start(o);
+  using Clock = std::chrono::steady_clock;
+  const int hold = connect_raw();  // holds the one connection thread (a head that never ends)
+  (void)!write(hold, "GET /health HTTP/1.1\r\n", 22);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto t0 = Clock::now();
+  std::string r;
+  EXPECT_EQ(raw("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", &r), 503);
+  const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
+  EXPECT_GE(waited, 0.7);
+  EXPECT_LT(waited, 3.0);  // the timeout (1 s), not the holder's 30 s
+  EXPECT_NE(r.find("Retry-After: 1"), std::string::npos) << r;
+  EXPECT_NE(r.find("timeout"), std::string::npos) << r;
+  // Five more than 4x connections waiting: the excess is answered at once.
+  std::vector<int> waiting;
+  for (int i = 0; i < 5; ++i) {
+    waiting.push_back(connect_raw());
+    (void)!write(waiting.back(), "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 41);
+  }
+  const auto t1 = Clock::now();
+  EXPECT_EQ(raw("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", &r), 503);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - t1).count(), 0.7);
+  EXPECT_NE(r.find("connections waiting"), std::string::npos) << r;
+  for (int fd : waiting) EXPECT_EQ(status_of(read_all(fd)), 503);
+  close(hold);
+}
+
+TEST_F(Serve, RawRequestsFromMemoryAreServedAsFromASocket) {
+  start();
+  const std::string ok = server->serve_bytes("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  EXPECT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok;
+  EXPECT_EQ(server->serve_bytes("GET /health HTTP/1.1\r\nHost: evil.example\r\n\r\n").rfind("HTTP/1.1 403", 0), 0u);
+  std::string flood = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 10000; ++i) flood += "X-A: b\r\n";
+  EXPECT_EQ(server->serve_bytes(flood + "\r\n").rfind("HTTP/1.1 431", 0), 0u);
+  EXPECT_EQ(server->serve_bytes("").size(), 0u);
 }

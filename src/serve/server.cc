@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include "serve/connection.h"
+
 #include <arpa/inet.h>
 
 #include <chrono>
@@ -82,9 +84,20 @@ class Slot {
 }  // namespace
 
 struct Server::Impl {
+  Impl(ServerOptions opts, LogFn l) : o(std::move(opts)), log(std::move(l)), http(connection_limits(o), log) {}
+
+  static ConnectionLimits connection_limits(const ServerOptions& o) {
+    ConnectionLimits c;
+    c.threads = o.connections;
+    c.max_waiting = 4 * static_cast<std::size_t>(o.connections);
+    c.wait_s = o.timeout_s;
+    c.head_timeout_s = o.head_timeout_s;
+    return c;
+  }
+
   ServerOptions o;
   LogFn log;
-  httplib::Server http;
+  GuardedHttp http;
   std::mutex models_mu;
   std::shared_ptr<const Models> models;
   std::atomic<int> queued{0};
@@ -235,7 +248,7 @@ struct Server::Impl {
   // Wraps a JSON endpoint: timing, the error classes, the log line.
   httplib::Server::Handler endpoint(std::function<json(const httplib::Request&, Clock::time_point)> fn) {
     return [this, fn](const httplib::Request& req, httplib::Response& res) {
-      const auto t0 = Clock::now();
+      const auto t0 = connection_accepted();  // the wait for a connection thread counts
       const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.timeout_s));
       json body;
       int status = 200;
@@ -341,10 +354,6 @@ struct Server::Impl {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     });
-    http.set_read_timeout(30);
-    http.set_write_timeout(30);
-    const int conns = o.connections;
-    http.new_task_queue = [conns] { return new httplib::ThreadPool(static_cast<size_t>(conns)); };
 
     http.Get("/", [this](const httplib::Request& req, httplib::Response& res) {
       res.set_header("Content-Security-Policy", "default-src 'self' data: blob: 'unsafe-inline'");
@@ -372,7 +381,7 @@ struct Server::Impl {
 
     // Errors httplib raises itself (404 no route, 413 body too large, 400 bad request): a JSON body too.
     http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty()) return;  // a handler's own error
+      if (!res.body.empty() || connection_cut_off()) return;  // a handler's own error; the guard's answer
       std::string msg;
       if (res.status == 404) msg = "no such endpoint: " + req.method + " " + req.path + " (see GET /api)";
       else if (res.status == 413) msg = "the request body is larger than the server's limit of " + std::to_string(o.max_body) + " bytes (max_body_mb)";
@@ -384,11 +393,9 @@ struct Server::Impl {
   }
 };
 
-Server::Server(ServerOptions o, LogFn log) : impl_(std::make_unique<Impl>()) {
-  impl_->o = std::move(o);
-  impl_->log = std::move(log);
-  impl_->routes();
-}
+Server::Server(ServerOptions o, LogFn log) : impl_(std::make_unique<Impl>(std::move(o), std::move(log))) { impl_->routes(); }
+
+std::string Server::serve_bytes(const std::string& request) { return impl_->http.serve_bytes(request); }
 
 Server::~Server() { stop(); }
 
@@ -399,13 +406,15 @@ FieldTable<ServerOptions> server_fields() {
   t.push_back(bound<T>({"host", K::kText, "Address to listen on (loopback by default; others need `allow_remote`)"},
                        [](T& o) -> std::string& { return o.host; }));
   t.push_back(bound<T>({"port", K::kInt, "Port (0: any free port; the address is printed on stdout)", 0, 65535}, [](T& o) -> int& { return o.port; }));
-  t.push_back(bound<T>({"connections", K::kInt, "HTTP connections served at once", 1, 256}, [](T& o) -> int& { return o.connections; }));
+  t.push_back(bound<T>({"connections", K::kInt, "HTTP connections served at once (more wait, within timeout; 4x as many waiting get 503)", 1, 1024}, [](T& o) -> int& { return o.connections; }));
   t.push_back(bound<T>({"max_queue", K::kInt, "Model requests queued or running; one more is answered 429", 1, 10000},
                        [](T& o) -> int& { return o.max_queue; }));
   t.push_back(bound<T>({"max_count", K::kInt, "Latents or images per request", 1, 1024}, [](T& o) -> int& { return o.max_count; }));
   t.push_back(bound<T>({"max_steps", K::kInt, "Edit steps per request", 1, 100000}, [](T& o) -> int& { return o.max_steps; }));
   t.push_back(bound<T>({"timeout", K::kReal, "Seconds a request may take, queueing included (then 503)", 0, 86400, true},
                        [](T& o) -> double& { return o.timeout_s; }));
+  t.push_back(bound<T>({"head_timeout", K::kReal, "Seconds a client has to send a request's line and headers (then 408)", 0.1, 3600},
+                       [](T& o) -> double& { return o.head_timeout_s; }));
   t.push_back(bound<T>({"allow_hosts", K::kText, "Extra Host header names accepted, comma-separated (e.g. a reverse proxy's); others get 403"},
                        [](T& o) -> std::string& { return o.allow_hosts; }));
   t.push_back(bound<T>({"allow_origins", K::kText, "Origins whose pages may call the API, comma-separated (e.g. http://localhost:3000); others get 403"},

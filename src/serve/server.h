@@ -29,7 +29,11 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                    // 0: any free port (bind() returns it)
   int threads = 1;                    // torch threads for the work (as every command's threads)
-  int connections = 8;                // HTTP connections served at once
+  // Connections (src/serve/connection.h): one request each; a connection waits for one of
+  // `connections` threads within timeout_s (4x connections waiting at most), else 503; its
+  // line and headers must arrive within head_timeout_s and fit in 32 KiB (else 408 / 431).
+  int connections = 32;               // HTTP connections served at once
+  double head_timeout_s = 10.0;
   int max_queue = 8;                  // model requests waiting or running; one more gets 429
   int max_count = 64;                 // latents (or images) per request
   int max_steps = 200;                // edit steps per request
@@ -63,6 +67,9 @@ class Server {
   // Binds host:port; returns the port. Throws UsageError for a bad host, IoError when the port
   // cannot be bound (in use, no permission).
   int bind();
+  // Serves one request given as raw bytes and returns the raw response (the fuzzer's and tests'
+  // way in; no deadlines apply, everything else as on a connection).
+  std::string serve_bytes(const std::string& request);
   // Serves on a background thread until stop().
   void start();
   // The models requests use; until set, model endpoints answer 503.
