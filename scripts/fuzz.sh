@@ -3,13 +3,13 @@
 # build-fuzz/ and runs each for SECONDS (default 300) on its seed corpus, one target per core.
 # Prints, per target, libFuzzer's execution count and whether it crashed; crash inputs are
 # kept in build-fuzz/crashes/<target>/ (add them to tests/fuzz/corpus_* as regressions).
-# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: pth safetensors job_file model_json image)
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: pth safetensors job_file model_json image http)
 # Environment: FUZZ_RUNS=N stops each target after N executions (whichever comes first);
 # FUZZ_JOBS=N runs N targets at a time (default: one per core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-300}; shift || true
-targets=("$@"); ((${#targets[@]})) || targets=(pth safetensors job_file model_json image)
+targets=("$@"); ((${#targets[@]})) || targets=(pth safetensors job_file model_json image http)
 command -v clang++-14 >/dev/null || apt-get install -y -qq clang-14 libclang-rt-14-dev >/dev/null
 # fuzzer-no-link: the library is coverage-instrumented too, so libFuzzer is guided by its branches.
 san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"

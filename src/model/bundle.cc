@@ -1,5 +1,9 @@
 #include "latentedit/bundle.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include <torch/script.h>
 #include <unistd.h>
 
@@ -132,9 +136,20 @@ Precision parse_precision(const std::string& s) {
   throw UsageError("precision must be fp32 or bf16 (got \"" + s + "\")");
 }
 
+// CPUID directly: clang 14's __builtin_cpu_supports knows neither feature name.
 bool cpu_has_bf16() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(1, 0, &a, &b, &c, &d) || !(c & (1u << 27))) return false;  // OSXSAVE
+  unsigned lo = 0, hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & 0xE6) != 0xE6) return false;  // the OS saves the AVX-512 state
+  const bool avx512_bf16 = __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));
+  const bool amx_bf16 = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 22));
+  return avx512_bf16 || amx_bf16;
+#else
+  return false;
+#endif
 }
 
 void check_precision(Precision p, bool native_bf16) {

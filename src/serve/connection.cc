@@ -404,6 +404,8 @@ bool GuardedHttp::process_and_close_socket(socket_t sock) {
   return ok;
 }
 
+void GuardedHttp::set_backlog(int n) { ::listen(svr_sock_, n); }
+
 std::string GuardedHttp::serve_bytes(const std::string& request) {
   RequestMeter meter(lim_, false);
   const MeterScope scope(&meter);

@@ -45,6 +45,10 @@ class GuardedHttp : public httplib::Server {
   // response (for the fuzzer and tests; no deadlines apply).
   std::string serve_bytes(const std::string& request);
 
+  // After bind: lets `n` connections wait in the kernel for accept() (httplib listens with 5, so a
+  // burst of clients had their SYNs dropped and retried a second later).
+  void set_backlog(int n);
+
  private:
   bool process_and_close_socket(socket_t sock) override;
   ConnectionLimits lim_;

@@ -445,6 +445,7 @@ int Server::bind() {
   if (port <= 0)
     throw IoError("cannot listen on " + o.host + ":" + std::to_string(o.port) +
                   " (the port is in use, needs privileges, or the host is not an address of this machine); choose another port or host");
+  impl_->http.set_backlog(1024);
   o.port = port;
   return port;
 }
