@@ -374,6 +374,7 @@ const Case kCases[] = {
     {"TrainReportTextWhereANumberBelongs", "train report {d}/textlog --out {d}/o.png", 3},
     {"ScoreJpegBombStrayByte", "score {d}/bomb_stray.jpg", 3},
     {"ScoreTiffBomb", "score {d}/bomb.tiff", 3},
+    {"EditEmptyOutPath", "edit --seed 1 --add Smiling --out ''", 2},
     {"ScoreWebpBomb", "score {d}/bomb.webp", 3},
     {"InvertTiffBomb", "invert {d}/bomb.tiff --out {d}/o", 3},
     {"EditImageWebpBomb", "edit --image {d}/bomb.webp --add Smiling --out {d}/o", 3},

@@ -199,3 +199,27 @@ TEST(OutputsCli, InterruptedCommandsLeaveNoStagingDirectory) {
     EXPECT_FALSE(fs::exists(d / "e"));
   }
 }
+
+// A mount point as the output (staged inside it: it cannot be renamed onto), and a read-only bundle
+// refused by `directions` before its fit. Needs mount(2) (root); skipped otherwise.
+TEST(OutputsCli, AMountPointIsAnOutputAReadOnlyBundleIsRefusedAtOnce) {
+  test::TempDir d;
+  fs::create_directories(d / "mnt");
+  if (std::system(("mount -t tmpfs none " + d / "mnt" + " 2>/dev/null").c_str()) != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  test::make_random_bundle(d / "bundle", 4, 4, 3, false);
+  std::string out, err;
+  EXPECT_EQ(test::run_cli("sample --seed 1 --count 2 -q --model " + d / "bundle" + " --out " + d / "mnt", &out, &err), 0) << err;
+  EXPECT_TRUE(fs::exists(d / "mnt/sample_001.png"));
+  EXPECT_EQ(test::run_cli("sample --seed 2 --count 1 -q --model " + d / "bundle" + " --out " + d / "mnt", &out, &err), 0) << err;
+  EXPECT_FALSE(fs::exists(d / "mnt/sample_001.png"));  // the previous output's file, replaced
+  size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(d / "mnt")) entries += e.path().filename().string().find("partial") == std::string::npos ? 1 : 100;
+  EXPECT_EQ(entries, 2u);  // sample_000.png and the marker; no staging directory left
+  EXPECT_EQ(std::system(("umount " + d / "mnt").c_str()), 0);
+  // A read-only bind mount of a bundle: refused in one line before the fit (exit 5).
+  ASSERT_EQ(std::system(("mount --bind " + d / "bundle" + " " + d / "bundle" + " && mount -o remount,bind,ro " + d / "bundle").c_str()), 0);
+  const int rc = test::run_cli("directions -q --samples 4096 --model " + d / "bundle", &out, &err);
+  std::system(("umount " + d / "bundle").c_str());
+  EXPECT_EQ(rc, 5) << err;
+  EXPECT_NE(err.find("Read-only file system"), std::string::npos) << err;
+}

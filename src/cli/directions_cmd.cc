@@ -28,6 +28,8 @@ int run_directions(const DirectionsCliOptions& o) {
     throw UsageError("directions are stored in a bundle: pass --model DIR (convert files with `latentedit convert` first)");
   const std::string dir = o.common.model.empty() ? default_bundle_dir(o.common.argv0) : o.common.model;
   const Models m = load_bundle(dir);
+  // Staged before the fit: a read-only or unwritable bundle is refused before minutes of work.
+  BundleWriter bundle(dir, "directions", false, BundleWriter::kExtend, m.manifest);  // the bundle it was asked to extend
   const Directions d = fit_directions(m, od, [&](const std::string& what) { log(o.common.quiet, "directions: " + what); });
   const json record = {{"samples", od.samples}, {"seed", od.seed}, {"confidence", od.confidence},
                        {"correlation_from", od.correlation_from}, {"threads", threads},
@@ -39,7 +41,6 @@ int run_directions(const DirectionsCliOptions& o) {
                        {"latent_thumbnail", d.thumbnail.empty() ? json(nullptr)
                                             : json{{"size", kThumbnail}, {"epochs", od.thumbnail_epochs},
                                                    {"heldout_r2", d.thumbnail_r2.mean().item<double>()}}}};
-  BundleWriter bundle(dir, "directions", false, BundleWriter::kExtend, m.manifest);  // the bundle it was asked to extend
   bundle.put_directions(d, record);
   bundle.commit();
   json acc = json::object();

@@ -1,6 +1,7 @@
 #include "io/fsutil.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -74,6 +75,7 @@ void fsync_dir(const std::string& dir) {
 namespace {
 // `dir` as an absolute, normal path without a trailing separator.
 fs::path normal_dir(const std::string& dir) {
+  if (dir.empty()) throw UsageError("the output directory is an empty path; name one");
   fs::path p = fs::absolute(dir).lexically_normal();
   if (p.has_relative_path() && p.filename().empty()) p = p.parent_path();
   return p;
@@ -147,6 +149,16 @@ void adopt_output(const std::string& dir, const std::string& command) {
 }
 
 namespace {
+// True when `dir` is an existing directory on another mount than `parent` (statx's mount id also
+// tells bind mounts of one filesystem apart; st_dev where statx cannot say).
+bool is_mount_point(const fs::path& dir, const fs::path& parent) {
+  struct statx a {}, b {};
+  if (::statx(AT_FDCWD, dir.c_str(), 0, STATX_TYPE | STATX_MNT_ID, &a) != 0 || !S_ISDIR(a.stx_mode)) return false;
+  if (::statx(AT_FDCWD, parent.c_str(), 0, STATX_MNT_ID, &b) != 0) return false;
+  if ((a.stx_mask & STATX_MNT_ID) && (b.stx_mask & STATX_MNT_ID)) return a.stx_mnt_id != b.stx_mnt_id;
+  return a.stx_dev_major != b.stx_dev_major || a.stx_dev_minor != b.stx_dev_minor;
+}
+
 // The staging directories of this process not yet committed or removed: what an interrupted
 // command leaves (remove_staging_dirs).
 std::mutex g_stages_mu;
@@ -171,13 +183,22 @@ StagedDir::StagedDir(std::string dir, std::string command, bool force, Mode mode
     claim_ = claim_output(dir_, command_, force);
   }
   if (!p.parent_path().empty()) make_dirs(p.parent_path().string());
-  const std::string prefix = "." + p.filename().string() + ".partial-";
-  stage_ = (p.parent_path() / (prefix + std::to_string(::getpid()))).string();
+  // Staged beside the output, so that a fresh output appears with one rename — unless the output
+  // is an existing directory on another filesystem than its parent (a mount point: it cannot be
+  // renamed onto, nor across devices): then inside it, and the files are moved in one by one.
+  const fs::path parent = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  inside_ = is_mount_point(p, parent);
+  // An existing output must take files (a read-only mount is found now, not after the work).
+  std::error_code ec0;
+  if (fs::is_directory(p, ec0) && ::access(p.c_str(), W_OK) != 0)
+    throw IoError("cannot write into " + dir_ + ": " + std::strerror(errno) + "; choose a writable directory (nothing was written)");
+  const fs::path stage_parent = inside_ ? p : parent;
+  const std::string prefix = inside_ ? std::string(".latentedit.partial-") : "." + p.filename().string() + ".partial-";
+  stage_ = (stage_parent / (prefix + std::to_string(::getpid()))).string();
   std::error_code ec;
   // Staging directories of this output left by a process that no longer runs (killed before it
   // could clean up): ours to remove.
-  const fs::path parent = p.parent_path().empty() ? fs::path(".") : p.parent_path();
-  for (auto it = fs::directory_iterator(parent, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::directory_iterator(stage_parent, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
     const std::string n = it->path().filename().string();
     if (n.size() <= prefix.size() || n.compare(0, prefix.size(), prefix) != 0) continue;
     const std::string pid = n.substr(prefix.size());
@@ -230,7 +251,7 @@ void StagedDir::commit() {
   if (mode_ == kAdd)
     for (const auto& f : marker_files(old)) listed.push_back(f);
   if (mode_ != kOwned) write_synced((fs::path(stage_) / kOutputMarker).string(), dir_, marker_text(command_, listed));
-  if (claim_ == OutputClaim::kFresh) {
+  if (claim_ == OutputClaim::kFresh && !inside_) {
     if (fs::exists(p, ec)) fs::remove(p, ec);  // an empty directory (checked by the claim)
     fs::rename(stage_, p, ec);
     if (ec) throw IoError("cannot create " + dir_ + ": " + ec.message());

@@ -84,6 +84,7 @@ class StagedDir {
   Mode mode_;
   OutputClaim claim_ = OutputClaim::kFresh;
   bool committed_ = false;
+  bool inside_ = false;  // staged inside the output (a mount point), not beside it
 };
 
 }  // namespace latentedit
