@@ -256,15 +256,12 @@ TEST_F(Batch, ShardsMergedEqualTheSingleRunByteForByte) {
 
 TEST_F(Batch, AFailingJobIsReportedAndTheOthersFinish) {
   test::TempDir d;
-  // A latents file holding NaN; and a job that continues from another edit's report.
-  std::string z = "[[\"NaN\"";
-  for (int i = 1; i < 64; ++i) z += ", 0.5";
-  std::ofstream(d / "bad.json") << z << "]]";
+  // A boundary edit on a bundle without boundaries (fails when the job runs); and a job that continues from another edit's report.
   std::string err;
   ASSERT_EQ(run_cli("edit --add Smiling --seed 3 --count 2 --steps 3 -q --out " + d / "prev" + model(), nullptr, &err), 0) << err;
   const std::string jobs = write_jobs(d, R"({"defaults": {"steps": 3}, "jobs": [
       {"id": "ok1", "seed": 1, "count": 2, "add": ["Smiling"]},
-      {"id": "nan", "latents_file": "bad.json", "add": ["Smiling"]},
+      {"id": "bad", "seed": 2, "add": ["Smiling"], "method": "boundary"},
       {"id": "continue", "latents_file": "prev/report.json", "add": ["Smiling"]}]})");
   std::string out;
   EXPECT_EQ(run_cli("batch " + jobs + " --json -q --out " + d / "out" + model(), &out, &err), 6) << err;
@@ -273,7 +270,7 @@ TEST_F(Batch, AFailingJobIsReportedAndTheOthersFinish) {
   EXPECT_EQ(s["ok"], 2);
   EXPECT_EQ(s["failed"], 1);
   EXPECT_EQ(s["jobs"][1]["status"], "failed");
-  EXPECT_NE(s["jobs"][1]["error"].get<std::string>().find("NaN"), std::string::npos);
+  EXPECT_NE(s["jobs"][1]["error"].get<std::string>().find("boundar"), std::string::npos) << s["jobs"][1];
   expect_consistent(d / "out", s);
   // The continued job starts where the earlier edit ended.
   const json prev = test::read_json(d / "prev/report.json"), cont = test::read_json(d / "out/continue/report.json");

@@ -448,6 +448,10 @@ TEST_F(Serve, RequestBodiesNeedOnePlainContentLengthWithinTheLimit) {
   EXPECT_EQ(raw(head + "Content-Length: " + std::to_string(bad.size()) + "\r\nConnection: close\r\n\r\n" + bad), 400);
   const std::string png("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xff", 18);
   EXPECT_EQ(raw(head + "Content-Length: " + std::to_string(png.size()) + "\r\nConnection: close\r\n\r\n" + png), 400);
+  // Methods the API does not serve: 405 before any body is read (a PUT without a length was read to the end).
+  EXPECT_EQ(raw("PUT /edit HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 405);
+  // Latents outside any N(0, 1) draw: 400.
+  EXPECT_EQ(post("/edit", json{{"latents", {std::vector<double>(64, 1e30)}}, {"add", {"Smiling"}}}).first, 400);
   auto c = client();
   auto h = c.Get("/health");
   ASSERT_TRUE(h);

@@ -67,8 +67,10 @@ std::optional<uint64_t> seed_value(const json& v, const std::string& path, std::
 // `prefix.key`, or `key` alone for a request (whose fields have no prefix).
 std::string at(const std::string& prefix, const std::string& key) { return prefix.empty() ? key : prefix + "." + key; }
 
-// Rows of z_dim numbers -> (N, z_dim). Values may be numbers or the strings "NaN", "Infinity",
-// "-Infinity" (how reports write non-finite values). `what` names the rows in messages.
+constexpr double kMaxLatentValue = 1000;
+
+// Rows of z_dim numbers -> (N, z_dim). The strings "NaN", "Infinity", "-Infinity" (how reports
+// write non-finite values) are recognised to be refused by name, as is any value beyond +-1000. `what` names the rows in messages.
 std::optional<torch::Tensor> latents_from_rows(const json& rows, const std::string& what, int64_t z_dim, int max_count,
                                                const std::string& path, std::vector<std::string>& errors) {
   auto fail = [&](const std::string& m) {
@@ -94,6 +96,11 @@ std::optional<torch::Tensor> latents_from_rows(const json& rows, const std::stri
       else if (v == "Infinity") x = INFINITY;
       else if (v == "-Infinity") x = -INFINITY;
       else return fail("latent " + std::to_string(i) + " in " + what + " has a non-number " + v.dump());
+      // z is drawn from N(0, 1): a value beyond +-1000 (or not finite, as a diverged edit's result)
+      // gives the generator nothing it was trained on and the edit no meaning.
+      if (!(std::fabs(x) <= kMaxLatentValue))
+        return fail("latent " + std::to_string(i) + " in " + what + " holds " + dump_text(v) +
+                    " at position " + std::to_string(k) + "; latents are N(0, 1) draws: give finite values within +-1000");
       acc[static_cast<int64_t>(i)][k] = static_cast<float>(x);
     }
   }
@@ -479,7 +486,7 @@ json batch_schema(const BatchLimits& L) {
         ]
        }
       },
-      "description": "The latents inline: one list of z_dim numbers per latent (\"NaN\"/\"Infinity\"/\"-Infinity\" as strings)."
+      "description": "The latents inline: one list of z_dim finite numbers within +-1000 per latent."
      },
      "images": {
       "type": "array",
@@ -492,7 +499,7 @@ json batch_schema(const BatchLimits& L) {
      },
      "latents_file": {
       "type": "string",
-      "description": "A report.json of an earlier edit or batch job, {\"z\": [[...]]}, or [[...], ...]; relative to this file. Values may be numbers or \"NaN\"/\"Infinity\"/\"-Infinity\"."
+      "description": "A report.json of an earlier edit or batch job, {\"z\": [[...]]}, or [[...], ...]; relative to this file. Values must be finite numbers within +-1000 (a diverged edit's \"NaN\" is refused)."
      },
      "latents_from": {
       "enum": [

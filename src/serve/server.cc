@@ -306,6 +306,8 @@ struct Server::Impl {
         return {403, "requests from pages of origin '" + req.get_header_value("Origin").substr(0, 100) +
                          "' are refused; add it to allow_origins if that page should use the API"};
     }
+    if (req.method != "GET" && req.method != "HEAD" && req.method != "POST")
+      return {405, req.method.substr(0, 20) + " is not served; the API takes GET and POST (see GET /api)"};
     // Bodies only with one plain Content-Length within max_body: a chunked body would be read
     // whole before any limit applies, and CL with TE or two CLs is the request-smuggling pattern.
     if (req.has_header("Transfer-Encoding"))
