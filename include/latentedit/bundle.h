@@ -162,6 +162,8 @@ class BundleWriter {
   void put_file(const std::string& role, const std::string& bytes, const std::string& file, const std::string& arch, int64_t hidden);
   // directions.safetensors and its "directions" entry (`record` plus the file name).
   void put_directions(const Directions& d, const nlohmann::json& record);
+  // Any other safetensors file of the bundle (listed in the manifest by the caller, with set).
+  void put_tensors(const std::string& file, const NamedTensors& tensors, const std::map<std::string, std::string>& meta);
   // Any other top-level key ("z_dim", "description", ...).
   void set(const std::string& key, const nlohmann::json& value);
   const nlohmann::json& manifest() const { return manifest_; }

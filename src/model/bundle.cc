@@ -625,6 +625,10 @@ void BundleWriter::put_directions(const Directions& d, const json& record) {
   manifest_["directions"] = entry;
 }
 
+void BundleWriter::put_tensors(const std::string& file, const NamedTensors& tensors, const std::map<std::string, std::string>& meta) {
+  staged_->add(file, serialize_safetensors(tensors, meta));
+}
+
 void BundleWriter::set(const std::string& key, const json& value) { manifest_[key] = value; }
 
 void BundleWriter::commit(bool check_loads) {

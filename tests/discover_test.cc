@@ -1,0 +1,131 @@
+// Directions found without labels (discover.h): SeFa and GANSpace on tiny random generators, and
+// the naming on a planted generator/classifier pair.
+#include <gtest/gtest.h>
+
+#include "latentedit/discover.h"
+#include "latentedit/editor.h"
+#include "latentedit/image.h"
+#include "test_util.h"
+
+namespace latentedit {
+namespace {
+namespace fs = std::filesystem;
+
+struct Discover : test::WithRandomBundle<::testing::Test, 8, 4, 11> {};
+
+TEST_F(Discover, SefaVectorsAreUnitOrthogonalEigenvectorsOfAtA) {
+  const torch::Tensor w = first_layer_weight(m->generator, m->z_dim);
+  const auto [v, values] = sefa_directions(w, 10);
+  ASSERT_EQ(v.sizes(), (std::vector<int64_t>{10, m->z_dim}));
+  const torch::Tensor gram = v.matmul(v.t()).to(torch::kDouble);
+  EXPECT_TRUE(torch::allclose(gram, torch::eye(10, torch::kDouble), 1e-4, 1e-5)) << gram;
+  // Another way: the right singular vectors of A = W as (out*kh*kw) x z_dim, by singular value.
+  const torch::Tensor a = w.permute({1, 2, 3, 0}).reshape({-1, m->z_dim}).to(torch::kDouble);
+  const auto [u, s, vh] = torch::linalg::svd(a, false, c10::nullopt);
+  for (int k = 0; k < 10; ++k) {
+    EXPECT_NEAR(std::fabs(vh[k].dot(v[k].to(torch::kDouble)).item<double>()), 1.0, 1e-4) << k;
+    EXPECT_NEAR(values[k].item<double>(), s[k].pow(2).item<double>(), 1e-3 * s[0].pow(2).item<double>());
+  }
+  for (int k = 1; k < 10; ++k) EXPECT_GE(values[k - 1].item<double>(), values[k].item<double>());
+}
+
+TEST_F(Discover, SefaFindsAPlantedDominantAxis) {
+  torch::Tensor w = first_layer_weight(m->generator, m->z_dim).clone();
+  w[5] *= 50;  // z axis 5 drives the first layer far more than any other
+  const auto [v, values] = sefa_directions(w, 1);
+  EXPECT_NEAR(v[0][5].item<double>(), 1.0, 1e-3);
+}
+
+TEST_F(Discover, GanspaceIsDeterministicUnitAndExplainsVariance) {
+  auto act = [&](const torch::Tensor& z) { return first_layer_activations(m->generator, z); };
+  const auto [a, va] = ganspace_directions(act, m->z_dim, 5, 512, 3);
+  const auto [b, vb] = ganspace_directions(act, m->z_dim, 5, 512, 3);
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_TRUE(torch::equal(va, vb));
+  EXPECT_TRUE(torch::allclose(a.norm(2, 1), torch::ones(5), 1e-5, 1e-5));
+  EXPECT_GT(va.sum().item<double>(), 0.0);
+  EXPECT_LE(va.sum().item<double>(), 1.0 + 1e-6);
+  for (int k = 1; k < 5; ++k) EXPECT_GE(va[k - 1].item<double>(), va[k].item<double>());
+  // A different seed samples other latents: other (but close) directions.
+  const auto [c, vc] = ganspace_directions(act, m->z_dim, 5, 512, 4);
+  EXPECT_FALSE(torch::equal(a, c));
+  // Too few samples, too many directions: refused.
+  EXPECT_THROW(ganspace_directions(act, m->z_dim, 5, 16, 3), UsageError);
+  EXPECT_THROW(sefa_directions(first_layer_weight(m->generator, m->z_dim), 65), UsageError);
+}
+
+// A planted pair: z axis 0 brightens the image's red channel, the classifier's Smiling logit reads
+// the red channel; every other attribute and axis does nothing.
+TEST(DiscoverNaming, APlantedDirectionIsNamedByTheAttributeItChanges) {
+  Models m;
+  m.name = "planted";
+  m.z_dim = 8;
+  m.attributes = celeba_attributes();
+  const int64_t smiling = std::find(m.attributes.begin(), m.attributes.end(), "Smiling") - m.attributes.begin();
+  m.generator.forward = [](const torch::Tensor& z) {
+    torch::Tensor img = torch::zeros({z.size(0), 3, 64, 64});
+    img.select(1, 2) += torch::tanh(z.select(1, 0)).view({-1, 1, 1});  // BGR? channel 2 either way
+    img.select(1, 0).slice(1, 0, 8) += torch::tanh(z.select(1, 1)).view({-1, 1, 1});  // axis 1: a border stripe
+    return img;
+  };
+  m.classifier.forward = [smiling](const torch::Tensor& x) {
+    torch::Tensor logits = torch::zeros({x.size(0), 40});
+    logits.select(1, smiling) += 4 * x.select(1, 2).mean({1, 2});
+    return logits;
+  };
+  DiscoverOptions o;
+  o.effect_samples = 64;
+  o.strength = 2;
+  const std::vector<std::string>& a = m.attributes;
+  torch::Tensor e0 = torch::zeros({8}), e1 = torch::zeros({8}), e2 = torch::zeros({8});
+  e0[0] = 1, e1[1] = 1, e2[2] = 1;
+  bool dominant = false;
+  EXPECT_EQ(name_direction(1, measure_direction(m, e0, o), a, &dominant), "#1 +Smiling");
+  EXPECT_TRUE(dominant);
+  EXPECT_EQ(name_direction(2, measure_direction(m, -e0, o), a), "#2 -Smiling");
+  EXPECT_EQ(name_direction(3, measure_direction(m, e1, o), a, &dominant), "#3 (background)");
+  EXPECT_FALSE(dominant);
+  EXPECT_EQ(name_direction(4, measure_direction(m, e2, o), a), "#4 (unnamed)");
+  // Two clear changes: both named, the larger first; an auditor that disagrees withholds a name.
+  DirectionEffect e;
+  e.delta_p.assign(40, 0.0);
+  e.delta_p[20] = 0.5, e.delta_p[36] = -0.3;
+  EXPECT_EQ(name_direction(5, e, a, &dominant), "#5 +" + a[20] + " -" + a[36]);
+  EXPECT_FALSE(dominant);
+  e.auditor_delta_p.assign(40, 0.0);
+  e.auditor_delta_p[36] = -0.2;
+  EXPECT_EQ(name_direction(6, e, a), "#6 (unnamed)");
+}
+
+struct DiscoverCli : Discover {};
+
+TEST_F(DiscoverCli, StoresListsDrawsAndKeepsTheBoundaries) {
+  test::TempDir d;
+  fs::copy(*dir / "bundle", d / "b", fs::copy_options::recursive);
+  std::string out, err;
+  ASSERT_EQ(test::run_cli("directions -q --samples 2000 --latent-samples 0 --thumbnail-epochs 0 --model " + d / "b", &out, &err), 0) << err;
+  const std::string boundaries = test::read_json(d / "b/model.json")["directions"].dump();
+  ASSERT_EQ(test::run_cli("directions -q --discover sefa --count 4 --model " + d / "b", &out, &err), 0) << err;
+  ASSERT_EQ(test::run_cli("directions -q --discover ganspace --count 3 --discover-samples 256 --model " + d / "b", &out, &err), 0) << err;
+  const nlohmann::json j = test::read_json(d / "b/model.json");
+  EXPECT_EQ(j["directions"].dump(), boundaries);  // the boundaries stay
+  ASSERT_EQ(j["discovered"]["sefa"]["directions"].size(), 4u);   // the first method's stay too
+  ASSERT_EQ(j["discovered"]["ganspace"]["directions"].size(), 3u);
+  EXPECT_EQ(j["discovered"]["sefa"]["directions"][0]["delta_p"].size(), 40u);
+  const SafetensorsFile f = load_safetensors(d / "b/discovered.safetensors");
+  EXPECT_EQ(f.tensors.size(), 4u);
+  EXPECT_NO_THROW(load_bundle(d / "b"));
+  ASSERT_EQ(test::run_cli("directions --list --json --model " + d / "b", &out, &err), 0) << err;
+  EXPECT_EQ(nlohmann::json::parse(out)["sefa"], j["discovered"]["sefa"]);
+  ASSERT_EQ(test::run_cli("directions --list -q --discover sefa --sheet " + d / "s.png" + " --model " + d / "b", &out, &err), 0) << err;
+  EXPECT_NE(out.find("#1"), std::string::npos) << out;
+  const cv::Mat sheet = read_image(d / "s.png");
+  EXPECT_GT(sheet.rows, 4 * 64);
+  EXPECT_GT(sheet.cols, 14 * 64);
+  // The sheet file is not overwritten without --force; a TorchScript-free bundle has no discovered list.
+  EXPECT_EQ(test::run_cli("directions --list -q --sheet " + d / "s.png" + " --model " + d / "b", &out, &err), 5) << err;
+  EXPECT_EQ(test::run_cli("directions --list -q --model " + *dir / "bundle", &out, &err), 2) << err;
+}
+
+}  // namespace
+}  // namespace latentedit
