@@ -200,7 +200,7 @@ std::string direction_sheet(const Models& m, const Discovered& d, int latents, u
   GridSpec spec;
   spec.title = d.method + ": " + std::to_string(d.directions.size()) + " directions found without labels (" + m.name + ")";
   spec.subtitle = "columns: strength -3 .. +3 (z units) on " + std::to_string(latents) + " fixed latents (seed " + std::to_string(seed) +
-                  "); row: name, then the classifier's largest changes of p";
+                  "); left: the name, then the two largest changes of the classifier's p over -3..+3";
   for (int l = 0; l < latents; ++l)
     for (double s : strengths) spec.column_labels.push_back((s > 0 ? "+" : "") + std::to_string(static_cast<int>(s)));
   for (const auto& x : d.directions) {
@@ -214,10 +214,16 @@ std::string direction_sheet(const Models& m, const Discovered& d, int latents, u
     std::vector<size_t> order(x.effect.delta_p.size());
     std::iota(order.begin(), order.end(), 0);
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return std::fabs(x.effect.delta_p[a]) > std::fabs(x.effect.delta_p[b]); });
-    std::string label = x.name + ":";
-    for (size_t i = 0; i < std::min<size_t>(3, order.size()); ++i) {
+    // Lines (make_grid splits at ';'): the name, one part per line, then the two largest changes.
+    std::string label;
+    {
+      std::string name = x.name;
+      const size_t second = name.find(' ', name.find(' ') + 1);
+      label = second == std::string::npos ? name : name.substr(0, second) + ";   " + name.substr(second + 1);
+    }
+    for (size_t i = 0; i < std::min<size_t>(2, order.size()); ++i) {
       char b[96];
-      std::snprintf(b, sizeof b, " %s %+.2f", m.attributes[order[i]].c_str(), x.effect.delta_p[order[i]]);
+      std::snprintf(b, sizeof b, ";  %s %+.2f", m.attributes[order[i]].c_str(), x.effect.delta_p[order[i]]);
       label += b;
     }
     spec.row_labels.push_back(label);
