@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <unistd.h>
 
 #include "common.h"
 #include "io/fsutil.h"
@@ -82,7 +83,13 @@ int run_discover(const DirectionsCliOptions& o) {
   o.common.apply_threads();
   const bool bundle = !o.common.model.empty() || o.common.generator.empty();
   const std::string dir = o.common.model.empty() ? default_bundle_dir(o.common.argv0) : o.common.model;
-  if (!o.sheet.empty()) claim_output_file(o.sheet, o.force);
+  if (!o.sheet.empty()) {  // before any work: a sheet that cannot be written must not follow a stored discovery
+    claim_output_file(o.sheet, o.force);
+    const fs::path parent = fs::absolute(o.sheet).parent_path();
+    std::error_code ec;
+    if (!fs::is_directory(parent, ec) || ::access(parent.c_str(), W_OK) != 0)
+      throw IoError("cannot write " + o.sheet + ": " + parent.string() + " is not a writable directory; create it or choose another path");
+  }
   if (o.list) {
     const Models m = bundle ? read_manifest(parse_json(read_file(dir + "/model.json", true), dir + "/model.json", ErrorKind::kModel), dir)
                             : throw UsageError("--list reads a bundle's discovered directions: pass --model DIR");

@@ -72,7 +72,8 @@ std::pair<torch::Tensor, torch::Tensor> ganspace_directions(const std::function<
                                                             int64_t z_dim, int count, int64_t samples, uint64_t seed) {
   torch::NoGradGuard ng;
   if (count < 1 || count > z_dim) throw UsageError("count: " + std::to_string(count) + " directions; use 1.." + std::to_string(z_dim) + " (z_dim)");
-  if (samples < 2 * z_dim) throw UsageError("samples: " + std::to_string(samples) + "; GANSpace needs at least 2 x z_dim = " + std::to_string(2 * z_dim));
+  if (samples < 2 * z_dim)
+    throw UsageError("GANSpace needs at least 2 x z_dim = " + std::to_string(2 * z_dim) + " sampled latents; got " + std::to_string(samples));
   const torch::Tensor z = sample_latents(seed, samples, z_dim).to(torch::kDouble);
   std::vector<torch::Tensor> parts;
   for (int64_t i = 0; i < samples; i += 1024) parts.push_back(activations(z.slice(0, i, std::min(samples, i + 1024)).to(torch::kFloat)));
