@@ -97,6 +97,42 @@ TEST(DiscoverNaming, APlantedDirectionIsNamedByTheAttributeItChanges) {
   EXPECT_EQ(name_direction(6, e, a), "#6 (unnamed)");
 }
 
+TEST(DiscoverMoves, NamesStrengthsAndTheSumOfMoves) {
+  EXPECT_EQ(parse_direction_move("sefa#3:2", 1).direction, "sefa#3");
+  EXPECT_EQ(parse_direction_move("sefa#3:-1.5", 1).strength, -1.5);
+  EXPECT_EQ(parse_direction_move("#3 +Male", 2.5).strength, 2.5);
+  EXPECT_THROW(parse_direction_move("sefa#3:abc", 1), UsageError);
+  EXPECT_THROW(parse_direction_move("sefa#3:nan", 1), UsageError);
+  EXPECT_THROW(parse_direction_move(":2", 1), UsageError);
+  const nlohmann::json disc = {{"weights", "discovered.safetensors"},
+                               {"sefa", {{"directions", {{{"index", 1}, {"name", "#1 +Male"}}, {{"index", 2}, {"name", "#2 (unnamed)"}}}}}}};
+  const NamedTensors t = {{"sefa.vectors", torch::eye(4).slice(0, 0, 2)}, {"sefa.values", torch::ones({2})}};
+  const torch::Tensor d = direction_delta(disc, t, {{"sefa#1", 2}, {"#2", -1}, {"#1 +Male", 0.5}}, 4);
+  EXPECT_TRUE(torch::allclose(d, torch::tensor({2.5f, -1.f, 0.f, 0.f})));
+  EXPECT_THROW(direction_delta(disc, t, {{"sefa#3", 1}}, 4), UsageError);      // there are two
+  EXPECT_THROW(direction_delta(disc, t, {{"ganspace#1", 1}}, 4), UsageError);  // not stored
+  EXPECT_THROW(direction_delta(disc, t, {{"+Male", 1}}, 4), UsageError);       // not a full name
+  EXPECT_THROW(direction_delta(nlohmann::json::object(), t, {{"#1", 1}}, 4), UsageError);
+  nlohmann::json both = disc;
+  both["ganspace"] = disc["sefa"];
+  const NamedTensors t2 = {t[0], t[1], {"ganspace.vectors", torch::eye(4).slice(0, 2, 4)}};
+  EXPECT_THROW(direction_delta(both, t2, {{"#1", 1}}, 4), UsageError);  // ambiguous
+  EXPECT_TRUE(torch::allclose(direction_delta(both, t2, {{"ganspace#1", 1}}, 4), torch::tensor({0.f, 0.f, 1.f, 0.f})));
+}
+
+TEST_F(Discover, MovingAlongADirectionInterpolatesAndEndsAtTheSum) {
+  const torch::Tensor z = sample_latents(1, 3, m->z_dim);
+  const auto [v, values] = sefa_directions(first_layer_weight(m->generator, m->z_dim), 2);
+  const torch::Tensor delta = v[0] * 2 - v[1];
+  const EditResult r = move_along(*m, z, delta, 4, {2});
+  EXPECT_TRUE(torch::allclose(r.z_after, z + delta));
+  EXPECT_EQ(r.logits.sizes(), (std::vector<int64_t>{5, 3, 40}));
+  EXPECT_EQ(r.images.size(), 3u);  // 0, 2, 4
+  EXPECT_TRUE(torch::allclose(r.logits[0], classify(m->classifier, generate(*m, z)), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(r.logits[4], classify(m->classifier, generate(*m, z + delta)), 1e-5, 1e-5));
+  EXPECT_THROW(move_along(*m, z, delta, 0), UsageError);
+}
+
 struct DiscoverCli : Discover {};
 
 TEST_F(DiscoverCli, StoresListsDrawsAndKeepsTheBoundaries) {

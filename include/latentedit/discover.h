@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "latentedit/bundle.h"
+#include "latentedit/editor.h"
 #include "latentedit/safetensors.h"
 
 namespace latentedit {
@@ -89,5 +90,26 @@ nlohmann::json discovered_record(const Discovered& d, const std::vector<std::str
 // A sheet: one row per direction, columns at strengths -3..+3 on `latents` fixed latents, each
 // row labelled with its name and top attribute changes. PNG bytes.
 std::string direction_sheet(const Models& m, const Discovered& d, int latents = 2, uint64_t seed = 7);
+
+// ---- editing along discovered directions (the pieces `edit --direction` will use) ----------
+
+// One move: a direction by name and its strength (z units).
+struct DirectionMove {
+  std::string direction;  // "sefa#3", "ganspace#12", "#3" (when one method is stored), or a full name "#3 +Male"
+  double strength = 1.0;
+};
+
+// "NAME" or "NAME:S" (S a finite number; without it, `default_strength`). Throws UsageError.
+DirectionMove parse_direction_move(const std::string& text, double default_strength);
+
+// The sum of the moves' strength x unit vector, from a bundle's "discovered" entry (model.json)
+// and the tensors of its discovered.safetensors. Throws UsageError naming the directions there are.
+torch::Tensor direction_delta(const nlohmann::json& discovered, const NamedTensors& tensors, const std::vector<DirectionMove>& moves,
+                              int64_t z_dim);
+
+// z0 + t * delta for t = k / steps, k = 0..steps, as an edit's result: the logits at every point,
+// images at 0, `steps` and `record_steps`; every attribute is "kept" (all are measured).
+EditResult move_along(const Models& m, const torch::Tensor& z0, const torch::Tensor& delta, int steps,
+                      const std::vector<int>& record_steps = {});
 
 }  // namespace latentedit

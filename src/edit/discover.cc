@@ -234,4 +234,86 @@ std::string direction_sheet(const Models& m, const Discovered& d, int latents, u
   return encode_png(make_grid(cells, spec, m.range_lo, m.range_hi));
 }
 
+DirectionMove parse_direction_move(const std::string& text, double default_strength) {
+  DirectionMove mv{text, default_strength};
+  const size_t colon = text.rfind(':');
+  if (colon != std::string::npos) {
+    const std::string num = text.substr(colon + 1);
+    char* end = nullptr;
+    const double v = std::strtod(num.c_str(), &end);
+    if (num.empty() || end != num.c_str() + num.size() || !std::isfinite(v))
+      throw UsageError("direction \"" + text + "\": the strength after ':' must be a finite number, e.g. sefa#3:2");
+    mv.direction = text.substr(0, colon), mv.strength = v;
+  }
+  if (mv.direction.empty()) throw UsageError("an empty direction name; give e.g. sefa#3 or \"#3\" (see directions --list)");
+  if (!std::isfinite(mv.strength)) throw UsageError("direction \"" + text + "\": the strength must be finite");
+  return mv;
+}
+
+torch::Tensor direction_delta(const json& discovered, const NamedTensors& tensors, const std::vector<DirectionMove>& moves, int64_t z_dim) {
+  std::vector<std::string> methods;
+  for (const char* mth : {"sefa", "ganspace"})
+    if (discovered.is_object() && discovered.contains(mth)) methods.push_back(mth);
+  if (methods.empty()) throw UsageError("the model has no discovered directions; run latentedit directions --discover sefa first");
+  auto vectors = [&](const std::string& mth) {
+    for (const auto& [name, t] : tensors)
+      if (name == mth + ".vectors" && t.dim() == 2 && t.size(1) == z_dim) return t.to(torch::kFloat);
+    throw ModelError("discovered.safetensors holds no " + mth + ".vectors of width " + std::to_string(z_dim) + "; run directions --discover " + mth + " again");
+  };
+  auto known = [&] {
+    std::string k;
+    for (const auto& mth : methods) k += (k.empty() ? "" : ", ") + mth + "#1.." + mth + "#" + std::to_string(discovered[mth]["directions"].size());
+    return k;
+  };
+  torch::Tensor delta = torch::zeros({z_dim});
+  for (const auto& mv : moves) {
+    std::string method;
+    int64_t index = -1;
+    const size_t hash = mv.direction.find('#');
+    const std::string prefix = hash == std::string::npos ? "" : mv.direction.substr(0, hash);
+    const std::string number = hash == std::string::npos ? "" : mv.direction.substr(hash + 1);
+    const bool bare = !number.empty() && number.find_first_not_of("0123456789") == std::string::npos && number.size() < 6;
+    if (bare && (prefix == "sefa" || prefix == "ganspace")) method = prefix, index = std::stoll(number);
+    else if (bare && prefix.empty() && methods.size() == 1) method = methods[0], index = std::stoll(number);
+    else if (bare && prefix.empty())
+      throw UsageError("direction \"" + mv.direction + "\" is ambiguous: both sefa and ganspace are stored; write sefa" + mv.direction + " or ganspace" + mv.direction);
+    else
+      for (const auto& mth : methods)
+        for (const auto& d : discovered[mth]["directions"])
+          if (d.value("name", "") == mv.direction) {
+            if (!method.empty()) throw UsageError("direction \"" + mv.direction + "\" names one of each method; write sefa#K or ganspace#K");
+            method = mth, index = d.value("index", 0);
+          }
+    if (method.empty() || std::find(methods.begin(), methods.end(), method) == methods.end())
+      throw UsageError("no discovered direction \"" + mv.direction + "\"; there are " + known());
+    const torch::Tensor v = vectors(method);
+    if (index < 1 || index > v.size(0)) throw UsageError("no discovered direction \"" + mv.direction + "\"; there are " + known());
+    delta += v[index - 1] * mv.strength;
+  }
+  return delta;
+}
+
+EditResult move_along(const Models& m, const torch::Tensor& z0, const torch::Tensor& delta, int steps, const std::vector<int>& record_steps) {
+  torch::NoGradGuard ng;
+  if (steps < 1) throw UsageError("steps: a move needs at least one step");
+  if (z0.dim() != 2 || z0.size(1) != m.z_dim || delta.numel() != m.z_dim)
+    throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
+  const auto t0 = Clock::now();
+  EditResult r;
+  r.z_before = z0.clone();
+  r.z_after = z0 + delta.reshape({1, -1});
+  std::vector<torch::Tensor> logits;
+  for (int k = 0; k <= steps; ++k) {
+    const torch::Tensor img = generate(m, z0 + delta.reshape({1, -1}) * (static_cast<double>(k) / steps));
+    logits.push_back(classify(m.classifier, img));
+    if (k == 0 || k == steps || std::find(record_steps.begin(), record_steps.end(), k) != record_steps.end()) r.images[k] = img;
+  }
+  r.logits = torch::stack(logits);
+  r.probs = torch::sigmoid(r.logits);
+  r.stopped_at.assign(static_cast<size_t>(z0.size(0)), steps);
+  for (int c = 0; c < static_cast<int>(m.attributes.size()); ++c) r.keep.push_back(c);
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r;
+}
+
 }  // namespace latentedit
