@@ -33,6 +33,14 @@ const torch::Tensor& need(const std::map<std::string, torch::Tensor>& t, const s
 }
 
 std::string signed_name(const std::string& attribute, double d) { return (d >= 0 ? "+" : "-") + attribute; }
+
+// Attribute indices by |delta_p|, largest first.
+std::vector<size_t> by_magnitude(const std::vector<double>& delta_p) {
+  std::vector<size_t> order(delta_p.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return std::fabs(delta_p[a]) > std::fabs(delta_p[b]); });
+  return order;
+}
 }  // namespace
 
 torch::Tensor first_layer_weight(const Network& generator, int64_t z_dim) {
@@ -117,9 +125,7 @@ DirectionEffect measure_direction(const Models& m, const torch::Tensor& v, const
 
 std::string name_direction(int index, const DirectionEffect& e, const std::vector<std::string>& attributes, bool* dominant) {
   constexpr double kClear = 0.10;  // |delta_p| that counts as a change
-  std::vector<size_t> order(e.delta_p.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return std::fabs(e.delta_p[a]) > std::fabs(e.delta_p[b]); });
+  const std::vector<size_t> order = by_magnitude(e.delta_p);
   auto confirmed = [&](size_t c) {  // the auditor moves the same way (or there is none)
     return e.auditor_delta_p.empty() || (e.auditor_delta_p[c] * e.delta_p[c] > 0 && std::fabs(e.auditor_delta_p[c]) >= kClear / 2);
   };
@@ -212,9 +218,7 @@ std::string direction_sheet(const Models& m, const Discovered& d, int latents, u
     std::vector<torch::Tensor> row;
     for (int64_t i = 0; i < img.size(0); ++i) row.push_back(img[i]);
     cells.push_back(row);
-    std::vector<size_t> order(x.effect.delta_p.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return std::fabs(x.effect.delta_p[a]) > std::fabs(x.effect.delta_p[b]); });
+    const std::vector<size_t> order = by_magnitude(x.effect.delta_p);
     // Lines (make_grid splits at ';'): the name, one part per line, then the two largest changes.
     std::string label;
     {
