@@ -2,6 +2,7 @@
 // the naming on a planted generator/classifier pair.
 #include <gtest/gtest.h>
 
+#include "latentedit/attributes.h"
 #include "latentedit/discover.h"
 #include "latentedit/editor.h"
 #include "latentedit/image.h"
@@ -98,26 +99,58 @@ TEST(DiscoverNaming, APlantedDirectionIsNamedByTheAttributeItChanges) {
 }
 
 TEST(DiscoverMoves, NamesStrengthsAndTheSumOfMoves) {
-  EXPECT_EQ(parse_direction_move("sefa#3:2", 1).direction, "sefa#3");
-  EXPECT_EQ(parse_direction_move("sefa#3:-1.5", 1).strength, -1.5);
-  EXPECT_EQ(parse_direction_move("#3 +Male", 2.5).strength, 2.5);
-  EXPECT_THROW(parse_direction_move("sefa#3:abc", 1), UsageError);
-  EXPECT_THROW(parse_direction_move("sefa#3:nan", 1), UsageError);
-  EXPECT_THROW(parse_direction_move(":2", 1), UsageError);
+  EXPECT_EQ(parse_direction_move("sefa#3:2").direction, "sefa#3");
+  EXPECT_EQ(*parse_direction_move("sefa#3:-1.5").strength, -1.5);
+  EXPECT_FALSE(parse_direction_move("#3 +Male").strength);
+  EXPECT_EQ(to_string(parse_direction_move("sefa#3:-1.5")), "sefa#3:-1.5");
+  EXPECT_THROW(parse_direction_move("sefa#3:abc"), UsageError);
+  EXPECT_THROW(parse_direction_move("sefa#3:nan"), UsageError);
+  EXPECT_THROW(parse_direction_move(":2"), UsageError);
   const nlohmann::json disc = {{"weights", "discovered.safetensors"},
                                {"sefa", {{"directions", {{{"index", 1}, {"name", "#1 +Male"}}, {{"index", 2}, {"name", "#2 (unnamed)"}}}}}}};
-  const NamedTensors t = {{"sefa.vectors", torch::eye(4).slice(0, 0, 2)}, {"sefa.values", torch::ones({2})}};
-  const torch::Tensor d = direction_delta(disc, t, {{"sefa#1", 2}, {"#2", -1}, {"#1 +Male", 0.5}}, 4);
-  EXPECT_TRUE(torch::allclose(d, torch::tensor({2.5f, -1.f, 0.f, 0.f})));
-  EXPECT_THROW(direction_delta(disc, t, {{"sefa#3", 1}}, 4), UsageError);      // there are two
-  EXPECT_THROW(direction_delta(disc, t, {{"ganspace#1", 1}}, 4), UsageError);  // not stored
-  EXPECT_THROW(direction_delta(disc, t, {{"+Male", 1}}, 4), UsageError);       // not a full name
-  EXPECT_THROW(direction_delta(nlohmann::json::object(), t, {{"#1", 1}}, 4), UsageError);
-  nlohmann::json both = disc;
-  both["ganspace"] = disc["sefa"];
-  const NamedTensors t2 = {t[0], t[1], {"ganspace.vectors", torch::eye(4).slice(0, 2, 4)}};
-  EXPECT_THROW(direction_delta(both, t2, {{"#1", 1}}, 4), UsageError);  // ambiguous
-  EXPECT_TRUE(torch::allclose(direction_delta(both, t2, {{"ganspace#1", 1}}, 4), torch::tensor({0.f, 0.f, 1.f, 0.f})));
+  Models m;
+  m.z_dim = 4;
+  m.attributes = celeba_attributes();
+  m.manifest = {{"discovered", disc}};
+  m.discovered = {{"sefa.vectors", torch::eye(4).slice(0, 0, 2)}, {"sefa.values", torch::ones({2})}};
+  auto spec = [](std::vector<DirectionMove> mv, std::optional<double> strength = std::nullopt) {
+    EditSpec s;
+    s.moves = std::move(mv);
+    s.strength = strength;
+    return s;
+  };
+  auto delta = [&](const EditSpec& s) { return moves_delta(resolve_moves(m, s), 4); };
+  EXPECT_TRUE(torch::allclose(delta(spec({{"sefa#1", 2.0}, {"#2", -1.0}, {"#1 +Male", 0.5}})), torch::tensor({2.5f, -1.f, 0.f, 0.f})));
+  EXPECT_TRUE(torch::allclose(delta(spec({{"sefa#2", std::nullopt}})), torch::tensor({0.f, 3.f, 0.f, 0.f})));        // kDirectionStrength
+  EXPECT_TRUE(torch::allclose(delta(spec({{"sefa#2", std::nullopt}}, 1.5)), torch::tensor({0.f, 1.5f, 0.f, 0.f})));  // --strength
+  EXPECT_THROW(delta(spec({{"sefa#3", 1.0}})), UsageError);      // there are two
+  EXPECT_THROW(delta(spec({{"ganspace#1", 1.0}})), UsageError);  // not stored
+  EXPECT_THROW(delta(spec({{"+Male", 1.0}})), UsageError);       // not a full name
+  EXPECT_THROW(delta(spec({{"boundary#Smiling", 1.0}})), UsageError);  // no boundaries
+  // The attributes a move is about come from the names, signed by the strength; opposite moves cancel.
+  const int male = find_attribute(m.attributes, "Male"), smiling = find_attribute(m.attributes, "Smiling");
+  auto targets = [&](const EditSpec& s) {
+    std::vector<std::pair<int, bool>> out;
+    for (const auto& t : edit_targets(m, s)) out.emplace_back(t.attribute, t.direction == Direction::kAdd);
+    return out;
+  };
+  EXPECT_EQ(targets(spec({{"sefa#1", 2.0}})), (std::vector<std::pair<int, bool>>{{male, true}}));
+  EXPECT_EQ(targets(spec({{"sefa#1", -2.0}})), (std::vector<std::pair<int, bool>>{{male, false}}));
+  EXPECT_TRUE(targets(spec({{"sefa#1", 1.0}, {"#1 +Male", -1.0}})).empty());
+  EXPECT_TRUE(targets(spec({{"sefa#2", 1.0}})).empty());
+  // A boundary normal is a direction too: unit, towards where the attribute is present.
+  Directions d;
+  d.normals = torch::zeros({40, 4});
+  d.normals[smiling][3] = 2.0;
+  m.directions = d;
+  EXPECT_TRUE(torch::allclose(delta(spec({{"boundary#smiling", -1.0}})), torch::tensor({0.f, 0.f, 0.f, -1.f})));
+  EXPECT_EQ(targets(spec({{"boundary#Smiling", -1.0}})), (std::vector<std::pair<int, bool>>{{smiling, false}}));
+  EXPECT_THROW(delta(spec({{"boundary#Smilling", 1.0}})), UsageError);
+  // With both methods stored, a bare #K is ambiguous.
+  m.manifest["discovered"]["ganspace"] = disc["sefa"];
+  m.discovered.emplace_back("ganspace.vectors", torch::eye(4).slice(0, 2, 4));
+  EXPECT_THROW(delta(spec({{"#1", 1.0}})), UsageError);
+  EXPECT_TRUE(torch::allclose(delta(spec({{"ganspace#1", 1.0}})), torch::tensor({0.f, 0.f, 1.f, 0.f})));
 }
 
 TEST_F(Discover, MovingAlongADirectionInterpolatesAndEndsAtTheSum) {

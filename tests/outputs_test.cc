@@ -183,8 +183,14 @@ TEST(OutputsCli, InterruptedCommandsLeaveNoStagingDirectory) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
+    // As a user runs it: without the suite's OMP_NUM_THREADS=1, OpenBLAS starts its threads when
+    // the library loads, before the CLI can block signals (they once killed the process there).
+    std::vector<char*> env;
+    for (char** e = environ; *e; ++e)
+      if (std::string(*e).rfind("OMP_NUM_THREADS=", 0) != 0 && std::string(*e).rfind("OPENBLAS_NUM_THREADS=", 0) != 0) env.push_back(*e);
+    env.push_back(nullptr);
     pid_t pid;
-    ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+    ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), env.data()), 0);
     // Wait until its staging directory exists (the edit is running), then interrupt it.
     const std::string stage = d / (".e.partial-" + std::to_string(pid));
     for (int i = 0; i < 3000 && !fs::exists(stage); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));

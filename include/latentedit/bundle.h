@@ -101,6 +101,10 @@ struct Models {
   std::optional<Network> auditor;
   std::optional<Directions> directions;  // needed by the boundary method and the correlation mask
   nlohmann::json manifest;            // the model.json that was read (or synthesised)
+  // Directions found without labels (model.json "discovered", latentedit directions --discover):
+  // discovered.safetensors' tensors METHOD.vectors (K, z_dim) and METHOD.values (K), as float32,
+  // checked against the manifest's record when the bundle loads; empty when there are none.
+  NamedTensors discovered;
   // What the generator was trained on, in one line (model.json "training_data"; "" if unknown),
   // and the reconstruction PSNR (dB) below which an inverted image is far from anything the
   // generator draws ("inversion_warning_psnr": chosen from held-out data; 0: no warning).

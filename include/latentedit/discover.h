@@ -91,21 +91,31 @@ nlohmann::json discovered_record(const Discovered& d, const std::vector<std::str
 // row labelled with its name and top attribute changes. PNG bytes.
 std::string direction_sheet(const Models& m, const Discovered& d, int latents = 2, uint64_t seed = 7);
 
-// ---- editing along discovered directions (the pieces `edit --direction` will use) ----------
+// ---- editing along discovered directions (edit --direction, batch, POST /edit) -------------
 
-// One move: a direction by name and its strength (z units).
-struct DirectionMove {
-  std::string direction;  // "sefa#3", "ganspace#12", "#3" (when one method is stored), or a full name "#3 +Male"
-  double strength = 1.0;
+// One move of an edit resolved against a model.
+struct ResolvedMove {
+  std::string method;     // "sefa", "ganspace" or "boundary"
+  int index = 0;          // 1-based in the method's order; boundary: the attribute's index + 1
+  std::string label;      // "sefa#3", "boundary#Smiling"
+  std::string name;       // the stored name ("#3 +Male -Wearing_Lipstick"); boundary: "+Smiling"
+  double strength = 0;    // z units, signed
+  torch::Tensor vector;   // (z_dim) unit
+  nlohmann::json record;  // the stored record (delta_p table, pixel change); null for boundary
 };
 
-// "NAME" or "NAME:S" (S a finite number; without it, `default_strength`). Throws UsageError.
-DirectionMove parse_direction_move(const std::string& text, double default_strength);
+// The spec's moves on this model: "METHOD#K", "#K" (when one method is stored), a full stored
+// name, or "boundary#ATTRIBUTE" (the bundle's boundary normal, pointing to where it is present).
+// Throws UsageError naming the directions there are, ModelError when the files disagree.
+std::vector<ResolvedMove> resolve_moves(const Models& m, const EditSpec& spec);
 
-// The sum of the moves' strength x unit vector, from a bundle's "discovered" entry (model.json)
-// and the tensors of its discovered.safetensors. Throws UsageError naming the directions there are.
-torch::Tensor direction_delta(const nlohmann::json& discovered, const NamedTensors& tensors, const std::vector<DirectionMove>& moves,
-                              int64_t z_dim);
+// The sum of strength x vector.
+torch::Tensor moves_delta(const std::vector<ResolvedMove>& moves, int64_t z_dim);
+
+// The attributes an edit is about: spec.targets, or for moves the attributes their names give
+// ("#3 +Male -Wearing_Lipstick" at strength > 0: add Male, remove Wearing_Lipstick; negative
+// strength reverses; moves that cancel on an attribute drop it). Unnamed directions give none.
+std::vector<Target> edit_targets(const Models& m, const EditSpec& spec);
 
 // z0 + t * delta for t = k / steps, k = 0..steps, as an edit's result: the logits at every point,
 // images at 0, `steps` and `record_steps`; every attribute is "kept" (all are measured).

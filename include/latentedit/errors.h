@@ -95,6 +95,12 @@ class IoError : public Error {
       : Error(ErrorKind::kIo, m, r, std::move(subject)) {}
 };
 
+// The error's message with its remedy in parentheses, for front ends that show one string (the
+// server's JSON errors, Python exceptions): "... (fit the bundle's directions)".
+inline std::string with_remedy(const Error& e) {
+  return std::string(e.what()) + (e.remedy() == Remedy::kNone ? "" : std::string(" (") + describe(e.remedy()) + ")");
+}
+
 // A library's message as one line: its first line, or for a TorchScript traceback its last
 // ("RuntimeError: ..."), trailing whitespace removed.
 inline std::string one_line(std::string m) {

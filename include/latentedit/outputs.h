@@ -20,6 +20,8 @@ struct Audit {
   bool present = false;
   torch::Tensor before, after;       // (N, C) auditor probabilities of the first/last image
   std::vector<bool> confirmed;       // per latent: every target crossed 0.5 in the asked direction
+  bool judged = true;                // false: the edit names no attribute (a move along an unnamed
+                                     // direction), so there is nothing to confirm (confirmed: all true)
 };
 
 // Scores the first and last images of `r` with the auditor (if the bundle has one).
@@ -36,8 +38,12 @@ Audit slice(const Audit& a, int64_t b, int64_t e);
 // Drift: per row, the mean |after - before| over the attributes `attrs` (probabilities).
 // The one definition used by reports, batch summaries and evaluate.
 torch::Tensor attribute_drift(const torch::Tensor& before, const torch::Tensor& after, const std::vector<int>& attrs);
-// The attributes that are not targets of `spec`.
-std::vector<int> non_targets(const EditSpec& spec, int num_attributes);
+// The attributes that are not among `targets` (an edit's: edit_targets in discover.h).
+std::vector<int> non_targets(const std::vector<Target>& targets, int num_attributes);
+
+// The edit's title: its targets ("+Smiling -Eyeglasses"), or its moves with their names
+// ("sefa#3 (+Male -Wearing_Lipstick) x2, boundary#Smiling x-1").
+std::string describe_edit(const Models& m, const EditSpec& spec);
 
 // Who produced an edit and from what, for the report header and the grid's subtitle.
 struct OutputContext {

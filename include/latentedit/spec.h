@@ -58,9 +58,28 @@ enum class KeepMask {
   kUniform,      // every kept attribute weighs 1 (the course)
 };
 
+// A move along a discovered direction (latentedit directions --discover): the direction by name
+// ("sefa#3", "ganspace#12", "#3" when one method is stored, a full stored name such as
+// "#3 +Male", or "boundary#Smiling" for an attribute's boundary normal) and its strength in z
+// units (signed; unset: EditSpec::strength, else kDirectionStrength). Moves add.
+struct DirectionMove {
+  std::string direction;
+  std::optional<double> strength;
+  bool operator==(const DirectionMove& o) const { return direction == o.direction && strength == o.strength; }
+};
+
+// "NAME" or "NAME:S" (S a finite number). Throws UsageError.
+DirectionMove parse_direction_move(const std::string& text);
+// The canonical text of a move: "sefa#3" or "sefa#3:2".
+std::string to_string(const DirectionMove& m);
+
 // The one-shot methods' default strengths: boundary's distance past the boundary, and the latent
 // method's target logit (chosen from the measured curve, docs/edit-quality.md).
 inline constexpr double kBoundaryStrength = 3.0, kLatentStrength = 12.0;
+// A discovered direction's default move (z units): the discovery's own measuring strength.
+inline constexpr double kDirectionStrength = 3.0;
+// The largest move along directions (z units; |strength| of one move).
+inline constexpr double kMaxDirectionStrength = 100.0;
 
 // One pass of an edit (EditSpec::passes): the method, projected's rank, latent's strength, and
 // the acceptance threshold that ends a latent's cascade there.
@@ -80,6 +99,9 @@ struct Pass {
 // (and batch_mean for its scaling).
 struct EditSpec {
   std::vector<Target> targets;
+  // Instead of targets: moves along discovered directions (their sum, shown in `steps` points;
+  // nothing is optimised, so method, penalty, keep and the rest do not apply).
+  std::vector<DirectionMove> moves;
   std::vector<int> keep;             // empty: all attributes that are not targets
   PenaltyKind penalty_kind = PenaltyKind::kL2;
   double penalty = 0.1;
@@ -128,6 +150,10 @@ struct EditSpec {
   // The strength in effect for `method` (a resolved method): strength, else the method's default.
   double strength_value(Method m) const {
     return strength ? *strength : m == Method::kBoundary ? kBoundaryStrength : kLatentStrength;
+  }
+  // A move's strength: its own, else strength, else kDirectionStrength.
+  double move_strength(const DirectionMove& mv) const {
+    return mv.strength ? *mv.strength : strength ? *strength : kDirectionStrength;
   }
   // The passes a latent goes through, each from its start, until the editing classifier puts its
   // targets past the pass's threshold (latent_accept_prob for latent passes, else accept_prob; it
@@ -203,7 +229,7 @@ std::string join_numbers(const std::vector<double>& xs, const char* sep = ",");
 // Fallback ranks as the CLI writes them: [4, 2] -> "4,2"; [] -> "none".
 std::string join_ranks(const std::vector<int>& ranks, const char* sep = ",");
 
-// Human-readable edit description, e.g. "+Smiling -Eyeglasses".
+// Human-readable edit description, e.g. "+Smiling -Eyeglasses", or the moves "sefa#3:2 sefa#7:-1".
 std::string describe_targets(const std::vector<std::string>& attributes, const EditSpec& spec);
 
 }  // namespace latentedit

@@ -12,6 +12,7 @@
 #include "io/fields.h"
 #include "io/fsutil.h"
 #include "io/json_read.h"
+#include "latentedit/discover.h"
 #include "latentedit/attributes.h"
 #include "latentedit/image.h"
 #include "batch/request.h"
@@ -38,10 +39,6 @@ std::string join_lines(const std::vector<std::string>& e) {
   return s;
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::optional<int64_t> integer(const json& v, const std::string& path, int64_t lo, int64_t hi, std::vector<std::string>& errors) {
   if (!v.is_number_integer()) {
@@ -275,6 +272,7 @@ std::optional<BatchJob> read_job(const json& jj, const std::string& jp, const js
   if (errors.size() == errors_before) {
     try {
       validate(job.settings.spec, static_cast<int>(m.attributes.size()), sl);
+      resolve_moves(m, job.settings.spec);  // directions named that the bundle has (none: nothing to check)
     } catch (const Error& e) {
       errors.push_back((jp.empty() ? "" : jp + ": ") + e.what());
     }
@@ -345,9 +343,9 @@ std::vector<BatchJob> read_jobs(const json& file, const std::string& job_file_pa
       if (!batch::safe_id(id))
         errors.push_back(jp + ".id: " + quote(id) + " is not a safe directory name; use letters, digits, '.', '_' or '-' "
                                                       "(no '/', no '..', not starting with '.' or '-', at most 100 characters)");
-      else if (lower(id) == lower(batch::kPlanFile) || lower(id) == lower(batch::kSummaryFile))
+      else if (ascii_lower(id) == ascii_lower(batch::kPlanFile) || ascii_lower(id) == ascii_lower(batch::kSummaryFile))
         errors.push_back(jp + ".id: " + quote(id) + " is reserved (OUT/" + id + " is the batch's own file); choose another id");
-      else if (auto [it, fresh] = seen_ids.emplace(lower(id), jp + ".id"); !fresh)
+      else if (auto [it, fresh] = seen_ids.emplace(ascii_lower(id), jp + ".id"); !fresh)
         errors.push_back(jp + ".id: duplicate id " + quote(id) + " (first used at " + it->second + "); ids must be unique, ignoring case");
     }
     std::optional<BatchJob> job = read_job(jj, jp, defaults, &base, m, L, kSourceKeys, errors);

@@ -14,6 +14,7 @@
 #include "latentedit/invert.h"
 #include "io/fsutil.h"
 #include "io/json_read.h"
+#include "latentedit/discover.h"
 #include "latentedit/outputs.h"
 #include "edit/messages.h"
 
@@ -37,9 +38,10 @@ json job_entry(const Models& m, const BatchJob& job, const EditResult& r, const 
   const int64_t S = r.probs.size(0);
   const torch::Tensor p0 = r.probs[0], p1 = r.probs[S - 1];
   const EditSpec& spec = job.settings.spec;
-  const std::vector<int> others = non_targets(spec, static_cast<int>(m.attributes.size()));
+  const std::vector<Target> edited = edit_targets(m, spec);
+  const std::vector<int> others = non_targets(edited, static_cast<int>(m.attributes.size()));
   json targets = json::object();
-  for (const auto& t : spec.targets) {
+  for (const auto& t : edited) {
     json tj = {{"direction", to_string(t.direction)},
                {"prob_before_mean", p0.select(1, t.attribute).mean().item<double>()},
                {"prob_after_mean", p1.select(1, t.attribute).mean().item<double>()}};
@@ -50,13 +52,13 @@ json job_entry(const Models& m, const BatchJob& job, const EditResult& r, const 
     targets[m.attributes[t.attribute]] = tj;
   }
   json e = {{"id", job.id}, {"status", "ok"}, {"fingerprint", job.fingerprint}, {"latents", r.z_before.size(0)},
-            {"settings", job.settings.to_json(m.attributes)}, {"source", job.source}, {"edit", describe_targets(m.attributes, spec)}, {"targets", targets},
+            {"settings", job.settings.to_json(m.attributes)}, {"source", job.source}, {"edit", describe_edit(m, spec)}, {"targets", targets},
             {"others_mean_abs_dprob", attribute_drift(p0, p1, others).mean().item<double>()}, {"files", files},
             {"timings", {{"edit_s", edit_s}, {"write_s", write_s}}}};
   if (a.present) {
     const auto confirmed = std::count(a.confirmed.begin(), a.confirmed.end(), true);
-    e["auditor"] = {{"confirmed", confirmed},
-                    {"not_confirmed", static_cast<int64_t>(a.confirmed.size()) - confirmed},
+    e["auditor"] = {{"confirmed", a.judged ? json(confirmed) : json(nullptr)},
+                    {"not_confirmed", a.judged ? json(static_cast<int64_t>(a.confirmed.size()) - confirmed) : json(nullptr)},
                     {"others_mean_abs_dprob", attribute_drift(a.before, a.after, others).mean().item<double>()}};
   }
   return e;

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "io/fsutil.h"
 #include "latentedit/batch.h"
+#include "latentedit/discover.h"
 #include "latentedit/editor.h"
 #include "latentedit/image.h"
 #include "latentedit/invert.h"
@@ -44,6 +45,11 @@ void print_latents(const json& rep) {
         line += b;
       }
     }
+    if (l["targets"].empty()) {  // a move along an unnamed direction: how much the attributes moved
+      char b[80];
+      std::snprintf(b, sizeof b, "  mean |change| of the attributes %.3f", l["kept_drift"].get<double>());
+      line += b;
+    }
     if (l.contains("auditor_confirmed") && !l["auditor_confirmed"].get<bool>()) line += "  [auditor does not confirm]";
     std::printf("%s\n", line.c_str());
   }
@@ -57,8 +63,10 @@ int run_edit(const EditOptions& o) {
 
   // Flags -> the settings' JSON form, validated by the same code as job files.
   const json sj = o.flags.to_json();
-  if (!sj.contains("add") && !sj.contains("remove")) throw UsageError("nothing to edit: give at least one --add or --remove attribute");
+  if (!sj.contains("add") && !sj.contains("remove") && !sj.contains("direction"))
+    throw UsageError("nothing to edit: give at least one --add or --remove attribute, or a --direction to move along");
   const EditSettings settings = settings_from_flags(sj, m.attributes);
+  resolve_moves(m, settings.spec);  // unknown directions are refused before any work
   // The grid's height, checked as soon as the number of latents is known (before any inversion).
   auto check_grid = [&](int64_t n, const std::string& fix) {
     const int64_t side = n * (m.image_size * settings.outputs.scale + 8);
@@ -99,7 +107,7 @@ int run_edit(const EditOptions& o) {
     z0 = sample_latents(o.seed, o.count, m.z_dim);
     source = {{"seed", o.seed}, {"count", o.count}};
   }
-  note_without_latent_classifier(m, settings.spec.method, o.common.quiet);
+  if (settings.spec.moves.empty()) note_without_latent_classifier(m, settings.spec.method, o.common.quiet);
   std::unique_ptr<ProgressBar> bar;  // created on the first report: micro-batches multiply the updates
   int pass = 1;                      // a cascade (EditSpec::passes): one bar per pass
   const EditResult r = edit(m, z0, settings.spec, [&](const EditProgress& p) {
@@ -147,7 +155,7 @@ int run_edit(const EditOptions& o) {
 void register_edit(CLI::App& root, std::vector<Command>& cmds, const std::string& argv0) {
   auto o = std::make_shared<EditOptions>();
   o->common.argv0 = argv0;
-  CLI::App* app = root.add_subcommand("edit", "Edit latents toward (--add) or away from (--remove) attributes");
+  CLI::App* app = root.add_subcommand("edit", "Edit latents toward (--add) or away from (--remove) attributes, or move them along discovered directions (--direction)");
   auto* seed = app->add_option("--seed", o->seed, "Seed: z = torch.manual_seed(seed); torch.randn(count, z_dim)");
   auto* count = app->add_option("--count", o->count, "Number of latents edited together")->check(CLI::Range(1, 4096));
   auto* lat = app->add_option("--latents", o->latents,

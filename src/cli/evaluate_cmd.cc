@@ -151,7 +151,7 @@ void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::st
   auto o = std::make_shared<EvalCliOptions>();
   o->common.argv0 = argv0;
   CLI::App* app = root.add_subcommand("evaluate", "Measure edit quality with the bundle's auditor (vs the course settings)");
-  o->flags.add_to(app, {"add", "remove", "keep", "show_steps", "scale"});
+  o->flags.add_to(app, {"add", "remove", "keep", "direction", "show_steps", "scale"});
   add_flags(app, o->eval_flags, eval_fields());
   app->add_option("--attributes", o->attributes, "Only these attributes (default: all)")->delimiter(',');
   app->add_option("--out", o->out, "Also write the JSON report to this file");

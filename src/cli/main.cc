@@ -6,7 +6,9 @@
 
 #include <filesystem>
 #include <iostream>
+#include <fcntl.h>
 #include <unistd.h>
+#include <cerrno>
 #include <pthread.h>
 #include <thread>
 #include <csignal>
@@ -61,24 +63,39 @@ int main(int argc, char** argv) {
     return static_cast<int>(cli::ExitCode::kUsage);
   }
   // Ctrl-C, SIGTERM, SIGHUP: every command but serve (which stops itself cleanly) leaves nothing
-  // half-written. The signals are blocked in every thread (torch's pools start later and inherit
-  // the mask) and a watcher thread takes them: it removes this process's staging directories and
-  // exits 128 + signal, as the default action's status would say.
+  // half-written. Threads that exist already (OpenBLAS starts its pool when the library loads,
+  // unless OMP_NUM_THREADS=1) do not block the signals, so a handler catches them in whichever
+  // thread they land on and only writes the signal's number to a pipe; a watcher thread reads it,
+  // removes this process's staging directories and exits 128 + signal, as the default action's
+  // status would say. Threads started later (torch's pools) inherit a mask that blocks them.
   bool serving = false;
   for (auto& c : cmds) serving = serving || (c.app->parsed() && c.app->get_name() == "serve");
   if (!serving) {
-    static sigset_t set;
-    sigemptyset(&set);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    std::thread([] {
-      int sig = 0;
-      if (sigwait(&set, &sig) != 0) return;
-      remove_staging_dirs();
-      const char msg[] = "\nlatentedit: interrupted; nothing half-written was left\n";
-      (void)!::write(2, msg, sizeof msg - 1);
-      std::_Exit(128 + sig);
-    }).detach();
+    static int pipe_fds[2] = {-1, -1};
+    if (::pipe2(pipe_fds, O_CLOEXEC) == 0) {
+      struct sigaction sa {};
+      sa.sa_handler = [](int sig) {
+        const unsigned char b = static_cast<unsigned char>(sig);
+        (void)!::write(pipe_fds[1], &b, 1);
+      };
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = SA_RESTART;
+      for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+      std::thread([] {
+        unsigned char sig = 0;
+        while (::read(pipe_fds[0], &sig, 1) != 1) {
+          if (errno != EINTR) return;
+        }
+        remove_staging_dirs();
+        const char msg[] = "\nlatentedit: interrupted; nothing half-written was left\n";
+        (void)!::write(2, msg, sizeof msg - 1);
+        std::_Exit(128 + sig);
+      }).detach();
+      sigset_t set;
+      sigemptyset(&set);
+      for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+      pthread_sigmask(SIG_BLOCK, &set, nullptr);  // this thread and those it starts leave them to the others
+    }
   }
   try {
     cli::check_numbers(app);

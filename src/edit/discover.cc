@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <numeric>
 
+#include "latentedit/attributes.h"
 #include "latentedit/editor.h"
 #include "latentedit/errors.h"
 #include "latentedit/image.h"
@@ -238,63 +240,97 @@ std::string direction_sheet(const Models& m, const Discovered& d, int latents, u
   return encode_png(make_grid(cells, spec, m.range_lo, m.range_hi));
 }
 
-DirectionMove parse_direction_move(const std::string& text, double default_strength) {
-  DirectionMove mv{text, default_strength};
-  const size_t colon = text.rfind(':');
-  if (colon != std::string::npos) {
-    const std::string num = text.substr(colon + 1);
-    char* end = nullptr;
-    const double v = std::strtod(num.c_str(), &end);
-    if (num.empty() || end != num.c_str() + num.size() || !std::isfinite(v))
-      throw UsageError("direction \"" + text + "\": the strength after ':' must be a finite number, e.g. sefa#3:2");
-    mv.direction = text.substr(0, colon), mv.strength = v;
-  }
-  if (mv.direction.empty()) throw UsageError("an empty direction name; give e.g. sefa#3 or \"#3\" (see directions --list)");
-  if (!std::isfinite(mv.strength)) throw UsageError("direction \"" + text + "\": the strength must be finite");
-  return mv;
-}
-
-torch::Tensor direction_delta(const json& discovered, const NamedTensors& tensors, const std::vector<DirectionMove>& moves, int64_t z_dim) {
-  std::vector<std::string> methods;
+std::vector<ResolvedMove> resolve_moves(const Models& m, const EditSpec& spec) {
+  const json none;
+  const json& disc = m.manifest.is_object() && m.manifest.contains("discovered") ? m.manifest["discovered"] : none;
+  std::vector<std::string> methods;  // the methods stored
   for (const char* mth : {"sefa", "ganspace"})
-    if (discovered.is_object() && discovered.contains(mth)) methods.push_back(mth);
-  if (methods.empty()) throw UsageError("the model has no discovered directions; run latentedit directions --discover sefa first");
-  auto vectors = [&](const std::string& mth) {
-    for (const auto& [name, t] : tensors)
-      if (name == mth + ".vectors" && t.dim() == 2 && t.size(1) == z_dim) return t.to(torch::kFloat);
-    throw ModelError("discovered.safetensors holds no " + mth + ".vectors of width " + std::to_string(z_dim) + "; run directions --discover " + mth + " again");
-  };
+    if (disc.is_object() && disc.contains(mth) && disc[mth].is_object() && disc[mth].contains("directions")) methods.push_back(mth);
   auto known = [&] {
     std::string k;
-    for (const auto& mth : methods) k += (k.empty() ? "" : ", ") + mth + "#1.." + mth + "#" + std::to_string(discovered[mth]["directions"].size());
-    return k;
+    for (const auto& mth : methods) k += (k.empty() ? "" : ", ") + mth + "#1.." + mth + "#" + std::to_string(disc[mth]["directions"].size());
+    if (m.directions) k += (k.empty() ? "" : ", ") + std::string("boundary#ATTRIBUTE");
+    return k.empty() ? std::string("none (run latentedit directions --discover sefa)") : k;
   };
-  torch::Tensor delta = torch::zeros({z_dim});
-  for (const auto& mv : moves) {
-    std::string method;
-    int64_t index = -1;
+  std::vector<ResolvedMove> out;
+  for (const auto& mv : spec.moves) {
+    ResolvedMove r;
+    r.strength = spec.move_strength(mv);
     const size_t hash = mv.direction.find('#');
     const std::string prefix = hash == std::string::npos ? "" : mv.direction.substr(0, hash);
-    const std::string number = hash == std::string::npos ? "" : mv.direction.substr(hash + 1);
-    const bool bare = !number.empty() && number.find_first_not_of("0123456789") == std::string::npos && number.size() < 6;
-    if (bare && (prefix == "sefa" || prefix == "ganspace")) method = prefix, index = std::stoll(number);
-    else if (bare && prefix.empty() && methods.size() == 1) method = methods[0], index = std::stoll(number);
-    else if (bare && prefix.empty())
-      throw UsageError("direction \"" + mv.direction + "\" is ambiguous: both sefa and ganspace are stored; write sefa" + mv.direction + " or ganspace" + mv.direction);
+    const std::string rest = hash == std::string::npos ? "" : mv.direction.substr(hash + 1);
+    if (prefix == "boundary") {
+      if (!m.directions) throw UsageError("direction " + mv.direction + ": the bundle has no attribute boundaries", Remedy::kFitDirections, m.dir);
+      const int c = find_attribute(m.attributes, rest);  // UsageError with a suggestion
+      r.method = "boundary", r.index = c + 1, r.label = "boundary#" + m.attributes[c], r.name = "+" + m.attributes[c];
+      r.vector = m.directions->normals[c].to(torch::kFloat);
+      r.vector = r.vector / r.vector.norm().clamp_min(1e-12);
+      out.push_back(r);
+      continue;
+    }
+    const bool bare = !rest.empty() && rest.find_first_not_of("0123456789") == std::string::npos && rest.size() < 6;
+    int64_t index = -1;
+    if (bare && (prefix == "sefa" || prefix == "ganspace")) r.method = prefix, index = std::stoll(rest);
+    else if (bare && prefix.empty() && methods.size() == 1) r.method = methods[0], index = std::stoll(rest);
+    else if (bare && prefix.empty() && methods.size() == 2)
+      throw UsageError("direction \"" + mv.direction + "\" is ambiguous: both sefa and ganspace are stored; write sefa" + mv.direction +
+                       " or ganspace" + mv.direction);
     else
       for (const auto& mth : methods)
-        for (const auto& d : discovered[mth]["directions"])
+        for (const auto& d : disc[mth]["directions"])
           if (d.value("name", "") == mv.direction) {
-            if (!method.empty()) throw UsageError("direction \"" + mv.direction + "\" names one of each method; write sefa#K or ganspace#K");
-            method = mth, index = d.value("index", 0);
+            if (!r.method.empty()) throw UsageError("direction \"" + mv.direction + "\" names one of each method; write sefa#K or ganspace#K");
+            r.method = mth, index = d.value("index", 0);
           }
-    if (method.empty() || std::find(methods.begin(), methods.end(), method) == methods.end())
-      throw UsageError("no discovered direction \"" + mv.direction + "\"; there are " + known());
-    const torch::Tensor v = vectors(method);
-    if (index < 1 || index > v.size(0)) throw UsageError("no discovered direction \"" + mv.direction + "\"; there are " + known());
-    delta += v[index - 1] * mv.strength;
+    if (r.method.empty() || std::find(methods.begin(), methods.end(), r.method) == methods.end())
+      throw UsageError("no discovered direction \"" + mv.direction + "\" in " + (m.dir.empty() ? m.name : m.dir) + "; there are " + known());
+    const auto t = std::find_if(m.discovered.begin(), m.discovered.end(), [&](const auto& p) { return p.first == r.method + ".vectors"; });
+    if (t == m.discovered.end() || t->second.dim() != 2 || t->second.size(1) != m.z_dim)
+      throw ModelError("the bundle's discovered.safetensors holds no " + r.method + ".vectors of width " + std::to_string(m.z_dim) +
+                       "; run latentedit directions --discover " + r.method + " again");
+    if (index < 1 || index > t->second.size(0))
+      throw UsageError("no discovered direction \"" + mv.direction + "\" in " + (m.dir.empty() ? m.name : m.dir) + "; there are " + known());
+    r.index = static_cast<int>(index);
+    r.label = r.method + "#" + std::to_string(index);
+    r.vector = t->second[index - 1].to(torch::kFloat);
+    for (const auto& d : disc[r.method]["directions"])
+      if (d.value("index", 0) == index) r.record = d, r.name = d.value("name", "#" + std::to_string(index));
+    if (r.name.empty()) r.name = "#" + std::to_string(index);
+    out.push_back(r);
   }
+  return out;
+}
+
+torch::Tensor moves_delta(const std::vector<ResolvedMove>& moves, int64_t z_dim) {
+  torch::Tensor delta = torch::zeros({z_dim});
+  for (const auto& mv : moves) delta += mv.vector * mv.strength;
   return delta;
+}
+
+std::vector<Target> edit_targets(const Models& m, const EditSpec& spec) {
+  if (spec.moves.empty()) return spec.targets;
+  std::vector<int> order;
+  std::map<int, double> weight;
+  for (const auto& mv : resolve_moves(m, spec)) {
+    // "#3 +Male -Wearing_Lipstick": the words after the number that are +/- and an attribute
+    size_t from = 0;
+    while (from < mv.name.size()) {
+      size_t to = mv.name.find(' ', from);
+      if (to == std::string::npos) to = mv.name.size();
+      const std::string w = mv.name.substr(from, to - from);
+      from = to + 1;
+      if (w.size() < 2 || (w[0] != '+' && w[0] != '-')) continue;
+      const auto it = std::find(m.attributes.begin(), m.attributes.end(), w.substr(1));
+      if (it == m.attributes.end()) continue;
+      const int c = static_cast<int>(it - m.attributes.begin());
+      if (!weight.count(c)) order.push_back(c);
+      weight[c] += (w[0] == '+' ? 1.0 : -1.0) * mv.strength;
+    }
+  }
+  std::vector<Target> out;
+  for (int c : order)
+    if (weight[c] != 0) out.push_back({c, weight[c] > 0 ? Direction::kAdd : Direction::kRemove, std::nullopt});
+  return out;
 }
 
 EditResult move_along(const Models& m, const torch::Tensor& z0, const torch::Tensor& delta, int steps, const std::vector<int>& record_steps) {

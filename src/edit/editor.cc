@@ -1,4 +1,6 @@
 #include "latentedit/editor.h"
+#include "latentedit/discover.h"
+#include "latentedit/outputs.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -598,6 +600,14 @@ static EditResult edit_latent(const Models& m, const torch::Tensor& z0_in, const
 
 EditResult edit(const Models& m, const torch::Tensor& z0, const EditSpec& spec, const EditCallback& progress) {
   validate(spec, static_cast<int>(m.attributes.size()));
+  if (!spec.moves.empty()) {
+    // A move along directions: nothing is optimised; every point of the line is scored.
+    if (z0.dim() != 2 || z0.size(1) != m.z_dim) throw UsageError("latents must have shape (N, " + std::to_string(m.z_dim) + ")");
+    const std::vector<ResolvedMove> moves = resolve_moves(m, spec);
+    EditResult r = move_along(m, z0, moves_delta(moves, m.z_dim), spec.steps, spec.record_steps);
+    r.keep = non_targets(edit_targets(m, spec), static_cast<int>(m.attributes.size()));
+    return r;
+  }
   if (spec.method == Method::kAuto) {
     EditSpec s = spec;
     s.method = method_used(m, spec.method);

@@ -125,7 +125,7 @@ EvalStats measure(const Models& m, const torch::Tensor& z, const torch::Tensor& 
   spec.condition.erase(std::remove(spec.condition.begin(), spec.condition.end(), attr), spec.condition.end());
   EvalStats s;
   const int64_t N = z.size(0);
-  const std::vector<int> others = non_targets(spec, static_cast<int>(m.attributes.size()));
+  const std::vector<int> others = non_targets(spec.targets, static_cast<int>(m.attributes.size()));
   const auto oi = torch::tensor(std::vector<int64_t>(others.begin(), others.end()));
   const auto w = weights.index_select(0, oi);  // (C-1) mask weights of the other attributes
   for (int64_t i = 0; i < N; i += 128) {

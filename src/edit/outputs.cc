@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "latentedit/discover.h"
 #include "latentedit/image.h"
 
 namespace latentedit {
@@ -45,9 +46,26 @@ json edit_report(const Models& m, const EditSettings& s, const EditResult& r, co
                   {"classifier", m.classifier.source},
                   {"auditor", m.auditor ? json(m.auditor->source) : json(nullptr)}};
   rep["settings"] = s.to_json(m.attributes);
-  rep["method_used"] = to_string(method_used(m, spec.method));  // what "auto" meant here
+  rep["method_used"] = spec.moves.empty() ? to_string(method_used(m, spec.method)) : "direction";  // what "auto" meant here
   rep["source"] = ctx.source;
-  rep["edit"] = describe_targets(m.attributes, spec);
+  rep["edit"] = describe_edit(m, spec);
+  const std::vector<Target> edited = edit_targets(m, spec);
+  if (!spec.moves.empty()) {
+    // Each move with what the discovery measured along it (the full table; strength is per move).
+    json moves = json::array();
+    for (const auto& mv : resolve_moves(m, spec)) {
+      json e = {{"direction", mv.label}, {"method", mv.method}, {"index", mv.index}, {"name", mv.name}, {"strength", mv.strength}};
+      if (!mv.record.is_null()) {
+        for (const char* k : {"delta_p", "auditor_delta_p", "pixel_change", "dominant"})
+          if (mv.record.contains(k)) e[std::string("discovered_") + k] = mv.record[k];
+        e["discovered_strength"] = m.manifest["discovered"][mv.method].value("strength", kDirectionStrength);
+      }
+      moves.push_back(e);
+    }
+    rep["directions"] = moves;
+    // The attributes the moves' names promise are its targets: success and the auditor's verdict
+    // are judged on them, drift on the rest (an unnamed direction has none: no verdict).
+  }
   rep["attributes"] = m.attributes;
   std::vector<std::string> keep;
   for (int k : r.keep) keep.push_back(m.attributes[k]);
@@ -68,7 +86,7 @@ json edit_report(const Models& m, const EditSettings& s, const EditResult& r, co
     if (!r.ranks.empty()) l["rank"] = r.ranks[i];
     if (!r.strengths.empty() && r.ranks[i] == 0) l["strength"] = r.strengths[i];
     json targets = json::object();
-    for (const auto& t : spec.targets) {
+    for (const auto& t : edited) {
       json tj = {{"direction", to_string(t.direction)},
                  {"prob_before", r.probs[0][i][t.attribute].item<double>()},
                  {"prob_after", r.probs[S - 1][i][t.attribute].item<double>()}};
@@ -86,20 +104,21 @@ json edit_report(const Models& m, const EditSettings& s, const EditResult& r, co
     if (a.present) {
       l["auditor_before"] = row(a.before[i]);
       l["auditor_after"] = row(a.after[i]);
-      l["auditor_confirmed"] = static_cast<bool>(a.confirmed[i]);
+      if (a.judged) l["auditor_confirmed"] = static_cast<bool>(a.confirmed[i]);
       confirmed += a.confirmed[i];
     }
     lat.push_back(l);
   }
   rep["latents"] = lat;
-  rep["auditor_confirmed"] = a.present ? json(confirmed) : json(nullptr);
+  rep["auditor_confirmed"] = a.present && a.judged ? json(confirmed) : json(nullptr);
   return rep;
 }
 
 cv::Mat edit_grid(const Models& m, const EditSpec& spec, const EditResult& r, const Audit& a, const std::string& subtitle,
                   int scale, const torch::Tensor& photos) {
   GridSpec g;
-  g.title = "latentedit: " + describe_targets(m.attributes, spec) + "  (" + m.name + ")";
+  g.title = "latentedit: " + describe_edit(m, spec) + "  (" + m.name + ")";
+  const std::vector<Target> targets = edit_targets(m, spec);
   g.subtitle = subtitle;
   g.scale = scale;
   const int last = r.images.rbegin()->first;
@@ -114,7 +133,13 @@ cv::Mat edit_grid(const Models& m, const EditSpec& spec, const EditResult& r, co
     for (const auto& [step, img] : r.images) cells[i].push_back(img[i]);
     std::string lab = "#" + std::to_string(i);
     if (r.stopped_at[i] < spec.steps) lab += " (stopped at " + std::to_string(r.stopped_at[i]) + ")";
-    for (const auto& t : spec.targets) {
+    // Three targets fill a row (two lines each); a move named for more lists the rest in the report.
+    for (size_t ti = 0; ti < targets.size(); ++ti) {
+      const Target& t = targets[ti];
+      if (ti == 3) {
+        lab += ";+" + std::to_string(targets.size() - 3) + " more in report.json";
+        break;
+      }
       const std::string& name = m.attributes[t.attribute];
       lab += ";" + name.substr(0, 14) + " " + fmt(r.probs[0][i][t.attribute].item<double>()) + " -> " +
              fmt(r.probs[S - 1][i][t.attribute].item<double>());
@@ -129,16 +154,29 @@ cv::Mat edit_grid(const Models& m, const EditSpec& spec, const EditResult& r, co
 }
 }  // namespace
 
+std::string describe_edit(const Models& m, const EditSpec& spec) {
+  if (spec.moves.empty()) return describe_targets(m.attributes, spec);
+  std::string s;
+  for (const auto& mv : resolve_moves(m, spec)) {
+    std::string named = mv.method == "boundary" ? "" : mv.name.substr(std::min(mv.name.size(), mv.name.find(' ') + 1));
+    s += (s.empty() ? "" : ", ") + mv.label + (named.empty() ? "" : " " + (named[0] == '(' ? named : "(" + named + ")")) + " x" +
+         format_number(mv.strength);
+  }
+  return s;
+}
+
 Audit audit_edit(const Models& m, const EditSpec& spec, const EditResult& r) {
   Audit a;
   if (!m.auditor) return a;
+  const std::vector<Target> targets = edit_targets(m, spec);
+  a.judged = !targets.empty();
   a.present = true;
   a.before = torch::sigmoid(classify(*m.auditor, r.images.begin()->second));
   a.after = torch::sigmoid(classify(*m.auditor, r.images.rbegin()->second));
   const int64_t N = a.after.size(0);
   for (int64_t i = 0; i < N; ++i) {
     bool ok = true;
-    for (const auto& t : spec.targets) ok = ok && crossed(a.after[i][t.attribute].item<double>(), t.direction);
+    for (const auto& t : targets) ok = ok && crossed(a.after[i][t.attribute].item<double>(), t.direction);
     a.confirmed.push_back(ok);
   }
   return a;
@@ -180,6 +218,7 @@ EditResult slice(const EditResult& r, int64_t b, int64_t e) {
 Audit slice(const Audit& a, int64_t b, int64_t e) {
   Audit s;
   s.present = a.present;
+  s.judged = a.judged;
   if (!a.present) return s;
   s.before = a.before.slice(0, b, e);
   s.after = a.after.slice(0, b, e);
@@ -193,9 +232,9 @@ torch::Tensor attribute_drift(const torch::Tensor& before, const torch::Tensor& 
   return (after.index_select(1, idx) - before.index_select(1, idx)).abs().mean(1);
 }
 
-std::vector<int> non_targets(const EditSpec& spec, int C) {
+std::vector<int> non_targets(const std::vector<Target>& targets, int C) {
   std::vector<bool> is_target(static_cast<size_t>(C), false);
-  for (const auto& t : spec.targets) is_target[t.attribute] = true;
+  for (const auto& t : targets) is_target[t.attribute] = true;
   std::vector<int> out;
   for (int k = 0; k < C; ++k)
     if (!is_target[k]) out.push_back(k);
@@ -219,7 +258,10 @@ EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const Edit
   // the line fits a 3-column grid.
   char sub[320];
   const char* audit = a.present ? "  ! = auditor disagrees" : "";
-  if (one_shot(spec.method)) {
+  if (!spec.moves.empty()) {
+    std::snprintf(sub, sizeof sub, "%s  moved along the directions in %d steps%s", ctx.label.c_str(), spec.steps,
+                  a.present && a.judged ? "  ! = auditor disagrees with the name" : "");
+  } else if (one_shot(spec.method)) {
     // e.g. "latent, strength 6>9>12, else projected r8,4,2": the passes in turn.
     std::vector<double> strengths;
     std::vector<int> ranks;
@@ -252,7 +294,7 @@ EditOutputs make_edit_outputs(const Models& m, const EditSettings& s, const Edit
   }
   for (int64_t i = 0; o.strips && i < N; ++i) {
     GridSpec g;
-    g.title = numbered("#%d ", i) + describe_targets(m.attributes, spec);
+    g.title = numbered("#%d ", i) + describe_edit(m, spec);
     g.scale = o.scale;
     std::vector<std::vector<torch::Tensor>> cells(1);
     for (const auto& [step, img] : r.images) {

@@ -112,8 +112,26 @@ KeepMask parse_keep_mask(const std::string& s) { return parse_name(kKeepMasks, "
 
 const char* to_string(Direction d) { return d == Direction::kAdd ? "add" : "remove"; }
 
+DirectionMove parse_direction_move(const std::string& text) {
+  DirectionMove mv{text, std::nullopt};
+  const size_t colon = text.rfind(':');
+  if (colon != std::string::npos) {
+    const std::string num = text.substr(colon + 1);
+    char* end = nullptr;
+    const double v = std::strtod(num.c_str(), &end);
+    if (num.empty() || end != num.c_str() + num.size() || !std::isfinite(v))
+      throw UsageError("direction \"" + text + "\": the strength after ':' must be a finite number, e.g. sefa#3:2");
+    mv.direction = text.substr(0, colon), mv.strength = v;
+  }
+  if (mv.direction.empty()) throw UsageError("an empty direction name; give e.g. sefa#3 or \"#3\" (see latentedit directions --list)");
+  return mv;
+}
+
+std::string to_string(const DirectionMove& m) { return m.direction + (m.strength ? ":" + format_number(*m.strength) : ""); }
+
 std::string describe_targets(const std::vector<std::string>& attributes, const EditSpec& spec) {
   std::string s;
+  for (const auto& mv : spec.moves) s += (s.empty() ? "" : " ") + to_string(mv);
   for (const auto& t : spec.targets)
     s += (s.empty() ? "" : " ") + std::string(t.direction == Direction::kAdd ? "+" : "-") + attributes[t.attribute];
   return s;
@@ -134,6 +152,10 @@ FieldTable<EditSettings> edit_settings_fields(const SettingsLimits& L) {
   t.push_back(names("add", "Attributes to add (gradient ascent): NAME, or NAME:PROB to stop a latent at PROB"));
   t.push_back(names("remove", "Attributes to remove (descent): NAME or NAME:PROB"));
   t.push_back(names("keep", "Attributes to hold steady (default: all others)"));
+  t.push_back(names("direction",
+                    "Instead of add/remove: move along discovered directions (`latentedit directions --list`): NAME or NAME:S, "
+                    "e.g. sefa#3:2 or ganspace#1:-1 (boundary#ATTRIBUTE: along that attribute's boundary normal); S in z units, "
+                    "default `strength`, else 3; moves add"));
   t.push_back(bound<S>({"steps", K::kInt, "Gradient steps", 1, static_cast<double>(L.max_steps)}, [](S& s) -> int& { return s.spec.steps; }));
   t.push_back(bound<S>({"step_size", K::kReal, "Step size per update", 0, L.max_step_size, true}, [](S& s) -> double& { return s.spec.step_size; }));
   t.push_back(bound<S>({"penalty", K::kReal, "Weight of the kept attributes' change", 0, L.max_weight}, [](S& s) -> double& { return s.spec.penalty; }));
@@ -196,7 +218,8 @@ FieldTable<EditSettings> edit_settings_fields(const SettingsLimits& L) {
                        [](S& s) -> int& { return s.spec.eot; }));
   t.push_back(bound<S>({"strength", K::kReal,
                         "boundary: signed distance in z past the target's boundary that each latent reaches (default 3); latent: the latent "
-                        "classifier's target logit each latent reaches (default 12)",
+                        "classifier's target logit each latent reaches (default 12); direction: the move of each direction without its "
+                        "own (default 3)",
                         0, 100, true},
                        [](S& s) -> std::optional<double>& { return s.spec.strength; }));
   t.push_back(names("condition", "boundary: move orthogonally to these attributes' normals"));
@@ -228,7 +251,21 @@ const std::vector<std::string>& EditSettings::fields() {
 }
 
 void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
-  if (spec.targets.empty()) throw UsageError("nothing to edit: give at least one attribute to add or remove");
+  if (spec.targets.empty() && spec.moves.empty())
+    throw UsageError("nothing to edit: give at least one attribute to add or remove, or a direction to move along");
+  if (!spec.targets.empty() && !spec.moves.empty())
+    throw UsageError("direction: moves along directions cannot be combined with add/remove in one edit; run them as two edits");
+  for (const auto& mv : spec.moves) {
+    if (mv.direction.empty()) throw UsageError("direction: an empty direction name; give e.g. sefa#3 (see latentedit directions --list)");
+    const double st = spec.move_strength(mv);
+    if (!std::isfinite(st) || std::abs(st) > kMaxDirectionStrength)
+      throw UsageError("direction: the strength of " + mv.direction + " must be a finite number within +-" + format_number(kMaxDirectionStrength) +
+                       " (got " + format_number(st) + ")");
+  }
+  if (!spec.moves.empty() && !spec.keep.empty())
+    throw UsageError("keep: a move along directions holds nothing (it optimises nothing); drop keep, or edit attributes with add/remove");
+  if (!spec.moves.empty() && !spec.condition.empty())
+    throw UsageError("condition: applies to boundary edits of attributes, not to moves along directions; drop condition");
   std::set<int> seen;
   for (const auto& t : spec.targets) {
     if (t.attribute < 0 || t.attribute >= C)
@@ -337,7 +374,27 @@ EditSettings EditSettings::from_json(const json& j, const std::vector<std::strin
       sp.targets.push_back({*a, std::string(key) == "add" ? Direction::kAdd : Direction::kRemove, t.second});
     }
   }
-  if (!has("add") && !has("remove")) e.fail("", "nothing to edit; give \"add\" and/or \"remove\", e.g. \"add\": [\"Smiling\"]");
+  if (has("direction")) {
+    const json& x = j["direction"];
+    if (!x.is_string() && !x.is_array()) e.fail("direction", "expected a list of directions, e.g. [\"sefa#3:2\"], got " + x.dump().substr(0, 40));
+    const json items = x.is_string() ? json::array({x}) : x.is_array() ? x : json::array();
+    for (size_t i = 0; i < items.size(); ++i) {
+      const std::string f = "direction" + (x.is_array() ? "[" + std::to_string(i) + "]" : std::string());
+      if (!items[i].is_string()) {
+        e.fail(f, "expected a direction (a string such as \"sefa#3:2\"), got " + items[i].dump().substr(0, 40));
+        continue;
+      }
+      try {
+        sp.moves.push_back(parse_direction_move(items[i].get<std::string>()));
+      } catch (const Error& err) {
+        e.fail(f, err.what());
+      }
+    }
+    if (!sp.moves.empty() && !sp.targets.empty())
+      e.fail("direction", "moves along directions cannot be combined with add/remove in one edit; run them as two edits");
+  }
+  if (!has("add") && !has("remove") && !has("direction"))
+    e.fail("", "nothing to edit; give \"add\" and/or \"remove\", e.g. \"add\": [\"Smiling\"], or a \"direction\" to move along");
   if (has("condition"))
     for (const auto& [name, f] : names("condition"))
       if (auto a = attribute(name, f)) {
@@ -389,6 +446,9 @@ json EditSettings::to_json(const std::vector<std::string>& attrs) const {
   j["remove"] = remove;
   j["keep"] = keep;
   j["condition"] = condition;
+  json moves = json::array();
+  for (const auto& mv : spec.moves) moves.push_back(to_string(mv));
+  j["direction"] = moves;
   return j;
 }
 

@@ -1,5 +1,6 @@
 #include "io/fields.h"
 
+#include <cctype>
 #include <cmath>
 
 #include "latentedit/attributes.h"
@@ -115,6 +116,11 @@ std::string check_value(const FieldInfo& f, const json& v, std::string* item_pat
   }
   if (err.empty() && f.rule) err = f.rule(v);
   return err;
+}
+
+std::string ascii_lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 std::string did_you_mean(const std::vector<std::string>& known, const std::string& key) {

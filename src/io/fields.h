@@ -118,6 +118,9 @@ Field<S> bound_enum(FieldInfo info, const std::vector<std::pair<E, const char*>>
 // length, each list item, the rule. `item_path` receives the path suffix of a bad item ("[2]").
 std::string check_value(const FieldInfo& f, const nlohmann::json& v, std::string* item_path = nullptr);
 
+// `s` with ASCII letters in lower case (header names, host names, file-name comparisons).
+std::string ascii_lower(std::string s);
+
 // " (did you mean \"x\"?)" for the known name closest to `key`, or "" when none is close.
 std::string did_you_mean(const std::vector<std::string>& known, const std::string& key);
 

@@ -252,8 +252,19 @@ cv::Mat make_grid(const std::vector<std::vector<torch::Tensor>>& cells, const Gr
   cv::Mat g(height, std::max(width, 420), CV_8UC3, cv::Scalar(255, 255, 255));
   const auto font = cv::FONT_HERSHEY_SIMPLEX;
   const cv::Scalar ink(20, 20, 20), grey(110, 110, 110), warn(0, 0, 200);
-  cv::putText(g, spec.title, {pad, 22}, font, 0.6, ink, 1, cv::LINE_AA);
-  cv::putText(g, spec.subtitle, {pad, 42}, font, 0.42, grey, 1, cv::LINE_AA);
+  // Title and subtitle: smaller type when they are wider than the sheet, then cut with "...".
+  auto headline = [&](std::string text, int y, double size, const cv::Scalar& colour) {
+    const int room = g.cols - 2 * pad;
+    int base = 0;
+    while (size > 0.36 && cv::getTextSize(text, font, size, 1, &base).width > room) size -= 0.02;
+    if (cv::getTextSize(text, font, size, 1, &base).width > room) {
+      while (!text.empty() && cv::getTextSize(text + "...", font, size, 1, &base).width > room) text.pop_back();
+      text += "...";
+    }
+    cv::putText(g, text, {pad, y}, font, size, colour, 1, cv::LINE_AA);
+  };
+  headline(spec.title, 22, 0.6, ink);
+  headline(spec.subtitle, 42, 0.42, grey);
   for (int c = 0; c < cols && c < static_cast<int>(spec.column_labels.size()); ++c)
     cv::putText(g, spec.column_labels[c], {label_w + c * (face + pad) + pad, head_h + 14}, font, 0.45, ink, 1, cv::LINE_AA);
   for (int r = 0; r < rows; ++r) {

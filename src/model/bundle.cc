@@ -464,6 +464,32 @@ Models load_bundle(const std::string& dir) {
     }
     m.directions = dirs;
   }
+  if (j.contains("discovered") && !j["discovered"].is_null()) {
+    // The discovered directions (latentedit directions --discover): the vectors of every method
+    // model.json lists, (count, z_dim) and finite.
+    const json& d = j["discovered"];
+    if (!d.is_object() || !d.contains("weights") || !d["weights"].is_string())
+      throw ModelError(mpath + ": \"discovered\" must be {\"weights\": \"discovered.safetensors\", ...}");
+    const std::string file = (fs::path(dir) / d["weights"].get<std::string>()).string();
+    const NamedTensors w = read_weights(file, "");
+    for (const char* method : {"sefa", "ganspace"}) {
+      if (!d.contains(method)) continue;
+      const std::string again = "; run latentedit directions --discover " + std::string(method) + " --model " + dir + " again";
+      if (!d[method].is_object() || !d[method].contains("directions") || !d[method]["directions"].is_array())
+        throw ModelError(mpath + ": \"discovered\"." + method + " has no list of directions" + again);
+      const int64_t K = static_cast<int64_t>(d[method]["directions"].size());
+      for (const char* part : {".vectors", ".values"}) {
+        const std::string k = method + std::string(part);
+        const auto it = std::find_if(w.begin(), w.end(), [&](const auto& p) { return p.first == k; });
+        const std::vector<int64_t> shape = part == std::string(".vectors") ? std::vector<int64_t>{K, m.z_dim} : std::vector<int64_t>{K};
+        if (it == w.end() || it->second.sizes() != c10::IntArrayRef(shape))
+          throw ModelError(file + ": tensor \"" + k + "\" is missing or does not match model.json's " + std::to_string(K) + " directions" + again);
+        const torch::Tensor t = it->second.to(torch::kFloat32).contiguous();
+        if (!torch::isfinite(t).all().item<bool>()) throw ModelError(file + ": \"" + k + "\" holds non-finite values" + again);
+        m.discovered.emplace_back(k, t);
+      }
+    }
+  }
   probe_networks(m);
   return m;
 }
@@ -520,6 +546,9 @@ std::string models_content_sha256(const Models& m) {
   add(m.classifier.source);
   add(m.auditor ? m.auditor->source : "");
   add(m.directions ? m.directions->source : "");
+  // discovered.safetensors only where there is one, so bundles without keep their content hash.
+  if (m.manifest.is_object() && m.manifest.contains("discovered") && m.manifest["discovered"].is_object() && !m.dir.empty())
+    add((fs::path(m.dir) / m.manifest["discovered"].value("weights", "")).string());
   return sha256_hex(all);
 }
 

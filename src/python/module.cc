@@ -327,7 +327,7 @@ PYBIND11_MODULE(latentedit, mod) {
     } catch (const BatchInvalid& e) {
       PyErr_SetString(PyExc_ValueError, first_error(e).c_str());
     } catch (const Error& e) {
-      const std::string msg = std::string(e.what()) + (e.remedy() == Remedy::kNone ? "" : std::string(" (") + describe(e.remedy()) + ")");
+      const std::string msg = with_remedy(e);
       switch (e.kind()) {
         case ErrorKind::kModel: PyErr_SetString(model_error.ptr(), msg.c_str()); break;
         case ErrorKind::kIo: PyErr_SetString(PyExc_OSError, msg.c_str()); break;

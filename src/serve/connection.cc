@@ -1,4 +1,5 @@
 #include "serve/connection.h"
+#include "io/fields.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -177,8 +178,7 @@ class RequestMeter {
 
  private:
   std::size_t content_length() const {
-    std::string h = head_;
-    std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string h = ascii_lower(head_);
     const auto at = h.find("\r\ncontent-length:");
     if (at == std::string::npos) return 0;
     return static_cast<std::size_t>(std::strtoull(h.c_str() + at + 17, nullptr, 10));

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "io/fields.h"
 #include "io/json_read.h"
 #include "latentedit/batch.h"
 #include "latentedit/editor.h"
@@ -39,10 +40,6 @@ const char* kJson = "application/json";
 
 json error_body(int status, const std::string& message) { return {{"error", one_line(message)}, {"status", status}}; }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // "a, b,c" -> {"a", "b", "c"}
 std::vector<std::string> split_list(const std::string& s) {
@@ -141,6 +138,20 @@ struct Server::Impl {
     return f(m);
   }
 
+  // The bundle's discovered directions for the page's sliders: [{"direction": "sefa#3", "name": "#3 +Male", "method": "sefa"}].
+  static json discovered_list(const Models& m) {
+    json out = json::array();
+    if (!m.manifest.contains("discovered") || !m.manifest["discovered"].is_object()) return out;
+    for (const char* method : {"sefa", "ganspace"}) {
+      if (!m.manifest["discovered"].contains(method)) continue;
+      for (const auto& d : m.manifest["discovered"][method].value("directions", json::array()))
+        out.push_back({{"direction", std::string(method) + "#" + std::to_string(d.value("index", 0))},
+                       {"name", d.value("name", "")},
+                       {"method", method}});
+    }
+    return out;
+  }
+
   json attributes_body(const Models& m) const {
     return {{"model", m.name},
             {"attributes", m.attributes},
@@ -152,7 +163,8 @@ struct Server::Impl {
             {"latent_classifier", has_latent_classifier(m)},
             {"latent_thumbnail", m.directions.has_value() && !m.directions->thumbnail.empty()},
             {"defaults", EditSettings{}.to_json(m.attributes)},
-            {"strengths", {{"boundary", kBoundaryStrength}, {"latent", kLatentStrength}}},  // each one-shot method's default
+            {"strengths", {{"boundary", kBoundaryStrength}, {"latent", kLatentStrength}, {"direction", kDirectionStrength}}},  // defaults
+            {"discovered", discovered_list(m)},
             {"limits", {{"max_count", o.max_count}, {"max_steps", o.max_steps}, {"timeout_s", o.timeout_s},
                         {"max_body", o.max_body}, {"max_queue", o.max_queue}}}};
   }
@@ -264,7 +276,7 @@ struct Server::Impl {
         body["errors"] = e.errors();
       } catch (const Error& e) {  // with its remedy in plain words
         status = e.kind() == ErrorKind::kUsage || e.kind() == ErrorKind::kInput ? 400 : 500;
-        body = error_body(status, std::string(e.what()) + (e.remedy() == Remedy::kNone ? "" : std::string(" (") + describe(e.remedy()) + ")"));
+        body = error_body(status, with_remedy(e));
       } catch (const std::exception& e) {
         status = 500, body = error_body(status, std::string("internal error: ") + e.what());
       }
@@ -286,22 +298,22 @@ struct Server::Impl {
   // driving it, else {0, ""}: a Host that is not this server's (DNS rebinding), an Origin that is
   // not its own, a POST whose body type a cross-site form or no-preflight fetch can send.
   std::pair<int, std::string> refusal(const httplib::Request& req) const {
-    const std::string host = lower(req.get_header_value("Host"));
+    const std::string host = ascii_lower(req.get_header_value("Host"));
     std::string name = host;  // without the port
     if (!name.empty() && name[0] == '[') name = name.substr(0, name.find(']') + 1);
     else if (auto c = name.rfind(':'); c != std::string::npos) name = name.substr(0, c);
-    const std::string bound = lower(o.host);
+    const std::string bound = ascii_lower(o.host);
     bool host_ok = name == "localhost" || name == "127.0.0.1" || name == "[::1]" || name == bound || name == "[" + bound + "]" ||
                    (is_loopback(bound) && is_loopback(name));
-    for (const auto& h : split_list(o.allow_hosts)) host_ok = host_ok || name == lower(h) || host == lower(h);
+    for (const auto& h : split_list(o.allow_hosts)) host_ok = host_ok || name == ascii_lower(h) || host == ascii_lower(h);
     if (!host_ok)
       return {403, "Host '" + req.get_header_value("Host").substr(0, 100) +
                        "' is not this server's address (refused: a page on another site could reach the server through it); "
                        "add the name to allow_hosts if it is yours"};
     if (req.has_header("Origin")) {
-      const std::string origin = lower(req.get_header_value("Origin"));
+      const std::string origin = ascii_lower(req.get_header_value("Origin"));
       bool ok = origin == "http://" + host;
-      for (const auto& a : split_list(o.allow_origins)) ok = ok || origin == lower(a);
+      for (const auto& a : split_list(o.allow_origins)) ok = ok || origin == ascii_lower(a);
       if (!ok)
         return {403, "requests from pages of origin '" + req.get_header_value("Origin").substr(0, 100) +
                          "' are refused; add it to allow_origins if that page should use the API"};
@@ -325,7 +337,7 @@ struct Server::Impl {
       return {411, "a POST needs a Content-Length header (and a JSON body)"};
     }
     if (req.method == "POST") {
-      std::string type = lower(req.get_header_value("Content-Type"));
+      std::string type = ascii_lower(req.get_header_value("Content-Type"));
       type = type.substr(0, type.find(';'));
       while (!type.empty() && type.back() == ' ') type.pop_back();
       const bool image = req.path == "/score" && (type == "image/png" || type == "image/jpeg");

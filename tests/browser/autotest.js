@@ -33,8 +33,23 @@
     if (!$("chart").dataset.drawn) throw new Error("no chart");
     if ($("after").src === before) throw new Error("the after image equals the before image");
     const links = $("downloads").querySelectorAll("a").length;
-    return done("pass add=" + request().add.join(",") + " links=" + links + " chart=" + $("chart").dataset.drawn + " error=" + err +
-         " summary=" + JSON.stringify(state.last.summary));
+    const add = request().add.join(",");
+    // A discovered direction's slider: moving it clears the attribute sliders, and the edit moves along it.
+    if (!state.dirs.length || $("discovered_box").hidden) throw new Error("no discovered-direction sliders");
+    const firstAfter = $("after").src, d = state.dirs[0];
+    const ds = state.dirSliders[d.direction];
+    ds.value = 2; ds.dispatchEvent(new Event("input"));
+    if (parseFloat(s.value) !== 0) throw new Error("moving a direction slider left the Smiling slider at " + s.value);
+    if (!request().direction || request().add) throw new Error("the request is not a move: " + JSON.stringify(request()));
+    state.last = null;
+    $("run").click();
+    await wait(() => !state.busy && state.last, "the move along " + d.direction);
+    if ($("error").textContent) throw new Error("move failed: " + $("error").textContent);
+    if (!state.last.report.edit.startsWith(d.direction)) throw new Error("report edit: " + state.last.report.edit);
+    if ($("after").src === firstAfter) throw new Error("the moved face equals the edited one");
+    if (!$("after_caption").textContent.includes(d.direction)) throw new Error("caption: " + $("after_caption").textContent);
+    return done("pass add=" + add + " links=" + links + " chart=" + $("chart").dataset.drawn + " error=" + err +
+         " move=" + state.last.report.edit + " sliders=" + state.dirs.length + " summary=" + JSON.stringify($("summary").textContent));
   } catch (e) {
     return done("fail " + e.message);
   }

@@ -95,7 +95,7 @@ def main():
             else:
                 verdict = str(r["result"].get("value"))
             if a.screenshot:
-                png = b.send("Page.captureScreenshot", {"format": "png"}, session=s)["data"]
+                png = b.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=s)["data"]
                 open(a.screenshot, "wb").write(base64.b64decode(png))
         finally:
             b.close()
