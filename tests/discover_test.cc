@@ -2,6 +2,8 @@
 // the naming on a planted generator/classifier pair.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "latentedit/attributes.h"
 #include "latentedit/discover.h"
 #include "latentedit/editor.h"
@@ -191,6 +193,40 @@ TEST_F(DiscoverCli, StoresListsDrawsAndKeepsTheBoundaries) {
   const cv::Mat sheet = read_image(d / "s.png");
   EXPECT_GT(sheet.rows, 4 * 64);
   EXPECT_GT(sheet.cols, 14 * 64);
+  // Editing along them: the same outputs as any edit; moves add, --strength is the default strength.
+  ASSERT_EQ(test::run_cli("edit -q --seed 3 --count 2 --direction sefa#1:2 --direction ganspace#2 --strength 1.5 --model " + d / "b" +
+                              " --out " + d / "e",
+                          &out, &err),
+            0)
+      << err;
+  const nlohmann::json rep = test::read_json(d / "e/report.json");
+  EXPECT_EQ(rep["method_used"], "direction");
+  EXPECT_EQ(rep["settings"]["direction"], nlohmann::json({"sefa#1:2", "ganspace#2"}));
+  ASSERT_EQ(rep["directions"].size(), 2u);
+  EXPECT_EQ(rep["directions"][1]["direction"], "ganspace#2");
+  EXPECT_EQ(rep["directions"][1]["strength"], 1.5);
+  EXPECT_EQ(rep["directions"][0]["name"], j["discovered"]["sefa"]["directions"][0]["name"]);
+  EXPECT_EQ(rep["directions"][0]["discovered_delta_p"], j["discovered"]["sefa"]["directions"][0]["delta_p"]);
+  const Models bm = load_bundle(d / "b");
+  auto vec = [&](const std::string& k) {
+    for (const auto& [n, t] : bm.discovered)
+      if (n == k) return t;
+    return torch::Tensor();
+  };
+  const torch::Tensor want = vec("sefa.vectors")[0] * 2 + vec("ganspace.vectors")[1] * 1.5;
+  for (const auto& l : rep["latents"]) {
+    const torch::Tensor got = torch::tensor(l["z_after"].get<std::vector<float>>()) - torch::tensor(l["z_before"].get<std::vector<float>>());
+    EXPECT_TRUE(torch::allclose(got, want, 1e-4, 1e-4));
+  }
+  EXPECT_TRUE(fs::exists(d / "e/grid.png"));
+  // ... and in a batch job file, checked before any work (an unknown direction names its job).
+  std::ofstream(d / "jobs.json") << R"({"jobs": [{"id": "a", "seed": 1, "count": 2, "direction": ["sefa#2:-1"]}]})";
+  ASSERT_EQ(test::run_cli("batch -q " + d / "jobs.json" + " --model " + d / "b" + " --out " + d / "o", &out, &err), 0) << err;
+  EXPECT_TRUE(fs::exists(d / "o/a/grid.png"));
+  std::ofstream(d / "bad.json") << R"({"jobs": [{"id": "a", "seed": 1, "direction": ["sefa#9"]}]})";
+  EXPECT_EQ(test::run_cli("batch -q " + d / "bad.json" + " --model " + d / "b" + " --out " + d / "o2", &out, &err), 3);  // a job file with errors (as any)
+  EXPECT_NE(err.find("sefa#9"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(d / "o2"));
   // The sheet file is not overwritten without --force; a TorchScript-free bundle has no discovered list.
   EXPECT_EQ(test::run_cli("directions --list -q --sheet " + d / "s.png" + " --model " + d / "b", &out, &err), 5) << err;
   EXPECT_EQ(test::run_cli("directions --list -q --model " + *dir / "bundle", &out, &err), 2) << err;

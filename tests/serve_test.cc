@@ -205,6 +205,8 @@ TEST_F(Serve, ErrorsAreOneLineJsonWithTheRightStatus) {
   expect("/edit", json{{"seed", 1}, {"add", {"Smiling"}}, {"step_size", -1}}.dump(), 400, "step_size");
   expect("/edit", json{{"seed", 1}, {"count", 5}, {"add", {"Smiling"}}}.dump(), 400, "count: 5 is out of range; use 1..4");
   expect("/edit", json{{"seed", 1}}.dump(), 400, "nothing to edit");
+  expect("/edit", json{{"seed", 1}, {"direction", {"sefa#1"}}}.dump(), 400, "no discovered direction \"sefa#1\"");
+  expect("/edit", json{{"seed", 1}, {"direction", {"sefa#1"}}, {"add", {"Smiling"}}}.dump(), 400, "cannot be combined with add/remove");
   expect("/edit", json{{"seed", 1}, {"add", {"Smiling"}}, {"stepz", 3}}.dump(), 400, "stepz: unknown key (did you mean \"steps\"?)");
   expect("/edit", json{{"latents_file", "/etc/passwd"}, {"add", {"Smiling"}}}.dump(), 400, "reads no files");
   expect("/edit", json{{"latents", {{1, 2}}}, {"add", {"Smiling"}}}.dump(), 400, "64 numbers");
