@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <torch/script.h>
 
 #include "latentedit/attributes.h"
 #include "latentedit/discover.h"
@@ -166,6 +167,30 @@ TEST_F(Discover, MovingAlongADirectionInterpolatesAndEndsAtTheSum) {
   EXPECT_TRUE(torch::allclose(r.logits[0], classify(m->classifier, generate(*m, z)), 1e-5, 1e-5));
   EXPECT_TRUE(torch::allclose(r.logits[4], classify(m->classifier, generate(*m, z + delta)), 1e-5, 1e-5));
   EXPECT_THROW(move_along(*m, z, delta, 0), UsageError);
+}
+
+// A traced course generator keeps its weights as parameters: discovery reads them there. A module
+// without any (a frozen export) is refused with the reason.
+TEST(DiscoverTorchScript, ATracedCourseGeneratorIsReadAFrozenOneIsRefused) {
+  const Models ts = load_from_files(test::fixture("gen_script.pt"), test::fixture("cls_script.pt"));
+  ASSERT_EQ(ts.generator.arch, "torchscript");
+  const torch::Tensor w = first_layer_weight(ts.generator, ts.z_dim);
+  EXPECT_EQ(w.sizes(), (std::vector<int64_t>{64, 32, 3, 3}));
+  const auto [v, values] = sefa_directions(w, 4);
+  EXPECT_TRUE(torch::allclose(v.matmul(v.t()), torch::eye(4), 1e-5, 1e-5));
+  EXPECT_EQ(first_layer_activations(ts.generator, torch::randn({3, 64})).size(0), 3);
+  Network frozen;
+  frozen.arch = "torchscript";
+  frozen.source = "frozen.pt";
+  auto mod = std::make_shared<torch::jit::Module>("Frozen");
+  mod->define("def forward(self, x):\n    return x\n");
+  frozen.holder = mod;
+  try {
+    first_layer_weight(frozen, 64);
+    ADD_FAILURE() << "a module without weights was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("frozen"), std::string::npos) << e.what();
+  }
 }
 
 struct DiscoverCli : Discover {};

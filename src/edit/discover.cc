@@ -1,5 +1,7 @@
 #include "latentedit/discover.h"
 
+#include <torch/script.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,11 +20,23 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 // The course generator's named tensors (parameters and buffers).
+// A TorchScript generator's are read from the module where it keeps them (a traced or scripted
+// course generator: "gen.0.0.weight", ...); a frozen one holds them as constants and is refused.
 std::map<std::string, torch::Tensor> generator_tensors(const Network& g) {
+  std::map<std::string, torch::Tensor> t;
+  if (g.arch == "torchscript" && g.holder) {
+    const auto mod = std::static_pointer_cast<torch::jit::Module>(g.holder);
+    for (const auto& p : mod->named_parameters(true)) t[p.name] = p.value;
+    for (const auto& b : mod->named_buffers(true)) t[b.name] = b.value;
+    if (t.empty())
+      throw UsageError("the TorchScript generator " + g.source +
+                       " keeps no weights as parameters (frozen?): discovery needs its first layer's weight; export it without "
+                       "torch.jit.freeze, or load the course .pth or a bundle");
+    return t;
+  }
   if (!g.module)
     throw UsageError("discovering directions needs the generator's weights; a " + (g.arch.empty() ? std::string("TorchScript") : g.arch) +
                      " generator does not expose them (load the course .pth or a bundle instead)");
-  std::map<std::string, torch::Tensor> t;
   for (const auto& p : g.module->named_parameters()) t[p.key()] = p.value();
   for (const auto& b : g.module->named_buffers()) t[b.key()] = b.value();
   return t;
