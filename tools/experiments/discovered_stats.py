@@ -3,20 +3,13 @@
 directions have a dominant attribute (top |delta_p| >= 2x the second), how many are named, which
 change pixels without any attribute changing, and which match a boundary (|cos| >= 0.7).
 Usage: /usr/bin/python3 tools/experiments/discovered_stats.py BUNDLE   (numpy only)"""
-import json, struct, sys
+import json, os, sys
 import numpy as np
 
-def safetensors(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    head = json.loads(b[8:8 + n])
-    out = {}
-    for k, v in head.items():
-        if k == "__metadata__": continue
-        assert v["dtype"] == "F32", v
-        s, e = v["data_offsets"]
-        out[k] = np.frombuffer(b[8 + n + s:8 + n + e], dtype="<f4").reshape(v["shape"])
-    return out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_np  # noqa: E402
+
+safetensors = safetensors_np.read
 
 d = sys.argv[1]
 m = json.load(open(d + "/model.json"))

@@ -11,21 +11,14 @@ to point the way n does) and judge both with the auditor:
 Both signs (+S adds c, -S removes it). Usage:
   /usr/bin/python3 tools/experiments/discovered_vs_boundary.py BINARY BUNDLE [--count 64] [--seed 1] [--strength 3]
 (numpy only; writes nothing outside a temporary directory; prints a table and a JSON summary)"""
-import argparse, json, os, struct, subprocess, sys, tempfile
+import argparse, json, os, subprocess, sys, tempfile
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_np  # noqa: E402
 
-def safetensors(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    head = json.loads(b[8:8 + n])
-    out = {}
-    for k, v in head.items():
-        if k == "__metadata__":
-            continue
-        s, e = v["data_offsets"]
-        out[k] = np.frombuffer(b[8 + n + s:8 + n + e], dtype="<f4").reshape(v["shape"])
-    return out
+
+safetensors = safetensors_np.read
 
 
 def run_edit(binary, bundle, direction, count, seed, work):

@@ -21,6 +21,7 @@ for role in ["classifier", "auditor"]:
     for e in j[role].get("members", [j[role]]):
         absolute(e)
 j.pop("directions", None)  # fitted for the bundled generator: refit with `latentedit directions` if needed
+j.pop("discovered", None)  # likewise: `latentedit directions --discover sefa` finds them again
 j.pop("training", None)
 os.makedirs(out, exist_ok=True)
 json.dump(j, open(os.path.join(out, "model.json"), "w"), indent=1)
