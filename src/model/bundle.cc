@@ -486,6 +486,8 @@ Models load_bundle(const std::string& dir) {
           throw ModelError(file + ": tensor \"" + k + "\" is missing or does not match model.json's " + std::to_string(K) + " directions" + again);
         const torch::Tensor t = it->second.to(torch::kFloat32).contiguous();
         if (!torch::isfinite(t).all().item<bool>()) throw ModelError(file + ": \"" + k + "\" holds non-finite values" + again);
+        if (part == std::string(".vectors") && K > 0 && (t.norm(2, 1) - 1).abs().max().item<double>() > 1e-3)
+          throw ModelError(file + ": \"" + k + "\" holds vectors that are not of unit length (a move's strength is its length)" + again);
         m.discovered.emplace_back(k, t);
       }
     }
