@@ -391,6 +391,8 @@ const Case kCases[] = {
     {"EditDirectionWithKeep", "edit --seed 1 --direction sefa#1 --keep Male --model {real} --out {d}/o", 2},
     {"EditDirectionBoundaryTypo", "edit --seed 1 --direction boundary#Smilling --model {real} --out {d}/o", 2},
     {"EditDirectionWithoutDiscoveries", "edit --seed 1 --direction sefa#1 --out {d}/o", 2},
+    {"EvaluateSheetWithoutGeneratorOnly", "evaluate --sheet {d}/s.png --model {real}", 2},
+    {"EvaluateBaselineMissing", "evaluate --generator-only --baseline {d}/nope --model {real}", 2},
     {"ScoreWebpBomb", "score {d}/bomb.webp", 3},
     {"InvertTiffBomb", "invert {d}/bomb.tiff --out {d}/o", 3},
     {"EditImageWebpBomb", "edit --image {d}/bomb.webp --add Smiling --out {d}/o", 3},

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
 
 #include "latentedit/evaluate.h"
 #include "test_util.h"
@@ -77,4 +78,18 @@ TEST(Evaluate, GeneratorQualityOfARandomGeneratorIsFarFromTheRenderedFloor) {
   EXPECT_GT(g["recall_rendered_vs_rendered"].get<double>(), 0.3);  // two sets of renders cover each other
   EXPECT_EQ(g, generator_quality(m, 64, 1));
   EXPECT_THROW(generator_quality(m, 4, 1), UsageError);
+  // The sample sheet: a row of renders, then a row per generator, the same latents in each.
+  const std::string one_png = generator_sheet({{"a", &m}}, 5);
+  const cv::Mat one = cv::imdecode(std::vector<uchar>(one_png.begin(), one_png.end()), cv::IMREAD_COLOR);
+  const std::string two_png = generator_sheet({{"a", &m}, {"b", &m}}, 5);
+  const cv::Mat two = cv::imdecode(std::vector<uchar>(two_png.begin(), two_png.end()), cv::IMREAD_COLOR);
+  ASSERT_FALSE(one.empty());
+  EXPECT_GT(two.rows, one.rows + 100);  // one more row of 128-px faces
+  EXPECT_EQ(two.cols, one.cols);
+  // the two rows of the same generator are the same pixels
+  const int face = 128, pad = 6, top = 52 + 20 + pad, left = 190 + pad;
+  const cv::Rect r1(left, top + (face + pad), 5 * (face + pad) - pad, face), r2(left, top + 2 * (face + pad), 5 * (face + pad) - pad, face);
+  EXPECT_EQ(cv::norm(two(r1), two(r2), cv::NORM_L1), 0.0);
+  EXPECT_GT(cv::norm(two(cv::Rect(left, top, r1.width, face)), two(r1), cv::NORM_L1), 0.0);  // renders differ from samples
+  EXPECT_THROW(generator_sheet({}), UsageError);
 }

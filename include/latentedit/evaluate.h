@@ -99,6 +99,12 @@ void add_eval_points(EvalOptions& o, const Models& m, const EditSpec& spec);
 // course-architecture auditor and the CelebA attributes. Deterministic for a seed.
 nlohmann::json generator_quality(const Models& m, int64_t samples = 2000, uint64_t seed = 1, uint64_t heldout_seed = 99, int k = 3);
 
+// A sheet to compare generators by eye: a row of held-out rendered faces (procedural dataset seed
+// `render_seed`, faces 0..count-1), then one row per generator — its samples of the same latents
+// (sample_latents(seed, count)) — each row labelled. PNG bytes.
+std::string generator_sheet(const std::vector<std::pair<std::string, const Models*>>& generators, int64_t count = 10,
+                            uint64_t seed = 5, uint64_t render_seed = 5);
+
 // Runs the evaluation. Needs an auditor in the bundle (ModelError if absent).
 EvalResult evaluate(const Models& m, const EvalOptions& o, const EvalCallback& progress = nullptr);
 

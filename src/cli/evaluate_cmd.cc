@@ -26,6 +26,8 @@ struct EvalCliOptions {
   bool force = false;
   bool json_out = false;
   bool generator_only = false;
+  std::string sheet;     // --generator-only: a sample sheet (renders, baseline, this generator)
+  std::string baseline;  // --generator-only: another bundle measured and drawn beside this one
 };
 
 // The generator's figures as a table (generator_quality's JSON).
@@ -99,18 +101,35 @@ std::string format_table(const Models& m, const EvalResult& r) {
 
 int run_evaluate(const EvalCliOptions& o) {
   const int threads = o.common.apply_threads();
-  for (const auto& f : {o.out, o.plot})
+  for (const auto& f : {o.out, o.plot, o.sheet})
     if (!f.empty()) claim_output_file(f, o.force);  // before minutes of work
   EvalOptions e = from_flags(eval_fields(), o.eval_flags);
   const Models m = o.common.load_models();
+  if ((!o.sheet.empty() || !o.baseline.empty()) && !o.generator_only)
+    throw UsageError(std::string(o.sheet.empty() ? "--baseline" : "--sheet") + " goes with --generator-only");
   if (o.generator_only) {  // the generator alone, as the field measures generators
     if (e.samples < 2) throw UsageError("--generator-only needs --samples (at least 8)");
+    std::optional<Models> base;
+    if (!o.baseline.empty()) base = load_bundle(o.baseline);  // before minutes of work
     const json g = generator_quality(m, e.samples, e.seed + 1);
     json rep = {{"generator", m.generator.source}, {"generated_vs_rendered", g},
                 {"settings", {{"samples", e.samples}, {"seed", e.seed}, {"threads", threads}}}};
+    // The baseline measured in the same run, on the same held-out renders and seeds.
+    const json gb = base ? generator_quality(*base, e.samples, e.seed + 1) : json();
+    if (base) rep["baseline"] = {{"model", o.baseline}, {"generator", base->generator.source}, {"generated_vs_rendered", gb}};
+    if (!o.sheet.empty()) {
+      std::vector<std::pair<std::string, const Models*>> rows;
+      if (base) rows.emplace_back("baseline: " + base->name, &*base);
+      rows.emplace_back(m.name, &m);
+      write_file_atomic(o.sheet, generator_sheet(rows));
+    }
     if (!o.out.empty()) write_file_atomic(o.out, rep.dump(1) + "\n");
     if (o.json_out) print_json(rep);
-    else std::fputs(format_quality(g).c_str(), stdout);
+    else {
+      if (base) std::printf("%s (%s)\n", m.name.c_str(), m.generator.source.c_str());
+      std::fputs(format_quality(g).c_str(), stdout);
+      if (base) std::printf("\nbaseline %s (%s)\n%s", base->name.c_str(), base->generator.source.c_str(), format_quality(gb).c_str());
+    }
     return 0;
   }
   json sj = o.flags.to_json();
@@ -160,7 +179,14 @@ void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::st
   app->add_flag("--generator-only", o->generator_only,
                 "Measure only the generator against held-out rendered faces: Frechet distance, precision/recall (k-NN), "
                 "attribute frequencies, spread (--samples faces each; no edits)");
-  app->add_flag("--force", o->force, "Replace existing --out / --plot files");
+  app->add_option("--sheet", o->sheet,
+                  "With --generator-only: also draw a sample sheet to this PNG: held-out renders, the --baseline's samples, this "
+                  "generator's samples of the same latents");
+  app->add_option("--baseline", o->baseline,
+                  "With --generator-only: also measure this bundle's generator in the same run (same renders, same seeds) and draw "
+                  "it on the --sheet")
+      ->check(CLI::ExistingDirectory);
+  app->add_flag("--force", o->force, "Replace existing --out / --plot / --sheet files");
   o->common.add_to(app);
   o->common.add_precision(app);
   cmds.push_back({app, [o] { return run_evaluate(*o); }});

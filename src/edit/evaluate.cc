@@ -199,6 +199,32 @@ std::pair<double, double> spread(const torch::Tensor& x, const torch::Tensor& re
 }
 }  // namespace
 
+std::string generator_sheet(const std::vector<std::pair<std::string, const Models*>>& generators, int64_t count, uint64_t seed,
+                            uint64_t render_seed) {
+  torch::NoGradGuard ng;
+  if (generators.empty()) throw UsageError("a generator sheet needs at least one generator");
+  const Models& first = *generators.front().second;
+  GridSpec g;
+  g.title = "generators: " + std::to_string(count) + " samples each (latents of seed " + std::to_string(seed) + ")";
+  g.subtitle = "top row: held-out procedural renders (dataset seed " + std::to_string(render_seed) + "), what the generators learned from";
+  for (int64_t i = 0; i < count; ++i) g.column_labels.push_back(std::to_string(i));
+  std::vector<std::vector<torch::Tensor>> cells;
+  auto add_row = [&](const torch::Tensor& images, const std::string& label) {
+    std::vector<torch::Tensor> row;
+    for (int64_t i = 0; i < images.size(0); ++i) row.push_back(images[i]);
+    cells.push_back(row);
+    g.row_labels.push_back(label);
+  };
+  const Dataset renders = render_dataset(render_seed, 0, count, static_cast<int>(first.image_size));
+  add_row(to_model_range(renders.images, first.range_lo, first.range_hi), "rendered (held out)");
+  for (const auto& [label, m] : generators) {
+    if (m->image_size != first.image_size || m->range_lo != first.range_lo || m->range_hi != first.range_hi)
+      throw UsageError("generators on one sheet need the same image size and output range (" + label + " differs)");
+    add_row(generate(*m, sample_latents(seed, count, m->z_dim)), label);
+  }
+  return encode_png(make_grid(cells, g, first.range_lo, first.range_hi));
+}
+
 json generator_quality(const Models& m, int64_t samples, uint64_t seed, uint64_t heldout_seed, int k) {
   if (!m.auditor || !m.auditor->features)
     throw ModelError("generator quality is measured in the auditor's features; this bundle has no course-architecture auditor",
