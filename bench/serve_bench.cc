@@ -6,7 +6,8 @@
 //      `latentedit edit` run as a command (runs alternated, medians);
 //   2. throughput with C concurrent clients for S seconds: requests/s, p50/p99, errors, and the
 //      server's RSS after warm-up vs at the end.
-// Usage: latentedit_serve_bench [--threads T] [--requests N] [--clients C] [--seconds S] [--cli-runs K]
+// Usage: latentedit_serve_bench [--threads T] [--requests N] [--clients C] [--seconds S] [--cli-runs K] [--model DIR]
+// (DIR: another bundle than the bundled model, e.g. a trial generator's)
 #include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -51,6 +52,7 @@ std::string body(int seed, bool course = false) {
 int main(int argc, char** argv) {
   int threads = 2, requests = 100, clients = 8, cli_runs = 10;
   double seconds = 60;
+  std::string model = std::string(LATENTEDIT_SOURCE_DIR) + "/pretrained/faces64";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     const double v = std::atof(argv[i + 1]);
@@ -59,12 +61,13 @@ int main(int argc, char** argv) {
     else if (a == "--clients") clients = static_cast<int>(v);
     else if (a == "--seconds") seconds = v;
     else if (a == "--cli-runs") cli_runs = static_cast<int>(v);
+    else if (a == "--model") model = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
-  const std::string bin = LATENTEDIT_CLI, model = std::string(LATENTEDIT_SOURCE_DIR) + "/pretrained/faces64";
+  const std::string bin = LATENTEDIT_CLI;
   const std::string th = std::to_string(threads);
 
   // The server, its address read from its stdout.
@@ -94,8 +97,8 @@ int main(int argc, char** argv) {
     if (auto r = c.Get("/health"); r && r->status == 200) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  std::printf("latentedit serve benchmark: bundled faces64, POST /edit 1 latent x 10 steps (+Smiling, default method), "
-              "--threads %d, %u cores\n\n", threads, std::thread::hardware_concurrency());
+  std::printf("latentedit serve benchmark: %s, POST /edit 1 latent x 10 steps (+Smiling, default method), "
+              "--threads %d, %u cores\n\n", model.c_str(), threads, std::thread::hardware_concurrency());
   for (int i = 0; i < 10; ++i) c.Post("/edit", body(1000 + i), "application/json");  // warm-up
 
   // 1. Sequential latency, alternated with whole-process CLI runs.
