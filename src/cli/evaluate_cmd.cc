@@ -4,6 +4,7 @@
 // Frechet distance. Prints a table, writes the JSON report and the success-drift plot.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "common.h"
@@ -119,8 +120,13 @@ int run_evaluate(const EvalCliOptions& o) {
     if (base) rep["baseline"] = {{"model", o.baseline}, {"generator", base->generator.source}, {"generated_vs_rendered", gb}};
     if (!o.sheet.empty()) {
       std::vector<std::pair<std::string, const Models*>> rows;
-      if (base) rows.emplace_back("baseline: " + base->name, &*base);
-      rows.emplace_back(m.name, &m);
+      // Rows named by their bundle directories (two bundles may share a model name).
+      auto dir_name = [](const std::string& d, const std::string& fallback) {
+        const std::string n = std::filesystem::path(d).lexically_normal().filename().string();
+        return n.empty() || n == "." ? fallback : n;
+      };
+      if (base) rows.emplace_back("baseline: " + dir_name(o.baseline, base->name), &*base);
+      rows.emplace_back(dir_name(m.dir, m.name), &m);
       write_file_atomic(o.sheet, generator_sheet(rows));
     }
     if (!o.out.empty()) write_file_atomic(o.out, rep.dump(1) + "\n");
