@@ -122,7 +122,9 @@ int run_evaluate(const EvalCliOptions& o) {
       std::vector<std::pair<std::string, const Models*>> rows;
       // Rows named by their bundle directories (two bundles may share a model name).
       auto dir_name = [](const std::string& d, const std::string& fallback) {
-        const std::string n = std::filesystem::path(d).lexically_normal().filename().string();
+        std::filesystem::path p = std::filesystem::path(d).lexically_normal();
+        if (p.filename().empty()) p = p.parent_path();  // "dir/"
+        const std::string n = p.filename().string();
         return n.empty() || n == "." ? fallback : n;
       };
       if (base) rows.emplace_back("baseline: " + dir_name(o.baseline, base->name), &*base);
