@@ -42,6 +42,7 @@ if [ ! -e "$out/bundle/model.json" ]; then
     esac
   done
   cp "$run/generator.safetensors" "$out/bundle.partial/"
+  [ ! -e "$old/.latentedit-output.json" ] || cp "$old/.latentedit-output.json" "$out/bundle.partial/"
   $py - "$old/model.json" "$run/model.json" "$run/progress.json" "$out/bundle.partial/model.json" <<'EOF'
 import json, sys
 j, new, progress = (json.load(open(p)) for p in sys.argv[1:4])
