@@ -388,6 +388,7 @@ const Case kCases[] = {
     {"EditDirectionNotAStrength", "edit --seed 1 --direction sefa#1:abc --model {real} --out {d}/o", 2},
     {"EditDirectionTooStrong", "edit --seed 1 --direction sefa#1:1000 --model {real} --out {d}/o", 2},
     {"EditDirectionWithAdd", "edit --seed 1 --direction sefa#1 --add Smiling --model {real} --out {d}/o", 2},
+    {"EditDirectionWithMethod", "edit --seed 1 --direction sefa#1 --method latent --model {real} --out {d}/o", 2},
     {"EditDirectionWithKeep", "edit --seed 1 --direction sefa#1 --keep Male --model {real} --out {d}/o", 2},
     {"EditDirectionBoundaryTypo", "edit --seed 1 --direction boundary#Smilling --model {real} --out {d}/o", 2},
     {"EditDirectionWithoutDiscoveries", "edit --seed 1 --direction sefa#1 --out {d}/o", 2},

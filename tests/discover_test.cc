@@ -153,6 +153,8 @@ TEST(DiscoverMoves, NamesStrengthsAndTheSumOfMoves) {
   m.manifest["discovered"]["ganspace"] = disc["sefa"];
   m.discovered.emplace_back("ganspace.vectors", torch::eye(4).slice(0, 2, 4));
   EXPECT_THROW(delta(spec({{"#1", 1.0}})), UsageError);
+  EXPECT_THROW(delta(spec({{"#1 +Male", 1.0}})), UsageError);  // a name both methods have
+  EXPECT_TRUE(torch::allclose(delta(spec({{"ganspace#1 +Male", 1.0}})), torch::tensor({0.f, 0.f, 1.f, 0.f})));
   EXPECT_TRUE(torch::allclose(delta(spec({{"ganspace#1", 1.0}})), torch::tensor({0.f, 0.f, 1.f, 0.f})));
 }
 

@@ -289,11 +289,17 @@ std::vector<ResolvedMove> resolve_moves(const Models& m, const EditSpec& spec) {
     else if (bare && prefix.empty() && methods.size() == 2)
       throw UsageError("direction \"" + mv.direction + "\" is ambiguous: both sefa and ganspace are stored; write sefa" + mv.direction +
                        " or ganspace" + mv.direction);
-    else
+    else if (!bare && hash != std::string::npos && (prefix == "sefa" || prefix == "ganspace")) {
+      // "sefa#1 +Black_Hair": a full name within one method
+      if (std::find(methods.begin(), methods.end(), prefix) != methods.end())
+        for (const auto& d : disc[prefix]["directions"])
+          if (d.value("name", "") == "#" + rest) r.method = prefix, index = d.value("index", 0);
+    } else
       for (const auto& mth : methods)
         for (const auto& d : disc[mth]["directions"])
           if (d.value("name", "") == mv.direction) {
-            if (!r.method.empty()) throw UsageError("direction \"" + mv.direction + "\" names one of each method; write sefa#K or ganspace#K");
+            if (!r.method.empty())
+              throw UsageError("direction \"" + mv.direction + "\" names one of each method; write sefa" + mv.direction + " or ganspace" + mv.direction);
             r.method = mth, index = d.value("index", 0);
           }
     if (r.method.empty() || std::find(methods.begin(), methods.end(), r.method) == methods.end())

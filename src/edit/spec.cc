@@ -264,6 +264,8 @@ void validate(const EditSpec& spec, int C, const SettingsLimits& L) {
   }
   if (!spec.moves.empty() && !spec.keep.empty())
     throw UsageError("keep: a move along directions holds nothing (it optimises nothing); drop keep, or edit attributes with add/remove");
+  if (!spec.moves.empty() && spec.method != Method::kAuto)
+    throw UsageError("method: applies to attribute edits; a move along directions optimises nothing, so drop method (or use add/remove)");
   if (!spec.moves.empty() && !spec.condition.empty())
     throw UsageError("condition: applies to boundary edits of attributes, not to moves along directions; drop condition");
   std::set<int> seen;
