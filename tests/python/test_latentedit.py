@@ -89,6 +89,14 @@ def test_score_equals_the_cli(m, tmp_path):
     np.testing.assert_allclose(m.score(r.after[:1].astype(np.float32) / 255.0)[0], want, rtol=0, atol=1e-6)
 
 
+def test_a_move_along_a_discovered_direction_is_an_edit_like_any_other(m):
+    r = m.edit(seed=3, count=2, direction=["sefa#10:2"])
+    assert r.report["method_used"] == "direction" and r.report["directions"][0]["direction"] == "sefa#10"
+    assert r.z_after.shape == (2, 64) and r.after.shape == (2, 64, 64, 3)
+    with pytest.raises(ValueError, match='no discovered direction "sefa#99"'):
+        m.edit(seed=1, direction=["sefa#99"])
+
+
 def test_each_error_class_maps_to_its_exception(m, tmp_path):
     with pytest.raises(ValueError, match='unknown attribute "Smilling"'):
         m.edit(add=["Smilling"], seed=1)
