@@ -19,26 +19,18 @@ A config is HOLD:STRENGTH:KEEP:L2. Latents are `latentedit evaluate`'s (seed 0),
 edited in the direction(s) the auditor allows, entries with fewer than 8 latents skipped; the
 metrics are evaluate's (success, drift, masked drift, fooled, |dz|), unweighted means over entries.
 """
-import argparse, json, os, struct, sys
+import argparse, json, os, sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from make_fixtures import Generator, Classifier  # noqa: E402  the course's architectures
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_np  # noqa: E402
 
-DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}
 
 
 def read_safetensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        out[k] = torch.frombuffer(bytearray(raw[8 + n + a:8 + n + b]), dtype=DTYPES[v["dtype"]]).reshape(v["shape"]).clone()
-    return out
+    return {k: torch.from_numpy(v.copy()) for k, v in safetensors_np.read(path).items()}
 
 
 class Bundle:
