@@ -392,11 +392,15 @@ Models load_bundle(const std::string& dir) {
   m.generator = load_network(j["generator"], dir, "generator", m);
   m.classifier = load_network(j["classifier"], dir, "classifier", m);
   if (j.contains("auditor") && !j["auditor"].is_null()) m.auditor = load_network(j["auditor"], dir, "auditor", m);
-  if (j.contains("directions") && !j["directions"].is_null()) {
-    const json& d = j["directions"];
+  // The weights file of model.json's entry `key` ({"weights": "KEY.safetensors", ...}), in the bundle.
+  auto entry_weights = [&](const std::string& key) {
+    const json& d = j[key];
     if (!d.is_object() || !d.contains("weights") || !d["weights"].is_string())
-      throw ModelError(mpath + ": \"directions\" must be {\"weights\": \"directions.safetensors\"}");
-    const std::string file = (fs::path(dir) / d["weights"].get<std::string>()).string();
+      throw ModelError(mpath + ": \"" + key + "\" must be {\"weights\": \"" + key + ".safetensors\", ...}");
+    return (fs::path(dir) / d["weights"].get<std::string>()).string();
+  };
+  if (j.contains("directions") && !j["directions"].is_null()) {
+    const std::string file = entry_weights("directions");
     const NamedTensors w = read_weights(file, "");
     Directions dirs;
     dirs.source = file;
@@ -468,9 +472,7 @@ Models load_bundle(const std::string& dir) {
     // The discovered directions (latentedit directions --discover): the vectors of every method
     // model.json lists, (count, z_dim) and finite.
     const json& d = j["discovered"];
-    if (!d.is_object() || !d.contains("weights") || !d["weights"].is_string())
-      throw ModelError(mpath + ": \"discovered\" must be {\"weights\": \"discovered.safetensors\", ...}");
-    const std::string file = (fs::path(dir) / d["weights"].get<std::string>()).string();
+    const std::string file = entry_weights("discovered");
     const NamedTensors w = read_weights(file, "");
     for (const char* method : {"sefa", "ganspace"}) {
       if (!d.contains(method)) continue;
