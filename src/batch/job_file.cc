@@ -39,7 +39,6 @@ std::string join_lines(const std::vector<std::string>& e) {
   return s;
 }
 
-
 std::optional<int64_t> integer(const json& v, const std::string& path, int64_t lo, int64_t hi, std::vector<std::string>& errors) {
   if (!v.is_number_integer()) {
     errors.push_back(path + ": expected an integer, got " + std::string(v.type_name()) + " " + v.dump());
