@@ -111,7 +111,14 @@ int run_evaluate(const EvalCliOptions& o) {
   if (o.generator_only) {  // the generator alone, as the field measures generators
     if (e.samples < 2) throw UsageError("--generator-only needs --samples (at least 8)");
     std::optional<Models> base;
-    if (!o.baseline.empty()) base = load_bundle(o.baseline);  // before minutes of work
+    if (!o.baseline.empty()) {
+      base = load_bundle(o.baseline);  // before minutes of work
+      // Judged by this bundle's auditor, so both generators are measured in the same features.
+      base->auditor = m.auditor;
+      base->attributes = m.attributes;
+      if (base->image_size != m.image_size || base->range_lo != m.range_lo || base->range_hi != m.range_hi)
+        throw UsageError("--baseline: " + o.baseline + " draws other images (size or range) than " + m.name + "; compare like with like");
+    }
     const json g = generator_quality(m, e.samples, e.seed + 1);
     json rep = {{"generator", m.generator.source}, {"generated_vs_rendered", g},
                 {"settings", {{"samples", e.samples}, {"seed", e.seed}, {"threads", threads}}}};
@@ -191,8 +198,8 @@ void register_evaluate(CLI::App& root, std::vector<Command>& cmds, const std::st
                   "With --generator-only: also draw a sample sheet to this PNG: held-out renders, the --baseline's samples, this "
                   "generator's samples of the same latents");
   app->add_option("--baseline", o->baseline,
-                  "With --generator-only: also measure this bundle's generator in the same run (same renders, same seeds) and draw "
-                  "it on the --sheet")
+                  "With --generator-only: also measure this bundle's generator in the same run (same renders, same seeds, judged by "
+                  "this model's auditor) and draw it on the --sheet")
       ->check(CLI::ExistingDirectory);
   app->add_flag("--force", o->force, "Replace existing --out / --plot / --sheet files");
   o->common.add_to(app);
