@@ -718,7 +718,12 @@ int main(int argc, char** argv) {
   if (argc == 2 && !std::strcmp(argv[1], "--noop")) return 0;
   int threads = 0, reps = 7, train_steps = 10;
   std::string bundle, python = "/usr/bin/python3", cli, rss_child, sections = "1234567";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  const char* usage =
+      "usage: latentedit_bench [--threads N] [--reps R] [--bundle DIR] [--python /usr/bin/python3|none] [--cli PATH]\n"
+      "                        [--train-steps K] [--sections 1234567]   (every figure a median of R runs; minutes per section)\n";
+  for (int i = 1; i < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) return std::fputs(usage, stdout), 0;
+    if (i + 1 >= argc) return std::fprintf(stderr, "latentedit_bench: %s needs a value\n%s", argv[i], usage), 2;
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--reps")) reps = std::max(1, std::atoi(argv[i + 1]));
     else if (!std::strcmp(argv[i], "--bundle")) bundle = argv[i + 1];
@@ -727,6 +732,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--train-steps")) train_steps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--rss-child")) rss_child = argv[i + 1];
     else if (!std::strcmp(argv[i], "--sections")) sections = argv[i + 1];
+    else return std::fprintf(stderr, "latentedit_bench: unknown option %s\n%s", argv[i], usage), 2;
   }
   tune_allocator();
   const char* user_core = std::getenv("OPENBLAS_CORETYPE");

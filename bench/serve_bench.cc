@@ -53,8 +53,12 @@ int main(int argc, char** argv) {
   int threads = 2, requests = 100, clients = 8, cli_runs = 10;
   double seconds = 60;
   std::string model = std::string(LATENTEDIT_SOURCE_DIR) + "/pretrained/faces64";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  const char* usage =
+      "usage: latentedit_serve_bench [--threads N] [--requests R] [--clients C] [--seconds S] [--cli-runs K] [--model DIR]\n";
+  for (int i = 1; i < argc; i += 2) {
     const std::string a = argv[i];
+    if (a == "--help" || a == "-h") return std::fputs(usage, stdout), 0;
+    if (i + 1 >= argc) return std::fprintf(stderr, "latentedit_serve_bench: %s needs a value\n%s", a.c_str(), usage), 2;
     const double v = std::atof(argv[i + 1]);
     if (a == "--threads") threads = static_cast<int>(v);
     else if (a == "--requests") requests = static_cast<int>(v);
@@ -63,7 +67,7 @@ int main(int argc, char** argv) {
     else if (a == "--cli-runs") cli_runs = static_cast<int>(v);
     else if (a == "--model") model = argv[i + 1];
     else {
-      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      std::fprintf(stderr, "latentedit_serve_bench: unknown option %s\n%s", a.c_str(), usage);
       return 2;
     }
   }
