@@ -28,10 +28,22 @@ if [ ! -e "$run/generator.ckpt" ] && [ -e "$milestone/generator.ckpt" ]; then
   echo "train_generator: starting from the committed milestone (step $(grep -o '"step": [0-9]*' "$run/progress.json" | head -1 | grep -o '[0-9]*'))" >&2
 fi
 # `nice` alone does not yield to other sessions' work under the kernel's autogroup scheduling:
-# lower this session's group too.
+# lower this session's group too, for the run only — the group is the caller's whole terminal
+# session, so its priority is put back when the run ends, however it ends.
+old_group=$(awk '{print $NF}' /proc/self/autogroup 2>/dev/null || true)
 echo 19 > /proc/self/autogroup 2>/dev/null || true
+child=
+restore() { [ -z "$old_group" ] || echo "$old_group" > /proc/self/autogroup 2>/dev/null || true; }
+stop() { [ -z "$child" ] || kill -TERM "$child" 2>/dev/null || true; }
+trap restore EXIT
+trap stop INT TERM HUP
 cd "$root"
-exec nice -n 19 "$bin" train gan --out "$run" --name faces64 --procedural 50000 --data-seed 1 --seed 1 \
+nice -n 19 "$bin" train gan --out "$run" --name faces64 --procedural 50000 --data-seed 1 --seed 1 \
   --steps 50000 --lr-decay-from 40000 --batch 64 --g-hidden 64 --d-hidden 32 --ema 0.999 \
   --log-every 20 --diagnose-every 1000 --diagnose-samples 1024 --judge "$judge" \
-  --checkpoint-every 100 --resume --threads "${THREADS:-1}"
+  --checkpoint-every 100 --resume --threads "${THREADS:-1}" &
+child=$!
+# `wait` returns early when a trapped signal arrives; wait again for the run to finish its cleanup.
+rc=0; wait "$child" || rc=$?
+while kill -0 "$child" 2>/dev/null; do wait "$child" || rc=$?; done
+exit "$rc"
