@@ -15,6 +15,8 @@
 #include <torch/version.h>
 #include <unistd.h>
 
+#include "bench_args.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -721,19 +723,19 @@ int main(int argc, char** argv) {
   const char* usage =
       "usage: latentedit_bench [--threads N] [--reps R] [--bundle DIR] [--python /usr/bin/python3|none] [--cli PATH]\n"
       "                        [--train-steps K] [--sections 1234567]   (every figure a median of R runs; minutes per section)\n";
-  for (int i = 1; i < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) return std::fputs(usage, stdout), 0;
-    if (i + 1 >= argc) return std::fprintf(stderr, "latentedit_bench: %s needs a value\n%s", argv[i], usage), 2;
-    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--reps")) reps = std::max(1, std::atoi(argv[i + 1]));
-    else if (!std::strcmp(argv[i], "--bundle")) bundle = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--python")) python = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--cli")) cli = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--train-steps")) train_steps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--rss-child")) rss_child = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--sections")) sections = argv[i + 1];
-    else return std::fprintf(stderr, "latentedit_bench: unknown option %s\n%s", argv[i], usage), 2;
-  }
+  const int done = bench::read_args(argc, argv, "latentedit_bench", usage, [&](const std::string& a, const char* v) {
+    if (a == "--threads") threads = std::atoi(v);
+    else if (a == "--reps") reps = std::max(1, std::atoi(v));
+    else if (a == "--bundle") bundle = v;
+    else if (a == "--python") python = v;
+    else if (a == "--cli") cli = v;
+    else if (a == "--train-steps") train_steps = std::atoi(v);
+    else if (a == "--rss-child") rss_child = v;
+    else if (a == "--sections") sections = v;
+    else return false;
+    return true;
+  });
+  if (done >= 0) return done;
   tune_allocator();
   const char* user_core = std::getenv("OPENBLAS_CORETYPE");
   const std::string user_coretype = user_core ? user_core : "";

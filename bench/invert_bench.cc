@@ -17,6 +17,7 @@
 #include "latentedit/editor.h"
 #include "latentedit/invert.h"
 #include "io/runtime.h"
+#include "bench_args.h"
 
 using namespace latentedit;
 
@@ -50,23 +51,24 @@ int main(int argc, char** argv) {
   int n = 200, threads = 2;
   uint64_t data_seed = 103;
   InvertOptions o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    const long long v = std::atoll(argv[i + 1]);
-    if (a == "--n") n = static_cast<int>(v);
-    else if (a == "--threads") threads = static_cast<int>(v);
-    else if (a == "--steps") o.steps = static_cast<int>(v);
-    else if (a == "--restarts") o.restarts = static_cast<int>(v);
-    else if (a == "--data-seed") data_seed = static_cast<uint64_t>(v);
-    else if (a == "--perceptual") o.perceptual = std::atof(argv[i + 1]);
-    else if (a == "--lr") o.lr = std::atof(argv[i + 1]);
-    else if (a == "--candidates") o.candidates = static_cast<int>(v);
-    else if (a == "--init") o.search = std::string(argv[i + 1]) != "random";
-    else {
-      std::fprintf(stderr, "unknown option %s\n", a.c_str());
-      return 2;
-    }
-  }
+  const char* usage =
+      "usage: latentedit_invert_bench [--n N] [--threads N] [--steps S] [--restarts R] [--candidates C] [--data-seed S]\n"
+      "                               [--perceptual W] [--lr X] [--init search|random]\n";
+  const int done = bench::read_args(argc, argv, "latentedit_invert_bench", usage, [&](const std::string& a, const char* v) {
+    const long long i = std::atoll(v);
+    if (a == "--n") n = static_cast<int>(i);
+    else if (a == "--threads") threads = static_cast<int>(i);
+    else if (a == "--steps") o.steps = static_cast<int>(i);
+    else if (a == "--restarts") o.restarts = static_cast<int>(i);
+    else if (a == "--data-seed") data_seed = static_cast<uint64_t>(i);
+    else if (a == "--perceptual") o.perceptual = std::atof(v);
+    else if (a == "--lr") o.lr = std::atof(v);
+    else if (a == "--candidates") o.candidates = static_cast<int>(i);
+    else if (a == "--init") o.search = std::string(v) != "random";
+    else return false;
+    return true;
+  });
+  if (done >= 0) return done;
   tune_allocator();
   set_threads(threads);
   const Models m = load_bundle(std::string(LATENTEDIT_SOURCE_DIR) + "/pretrained/faces64");

@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_args.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -55,22 +57,17 @@ int main(int argc, char** argv) {
   std::string model = std::string(LATENTEDIT_SOURCE_DIR) + "/pretrained/faces64";
   const char* usage =
       "usage: latentedit_serve_bench [--threads N] [--requests R] [--clients C] [--seconds S] [--cli-runs K] [--model DIR]\n";
-  for (int i = 1; i < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") return std::fputs(usage, stdout), 0;
-    if (i + 1 >= argc) return std::fprintf(stderr, "latentedit_serve_bench: %s needs a value\n%s", a.c_str(), usage), 2;
-    const double v = std::atof(argv[i + 1]);
-    if (a == "--threads") threads = static_cast<int>(v);
-    else if (a == "--requests") requests = static_cast<int>(v);
-    else if (a == "--clients") clients = static_cast<int>(v);
-    else if (a == "--seconds") seconds = v;
-    else if (a == "--cli-runs") cli_runs = static_cast<int>(v);
-    else if (a == "--model") model = argv[i + 1];
-    else {
-      std::fprintf(stderr, "latentedit_serve_bench: unknown option %s\n%s", a.c_str(), usage);
-      return 2;
-    }
-  }
+  const int done = bench::read_args(argc, argv, "latentedit_serve_bench", usage, [&](const std::string& a, const char* v) {
+    if (a == "--threads") threads = static_cast<int>(std::atof(v));
+    else if (a == "--requests") requests = static_cast<int>(std::atof(v));
+    else if (a == "--clients") clients = static_cast<int>(std::atof(v));
+    else if (a == "--seconds") seconds = std::atof(v);
+    else if (a == "--cli-runs") cli_runs = static_cast<int>(std::atof(v));
+    else if (a == "--model") model = v;
+    else return false;
+    return true;
+  });
+  if (done >= 0) return done;
   const std::string bin = LATENTEDIT_CLI;
   const std::string th = std::to_string(threads);
 
