@@ -151,11 +151,12 @@ int run_merge(const MergeOptions& o) {
     if (s.contains("missing_shards"))
       for (const auto& sh : s["missing_shards"])
         shards += (shards.empty() ? "; shards " : ", ") + sh["shard"].get<std::string>() + " " + sh["status"].get<std::string>();
-    std::error_code ec;  // an older summary.json must not claim the batch is complete
-    std::filesystem::remove(std::filesystem::path(o.out) / "summary.json", ec);
+    std::error_code ec;  // an older summary.json (a merge's) must not claim the batch is complete
+    const bool removed = std::filesystem::remove(std::filesystem::path(o.out) / "summary.json", ec);
     std::cerr << "latentedit: error: " << s["missing"].get<int>() << " job(s) not finished or damaged (" << ids
               << (s["missing"].get<int>() > 5 ? ", ..." : "") << shards
-              << "); run the missing shards (or the whole file again: finished jobs are skipped), then merge; summary.json not written (an older one was removed)" << std::endl;
+              << "); run the missing shards (or the whole file again: finished jobs are skipped), then merge; summary.json not written"
+              << (removed ? " (the older one was removed)" : "") << std::endl;
     return static_cast<int>(ExitCode::kIncomplete);
   }
   write_summary(o.out, s);
