@@ -1,6 +1,7 @@
 // The fused rewrites (BatchNorm folding, sub-pixel convolutions) equal the course modules.
 #include <gtest/gtest.h>
 
+#include "edit/mlp_kernel.h"
 #include "model/fused.h"
 #include "test_util.h"
 
@@ -140,4 +141,50 @@ TEST(Fused, Bfloat16IsCloseToFloat32AndKeepsTheInterfaceFloat32) {
     EXPECT_EQ(img16.scalar_type(), torch::kFloat32);
     EXPECT_LT((img16 - img32).abs().max().item<double>(), 0.05) << n;  // of the [-1, 1] range
   }
+}
+
+// The latent models' MLPs by hand (edit/mlp_kernel.h) equal torch's Linear/SiLU stack in output
+// and input gradient, and a row's result does not depend on how many rows run with it.
+TEST(MlpKernel, EqualsTorchAndEachRowIsItsOwn) {
+  torch::manual_seed(4);
+  Mlp mlp;
+  const std::vector<int64_t> dims = {16, 48, 32, 7};  // 7 outputs: the 4-row blocks and the rest
+  for (size_t i = 0; i + 1 < dims.size(); ++i) {
+    mlp.weights.push_back(torch::randn({dims[i + 1], dims[i]}) * 0.3);
+    mlp.biases.push_back(torch::randn({dims[i + 1]}) * 0.1);
+  }
+  const MlpView view = mlp_view(mlp);
+  ASSERT_EQ(view.layers.size(), 3u);
+  const int M = 7;  // one block of 4 input rows and 3 single rows
+  const torch::Tensor x = torch::randn({M, 16}), probe = torch::randn({M, 7});
+  auto ref = [&](const torch::Tensor& z) {
+    torch::Tensor h = z;
+    for (size_t i = 0; i < mlp.weights.size(); ++i) {
+      h = torch::linear(h, mlp.weights[i], mlp.biases[i]);
+      if (i + 1 < mlp.weights.size()) h = torch::silu(h);
+    }
+    return h;
+  };
+  auto [y_ref, g_ref] = value_and_grad(ref, x, probe);
+  std::vector<float> y(M * 7), g(M * 16, 0.0f);
+  MlpTape tape;
+  mlp_forward(view, x.data_ptr<float>(), M, tape, y.data());
+  mlp_backward(view, tape, probe.data_ptr<float>(), M, g.data());
+  EXPECT_LT((torch::from_blob(y.data(), {M, 7}) - y_ref).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((torch::from_blob(g.data(), {M, 16}) - g_ref).abs().max().item<double>(), 1e-5);
+  for (int r : {0, 5}) {  // row r alone: bit for bit what it was among seven
+    std::vector<float> y1(7), g1(16, 0.0f);
+    MlpTape t1;
+    mlp_forward(view, x.data_ptr<float>() + r * 16, 1, t1, y1.data());
+    mlp_backward(view, t1, probe.data_ptr<float>() + r * 7, 1, g1.data());
+    for (int j = 0; j < 7; ++j) EXPECT_EQ(y1[j], y[r * 7 + j]) << r << " " << j;
+    for (int j = 0; j < 16; ++j) EXPECT_EQ(g1[j], g[r * 16 + j]) << r << " " << j;
+  }
+  // Weights it cannot read as FP32 rows leave the caller to libtorch.
+  Mlp bf = mlp;
+  bf.weights[1] = bf.weights[1].to(torch::kBFloat16);
+  EXPECT_TRUE(mlp_view(bf).layers.empty());
+  Mlp strided = mlp;
+  strided.weights[0] = mlp.weights[0].t().contiguous().t();
+  EXPECT_TRUE(mlp_view(strided).layers.empty());
 }

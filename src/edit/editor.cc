@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "edit/mlp_kernel.h"
 #include "latentedit/directions.h"
 #include "latentedit/errors.h"
 
@@ -328,6 +329,101 @@ constexpr double kLatentRate = 0.15, kLatentL2 = 0.3;
 // The latent passes of at most this many latent x pass rows run in one optimisation (edit_latent).
 constexpr int64_t kTogetherRows = 16;
 
+// latent_optimise's loss and Adam written out by hand over mlp_kernel.h's MLPs (no autograd):
+// the same function and update as the libtorch code below it, several times faster on the few
+// rows the latent passes optimise. Undefined when a model's weights are not FP32 (bf16 runs the
+// libtorch code). f0_keep, h0, v as latent_optimise computes them.
+torch::Tensor latent_optimise_by_hand(const EditSpec& spec, const Plan& plan, const Directions& D, const torch::Tensor& z0_in,
+                                      const torch::Tensor& strength, const torch::Tensor& start, int iterations,
+                                      const torch::Tensor& f0_keep_in, const torch::Tensor& h0_in, const torch::Tensor& v_in) {
+  std::vector<MlpView> members;
+  for (const auto& mlp : D.latent_classifier) {
+    members.push_back(mlp_view(mlp));
+    if (members.back().layers.empty()) return {};
+  }
+  const bool hold = h0_in.defined();
+  const MlpView thumb = hold ? mlp_view(D.thumbnail) : MlpView{};
+  if (hold && thumb.layers.empty()) return {};
+  const int M = static_cast<int>(z0_in.size(0)), d = static_cast<int>(z0_in.size(1));
+  const int C = members[0].out(), H = hold ? thumb.out() : 0;
+  for (const auto& mv : members)
+    if (mv.in() != d || mv.out() != C) return {};
+  if (hold && thumb.in() != d) return {};
+  auto vec = [](const torch::Tensor& t, torch::ScalarType type) { return t.to(type).contiguous(); };
+  const torch::Tensor z0 = vec(z0_in, torch::kFloat32), s = vec(strength, torch::kFloat32);
+  const torch::Tensor ti = vec(plan.t_index, torch::kInt64), ts = vec(plan.t_sign, torch::kFloat32);
+  const bool keep = !plan.keep.empty();
+  const torch::Tensor ki = keep ? vec(plan.k_index, torch::kInt64) : torch::Tensor();
+  const torch::Tensor f0 = keep ? vec(f0_keep_in, torch::kFloat32) : torch::Tensor();
+  const torch::Tensor kw = keep && plan.k_weight.defined() ? vec(plan.k_weight, torch::kFloat32) : torch::Tensor();
+  const torch::Tensor h0 = hold ? vec(h0_in, torch::kFloat32) : torch::Tensor(), v = hold ? vec(v_in, torch::kFloat32) : torch::Tensor();
+  const int T = static_cast<int>(ti.size(0)), K = keep ? static_cast<int>(ki.size(0)) : 0;
+  const int64_t* tip = ti.data_ptr<int64_t>();
+  const int64_t* kip = keep ? ki.data_ptr<int64_t>() : nullptr;
+  const float* tsp = ts.data_ptr<float>();
+  const float* sp = s.data_ptr<float>();
+  const float* z0p = z0.data_ptr<float>();
+  torch::Tensor z = (start.defined() ? vec(start, torch::kFloat32) : z0).clone();
+  float* zp = z.data_ptr<float>();
+  const size_t nz = static_cast<size_t>(M) * d;
+  std::vector<float> f(static_cast<size_t>(M) * C), fm(f.size()), df(f.size()), h(static_cast<size_t>(M) * H), dh(h.size()), g(nz);
+  std::vector<float> m1(nz, 0.0f), m2(nz, 0.0f);
+  std::vector<MlpTape> tapes(members.size());
+  MlpTape thumb_tape;
+  const float inv = 1.0f / static_cast<float>(members.size());
+  constexpr double b1 = 0.9, b2 = 0.999, eps = 1e-8;  // torch::optim::Adam's defaults
+  for (int it = 0; it < iterations; ++it) {
+    // f = the members' mean, summed in latent_logits' order.
+    for (size_t k = 0; k < members.size(); ++k) {
+      mlp_forward(members[k], zp, M, tapes[k], k == 0 ? f.data() : fm.data());
+      if (k > 0)
+        for (size_t q = 0; q < f.size(); ++q) f[q] += fm[q];
+    }
+    if (members.size() > 1)
+      for (auto& x : f) x /= static_cast<float>(members.size());
+    // d loss / d f: 10 relu(s - sign f_t)^2 for the targets, (w (f_k - f0_k))^2 for the kept.
+    std::fill(df.begin(), df.end(), 0.0f);
+    for (int r = 0; r < M; ++r) {
+      float* dfr = df.data() + static_cast<size_t>(r) * C;
+      const float* fr = f.data() + static_cast<size_t>(r) * C;
+      for (int t = 0; t < T; ++t) {
+        const float gap = sp[r] - fr[tip[t]] * tsp[t];
+        if (gap > 0.0f) dfr[tip[t]] += -20.0f * gap * tsp[t];
+      }
+      for (int k = 0; k < K; ++k) {
+        const float w = kw.defined() ? kw.data_ptr<float>()[k] : 1.0f;
+        dfr[kip[k]] += 2.0f * w * w * (fr[kip[k]] - f0.data_ptr<float>()[static_cast<size_t>(r) * K + k]);
+      }
+    }
+    if (members.size() > 1)
+      for (auto& x : df) x *= inv;
+    // d loss / d z: the L2 pull, each member, the thumbnail's hold.
+    for (size_t q = 0; q < nz; ++q) g[q] = 2.0f * static_cast<float>(kLatentL2) * (zp[q] - z0p[q]);
+    for (size_t k = 0; k < members.size(); ++k) mlp_backward(members[k], tapes[k], df.data(), M, g.data());
+    if (hold) {
+      mlp_forward(thumb, zp, M, thumb_tape, h.data());
+      const float* h0p = h0.data_ptr<float>();
+      const float* vp = v.data_ptr<float>();
+      const float c = 2.0f * static_cast<float>(spec.hold_image);
+      for (int r = 0; r < M; ++r)
+        for (int j = 0; j < H; ++j) {
+          const size_t q = static_cast<size_t>(r) * H + j;
+          dh[q] = c * vp[j] * (h[q] - h0p[q]);
+        }
+      mlp_backward(thumb, thumb_tape, dh.data(), M, g.data());
+    }
+    // Adam (lr kLatentRate), as torch::optim::Adam updates.
+    const double bc1 = 1.0 - std::pow(b1, it + 1), bc2 = 1.0 - std::pow(b2, it + 1);
+    const float step = static_cast<float>(kLatentRate / bc1), rb2 = static_cast<float>(std::sqrt(bc2));
+    for (size_t q = 0; q < nz; ++q) {
+      m1[q] = m1[q] * static_cast<float>(b1) + g[q] * static_cast<float>(1.0 - b1);
+      m2[q] = m2[q] * static_cast<float>(b2) + g[q] * g[q] * static_cast<float>(1.0 - b2);
+      zp[q] -= step * m1[q] / (std::sqrt(m2[q]) / rb2 + static_cast<float>(eps));
+    }
+  }
+  return z;
+}
+
 // The latent method's optimisation for latents z0 (N, d), each to its own target logit
 // strength (N), from `start` (N, d; undefined: z0) for `iterations` Adam steps. Adam's update is
 // per coordinate and the loss a sum over latents, so each latent's result does not depend on
@@ -345,6 +441,7 @@ torch::Tensor latent_optimise(const EditSpec& spec, const Plan& plan, const Dire
       v = (1.0 - std::get<0>(D.thumbnail_correlation.index_select(0, plan.t_index).abs().max(0))).clamp_min(0.0);
     }
   }
+  if (auto r = latent_optimise_by_hand(spec, plan, D, z0, strength, start, iterations, f0_keep, h0, v); r.defined()) return r;
   const torch::Tensor s = strength.view({-1, 1});
   torch::Tensor z = (start.defined() ? start : z0).clone().requires_grad_(true);
   torch::optim::Adam opt({z}, torch::optim::AdamOptions(kLatentRate));
