@@ -145,7 +145,7 @@ TEST(Fused, Bfloat16IsCloseToFloat32AndKeepsTheInterfaceFloat32) {
 
 // The latent models' MLPs by hand (edit/mlp_kernel.h) equal torch's Linear/SiLU stack in output
 // and input gradient, and a row's result does not depend on how many rows run with it.
-TEST(MlpKernel, EqualsTorchAndEachRowIsItsOwn) {
+TEST(Fused, LatentMlpsByHandEqualTorchAndEachRowIsItsOwn) {
   torch::manual_seed(4);
   Mlp mlp;
   const std::vector<int64_t> dims = {16, 48, 32, 7};  // 7 outputs: the 4-row blocks and the rest
