@@ -330,9 +330,13 @@ constexpr double kLatentRate = 0.15, kLatentL2 = 0.3;
 constexpr int64_t kTogetherRows = 16;
 
 // latent_optimise's loss and Adam written out by hand over mlp_kernel.h's MLPs (no autograd):
-// the same function and update as the libtorch code below it, several times faster on the few
-// rows the latent passes optimise. Undefined when a model's weights are not FP32 (bf16 runs the
-// libtorch code). f0_keep, h0, v as latent_optimise computes them.
+// the same function and update as the libtorch code below it, faster on the few rows where
+// libtorch's per-operation costs outweigh the arithmetic (one latent's ladder, 3 rows: 0.20 vs
+// 0.35 s per edit; 15 rows 0.38 vs 0.45 s), slower on many, where its GEMM is the better kernel
+// (32 rows: 1.9 vs 1.7 s) — so up to kByHandRows rows, within which a row's result does not
+// depend on the others. Undefined when a model's weights are not FP32 (bf16 runs the libtorch
+// code) or for more rows. f0_keep, h0, v as latent_optimise computes them.
+constexpr int64_t kByHandRows = 16;
 torch::Tensor latent_optimise_by_hand(const EditSpec& spec, const Plan& plan, const Directions& D, const torch::Tensor& z0_in,
                                       const torch::Tensor& strength, const torch::Tensor& start, int iterations,
                                       const torch::Tensor& f0_keep_in, const torch::Tensor& h0_in, const torch::Tensor& v_in) {
@@ -344,6 +348,7 @@ torch::Tensor latent_optimise_by_hand(const EditSpec& spec, const Plan& plan, co
   const bool hold = h0_in.defined();
   const MlpView thumb = hold ? mlp_view(D.thumbnail) : MlpView{};
   if (hold && thumb.layers.empty()) return {};
+  if (z0_in.size(0) > kByHandRows) return {};
   const int M = static_cast<int>(z0_in.size(0)), d = static_cast<int>(z0_in.size(1));
   const int C = members[0].out(), H = hold ? thumb.out() : 0;
   for (const auto& mv : members)

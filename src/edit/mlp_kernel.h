@@ -1,9 +1,9 @@
 // latentedit (internal) — the latent models' MLPs (Linear, SiLU, ..., Linear; weights (out, in)
 // as nn.Linear stores them) run forward and backward to their input by hand, for the latent
 // method's optimisation: a hundred Adam steps on a few latents, where libtorch's per-operation
-// and autograd costs outweighed the arithmetic (a latent-method pass on one latent 1.7x faster,
-// docs/PERFORMANCE.md). FP32 only; each row's arithmetic is the same whatever the number of rows,
-// so a latent's result does not depend on the batch it is edited in (tested).
+// and autograd costs outweighed the arithmetic (docs/PERFORMANCE.md). FP32 only; each row's
+// arithmetic is the same whatever the number of rows, so a latent's result does not depend on
+// the other rows it runs with (tested).
 #pragma once
 #include <vector>
 
