@@ -331,9 +331,9 @@ constexpr int64_t kTogetherRows = 16;
 
 // latent_optimise's loss and Adam written out by hand over mlp_kernel.h's MLPs (no autograd):
 // the same function and update as the libtorch code below it, faster on the few rows where
-// libtorch's per-operation costs outweigh the arithmetic (one latent's ladder, 3 rows: 0.20 vs
-// 0.35 s per edit; 15 rows 0.38 vs 0.45 s), slower on many, where its GEMM is the better kernel
-// (32 rows: 1.9 vs 1.7 s) — so up to kByHandRows rows, within which a row's result does not
+// libtorch's per-operation costs outweigh the arithmetic (the ladders of two latents, 6 rows:
+// 0.20 vs 0.35 s per edit without fallbacks; 15 rows 0.38 vs 0.45 s), slower on many, where its
+// GEMM is the better kernel (32 rows: 1.9 vs 1.7 s) — so up to kByHandRows rows, within which a row's result does not
 // depend on the others. Undefined when a model's weights are not FP32 (bf16 runs the libtorch
 // code) or for more rows. f0_keep, h0, v as latent_optimise computes them.
 constexpr int64_t kByHandRows = 16;

@@ -23,7 +23,8 @@ struct MlpView {
   int out() const { return layers.back().out; }
 };
 
-// The view of `mlp`, or an empty one when its weights are not contiguous FP32 (e.g. bfloat16).
+// The view of `mlp`, or an empty one when its weights are not contiguous FP32 (e.g. bfloat16),
+// a layer's input width is not a multiple of 16, or the layers' shapes do not chain.
 MlpView mlp_view(const Mlp& mlp);
 
 // What a forward pass keeps for the backward one: each hidden layer's pre-activations.

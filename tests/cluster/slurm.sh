@@ -26,8 +26,8 @@ deadline=$((SECONDS + ${LATENTEDIT_SLURM_BUDGET:-780}))
 say() { echo "[$(date -u +%H:%M:%S) ${SECONDS} s] $*"; }
 # The Slurm clients, each bounded (a controller that does not answer costs ~10 s per call).
 for t in sinfo squeue scontrol scancel sbatch; do eval "$t() { timeout 30 $(command -v $t) \"\$@\"; }"; done
-# left N: N, or the seconds left of the budget when fewer.
-left() { local l=$((deadline - SECONDS)); echo $((l < $1 ? l : $1)); }
+# left N: N, or the seconds left of the budget when fewer (at least 1: `timeout 0` would never end).
+left() { local l=$((deadline - SECONDS)); l=$((l < $1 ? l : $1)); echo $((l < 1 ? 1 : l)); }
 D=$(mktemp -d /tmp/latentedit-slurm.XXXXXX)
 chmod 711 "$D"  # munged wants its socket's directory searchable by all
 export SLURM_CONF=$D/slurm.conf
