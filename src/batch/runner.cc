@@ -191,10 +191,10 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
       const BatchJob& j = plan.jobs[i];
       ++bp.jobs_total;
       if (!o.redo && batch::finished_entry(out, j.id, j.fingerprint)) {
-        outcomes[i] = {j.id, JobOutcome::kReused, ""};
+        outcomes[i] = {j.id, JobOutcome::kReused, "", {}};
         ++bp.jobs_done;
       } else if (!torch::isfinite(j.z).all().item<bool>()) {
-        outcomes[i] = {j.id, JobOutcome::kFailed, "jobs[" + std::to_string(j.index) + "]: the latents contain NaN or infinite values; fix the latents file"};
+        outcomes[i] = {j.id, JobOutcome::kFailed, "jobs[" + std::to_string(j.index) + "]: the latents contain NaN or infinite values; fix the latents file", {}};
         ++bp.jobs_done;
       } else {
         todo[b].push_back(i);
@@ -237,7 +237,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
     } catch (const std::exception& e) {
       std::string what = e.what();
       what = what.substr(0, what.find('\n'));
-      for (int i : idx) outcomes[i] = {plan.jobs[i].id, JobOutcome::kFailed, "the edit failed: " + what};
+      for (int i : idx) outcomes[i] = {plan.jobs[i].id, JobOutcome::kFailed, "the edit failed: " + what, {}};
       bp.jobs_done += static_cast<int>(idx.size());
       bp.latent_steps_done = done_before + z.size(0) * first.settings.spec.steps;
       if (progress) progress(bp);
@@ -254,7 +254,7 @@ BatchRun run_batch(const Models& m, const BatchPlan& plan, const std::string& ou
       at += n;
       ++bp.jobs_done;
       if (edit_diverged(rj)) {
-        outcomes[i] = {j.id, JobOutcome::kFailed, std::string(kDivergedHint) + " (step_size)"};
+        outcomes[i] = {j.id, JobOutcome::kFailed, std::string(kDivergedHint) + " (step_size)", {}};
         continue;
       }
       const auto tw = std::chrono::steady_clock::now();

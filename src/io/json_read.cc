@@ -53,7 +53,7 @@ json parse_json(const std::string& text, const std::string& what, ErrorKind kind
       case json::parse_event_t::object_start:
       case json::parse_event_t::array_start:
         if (depth >= kMaxJsonDepth) throw TooDeep{};
-        st.push_back({ev == json::parse_event_t::array_start});
+        st.push_back({ev == json::parse_event_t::array_start, 0, {}});
         break;
       case json::parse_event_t::key:
         if (!st.empty()) st.back().key = parsed.is_string() ? parsed.get<std::string>() : "";
