@@ -340,6 +340,7 @@ constexpr int64_t kByHandRows = 16;
 torch::Tensor latent_optimise_by_hand(const EditSpec& spec, const Plan& plan, const Directions& D, const torch::Tensor& z0_in,
                                       const torch::Tensor& strength, const torch::Tensor& start, int iterations,
                                       const torch::Tensor& f0_keep_in, const torch::Tensor& h0_in, const torch::Tensor& v_in) {
+  if (z0_in.size(0) > kByHandRows) return {};
   std::vector<MlpView> members;
   for (const auto& mlp : D.latent_classifier) {
     members.push_back(mlp_view(mlp));
@@ -348,7 +349,6 @@ torch::Tensor latent_optimise_by_hand(const EditSpec& spec, const Plan& plan, co
   const bool hold = h0_in.defined();
   const MlpView thumb = hold ? mlp_view(D.thumbnail) : MlpView{};
   if (hold && thumb.layers.empty()) return {};
-  if (z0_in.size(0) > kByHandRows) return {};
   const int M = static_cast<int>(z0_in.size(0)), d = static_cast<int>(z0_in.size(1));
   const int C = members[0].out(), H = hold ? thumb.out() : 0;
   for (const auto& mv : members)
@@ -368,6 +368,8 @@ torch::Tensor latent_optimise_by_hand(const EditSpec& spec, const Plan& plan, co
   const float* tsp = ts.data_ptr<float>();
   const float* sp = s.data_ptr<float>();
   const float* z0p = z0.data_ptr<float>();
+  const float* f0p = keep ? f0.data_ptr<float>() : nullptr;
+  const float* kwp = kw.defined() ? kw.data_ptr<float>() : nullptr;
   torch::Tensor z = (start.defined() ? vec(start, torch::kFloat32) : z0).clone();
   float* zp = z.data_ptr<float>();
   const size_t nz = static_cast<size_t>(M) * d;
@@ -396,8 +398,8 @@ torch::Tensor latent_optimise_by_hand(const EditSpec& spec, const Plan& plan, co
         if (gap > 0.0f) dfr[tip[t]] += -20.0f * gap * tsp[t];
       }
       for (int k = 0; k < K; ++k) {
-        const float w = kw.defined() ? kw.data_ptr<float>()[k] : 1.0f;
-        dfr[kip[k]] += 2.0f * w * w * (fr[kip[k]] - f0.data_ptr<float>()[static_cast<size_t>(r) * K + k]);
+        const float w = kwp ? kwp[k] : 1.0f;
+        dfr[kip[k]] += 2.0f * w * w * (fr[kip[k]] - f0p[static_cast<size_t>(r) * K + k]);
       }
     }
     if (members.size() > 1)

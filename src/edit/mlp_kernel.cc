@@ -131,16 +131,22 @@ MlpView mlp_view(const Mlp& mlp) {
 void mlp_forward(const MlpView& mlp, const float* x, int M, MlpTape& tape, float* out) {
   const size_t n = mlp.layers.size();
   tape.pre.resize(n - 1);
+  tape.sig.resize(n - 1);
   tape.act.resize(n - 1);
   const float* h = x;
   for (size_t k = 0; k + 1 < n; ++k) {
     const auto& L = mlp.layers[k];
     auto& a = tape.pre[k];
+    auto& sg = tape.sig[k];
     auto& o = tape.act[k];
     a.resize(static_cast<size_t>(M) * L.out);
+    sg.resize(a.size());
     o.resize(a.size());
     linear_forward(L, h, M, a.data());
-    for (size_t q = 0; q < a.size(); ++q) o[q] = a[q] * sigmoid(a[q]);  // SiLU
+    for (size_t q = 0; q < a.size(); ++q) {  // SiLU
+      sg[q] = sigmoid(a[q]);
+      o[q] = a[q] * sg[q];
+    }
     h = o.data();
   }
   linear_forward(mlp.layers.back(), h, M, out);
@@ -153,10 +159,8 @@ void mlp_backward(const MlpView& mlp, const MlpTape& tape, const float* gout, in
     const auto& L = mlp.layers[k];
     if (k + 1 < n) {  // through the SiLU after layer k: silu'(a) = s (1 + a (1 - s))
       const auto& a = tape.pre[k];
-      for (size_t q = 0; q < g.size(); ++q) {
-        const float s = sigmoid(a[q]);
-        g[q] *= s * (1.0f + a[q] * (1.0f - s));
-      }
+      const auto& sg = tape.sig[k];
+      for (size_t q = 0; q < g.size(); ++q) g[q] *= sg[q] * (1.0f + a[q] * (1.0f - sg[q]));
     }
     if (k == 0) {
       linear_backward(L, g.data(), M, gx);

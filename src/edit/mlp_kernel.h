@@ -27,9 +27,10 @@ struct MlpView {
 // a layer's input width is not a multiple of 16, or the layers' shapes do not chain.
 MlpView mlp_view(const Mlp& mlp);
 
-// What a forward pass keeps for the backward one: each hidden layer's pre-activations.
+// What a forward pass keeps for the backward one, per hidden layer: the pre-activations a, their
+// sigmoids (SiLU's derivative needs both) and the activations a * sigmoid(a) (the next layer's input).
 struct MlpTape {
-  std::vector<std::vector<float>> pre, act;
+  std::vector<std::vector<float>> pre, sig, act;
 };
 
 // out (M, mlp.out()) = mlp(x (M, mlp.in())), remembering what backward needs in `tape`.
