@@ -53,6 +53,8 @@ stop_daemons() {
     fi
   done
 }
+# show_logs NAME...: the last lines of each daemon's log.
+show_logs() { local l; for l in "$@"; do echo "--- $l.log (last lines)"; tail -25 "$D/$l.log" 2>/dev/null || true; done; }
 fail() {
   say "FAIL: $*"
   for p in munged slurmctld slurmd; do
@@ -60,7 +62,7 @@ fail() {
   done
   echo "squeue: $(timeout 15 squeue -h -o '%i %j %T %r' 2>&1 | tr '\n' ';')"
   echo "sinfo: $(timeout 15 sinfo -h -o '%P %a %D %T %E %N' 2>&1 | tr '\n' ';')"
-  for l in munged slurmctld slurmd; do echo "--- $l.log (last lines)"; tail -25 "$D/$l.log" 2>/dev/null || true; done
+  show_logs munged slurmctld slurmd
   for l in "$D"/logs/*.log; do [[ -f $l ]] && { echo "--- $l"; tail -5 "$l"; }; done
   exit 1
 }
@@ -140,7 +142,7 @@ EOF
 }
 for attempt in 1 2 3; do
   start_cluster && break
-  for l in slurmctld slurmd; do echo "--- $l.log (last lines)"; tail -25 "$D/$l.log" 2>/dev/null || true; done
+  show_logs slurmctld slurmd
   ((attempt < 3)) || fail "no working one-node cluster after 3 attempts"
   stop_daemons slurmd slurmctld
   rm -rf "${D:?}/state" "${D:?}/spool" && mkdir -p "$D/state" "$D/spool"
@@ -199,6 +201,7 @@ while :; do  # shard 1 running with at least one of its jobs journaled (j01, j05
   n=$(ls "$D/fault/.journal" 2>/dev/null | grep -cE '^j(01|05|09|13)\.json$' || true)
   [[ $(state "${array2}_1") == RUNNING && $n -ge 1 ]] && break
   [[ $(state "${array2}_1") == COMPLETED ]] && fail "shard 1 finished before it could be cancelled; make its jobs longer"
+  [[ $(state "${array2}_1") == FAILED ]] && fail "shard 1 failed before it could be cancelled (its log below)"
   ((SECONDS - t0 < lim)) || fail "shard 1 did not start a job within $lim s"
   sleep 0.05
 done
