@@ -88,6 +88,25 @@ TEST(StagedDir, ForeignDirectoriesAreRefusedUnlessForced) {
   EXPECT_TRUE(fs::exists(d / "file"));
 }
 
+// Shards of one batch start side by side in a new directory: while one writes the directory's
+// marker (its temporary file, not yet renamed), the others must not take the directory for
+// someone's files (seen: a Slurm array task refused, 1 run in ~6 of the cluster test). Anything
+// else beside that temporary file is still someone's.
+TEST(StagedDir, AMarkerBeingWrittenIsNoOnesFiles) {
+  test::TempDir d;
+  const std::string out = d / "shards";
+  make_dirs(out);
+  write_file_atomic(out + "/" + kOutputMarker + ".tmp.4242", "{");
+  EXPECT_EQ(claim_output(out, "batch", false), OutputClaim::kFresh);
+  adopt_output(out, "batch");
+  EXPECT_EQ(claim_output(out, "batch", false), OutputClaim::kPrevious);
+  const std::string mixed = d / "mixed";
+  make_dirs(mixed);
+  write_file_atomic(mixed + "/" + kOutputMarker + ".tmp.4242", "{");
+  write_file_atomic(mixed + "/notes.txt", "mine");
+  EXPECT_THROW(claim_output(mixed, "batch", false), IoError);
+}
+
 TEST(StagedDir, AddModeKeepsThePreviousFiles) {
   test::TempDir d;
   const std::string out = d / "bundle";

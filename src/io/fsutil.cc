@@ -49,10 +49,13 @@ void write_synced(const std::string& tmp, const std::string& path, const std::st
 }
 }  // namespace
 
+// write_file_atomic's temporary file: PATH.tmp.PID, renamed to PATH when complete.
+constexpr const char* kAtomicTemp = ".tmp.";
+
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   // temp name + fsync + rename: a reader (or a process killed at any moment) sees either the
   // old file or the complete new one, never a torn one.
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const std::string tmp = path + kAtomicTemp + std::to_string(::getpid());
   write_synced(tmp, path, bytes);
   std::error_code ec;
   fs::rename(tmp, path, ec);
@@ -110,6 +113,17 @@ std::string marker_text(const std::string& command, std::vector<std::string> fil
   return nlohmann::json({{"format", "latentedit-output"}, {"command", command}, {"files", files}}).dump(1) + "\n";
 }
 
+// True when every entry of `dir` is a marker another latentedit process is writing this moment
+// (write_file_atomic's temporary file, before its rename): the shards of one batch start side by
+// side in a new directory, and one adopting it must not make the others take it for someone's.
+bool only_markers_being_written(const fs::path& dir) {
+  const std::string prefix = std::string(kOutputMarker) + kAtomicTemp;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().rfind(prefix, 0) != 0) return false;
+  return !ec;
+}
+
 // A listed name that stays inside the directory (a hand-edited marker cannot point elsewhere).
 bool safe_relative(const std::string& name) {
   const fs::path p = fs::path(name).lexically_normal();
@@ -128,6 +142,7 @@ OutputClaim claim_output(const std::string& dir, const std::string& command, boo
     throw IoError(dir + " exists and is not a directory; choose a new output directory (nothing was written)");
   if (fs::is_empty(p, ec)) return OutputClaim::kFresh;
   const auto m = read_marker(p);
+  if (!m && only_markers_being_written(p)) return OutputClaim::kFresh;
   if (m && (*m)["command"] == command) return OutputClaim::kPrevious;
   if (force) return OutputClaim::kForced;
   const std::string what = m ? "the output of latentedit's " + (*m)["command"].get<std::string>() + " command" : "files latentedit did not write";

@@ -28,7 +28,8 @@ void make_dirs(const std::string& path);
 std::string sha256_hex(const std::string& bytes);
 
 // The one policy for every writing command's output directory (docs/cli.md "Outputs"):
-//   absent or empty                                   -> kFresh: created when committed;
+//   absent or empty (or holding only the marker that   -> kFresh: created when committed;
+//   another latentedit process is writing this moment)
 //   a previous output of the same command (its marker  -> kPrevious: replaced as a whole — the
 //   file OUT/.latentedit-output.json names the command)   files it listed and the new output does
 //                                                          not are removed, nothing else is touched;
